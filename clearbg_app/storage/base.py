@@ -1,0 +1,43 @@
+"""The blob store interface: opaque, unguessable keys; whole-object writes."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from typing import Protocol
+
+_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}(\.[a-z0-9]{1,5})?$")
+
+
+class BlobNotFound(KeyError):
+    """No blob is stored under that key."""
+
+
+def new_blob_key(suffix: str = "") -> str:
+    """A fresh key: 256 random bits, URL-safe, with an optional extension like `.png`."""
+    return secrets.token_urlsafe(32) + suffix
+
+
+def check_blob_key(key: str) -> str:
+    """`key` if it has the shape `new_blob_key` makes; refuses anything else (paths included)."""
+    if not _KEY_PATTERN.fullmatch(key):
+        raise BlobNotFound(key)
+    return key
+
+
+class BlobStore(Protocol):
+    def put(self, data: bytes, *, suffix: str = "") -> str:
+        """Store `data` under a new key, atomically, and return the key."""
+
+    def get(self, key: str) -> bytes:
+        """The blob's bytes; raises `BlobNotFound`."""
+
+    def delete(self, key: str) -> bool:
+        """Remove the blob; False when it was already gone."""
+
+    def exists(self, key: str) -> bool:
+        """Whether a complete blob is stored under `key`."""
+
+    def keys(self) -> Iterator[str]:
+        """Every stored key (for reconciling orphans)."""
