@@ -1,0 +1,42 @@
+# ClearBG: `make run` installs and starts the app; `make test` installs and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := $(CURDIR)/.tools/node_modules/.bin
+
+export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
+export REFLEX_USE_SYSTEM_BUN := 1
+export REFLEX_TELEMETRY_ENABLED := false
+export REFLEX_CHECK_LATEST_VERSION := false
+PORT ?= 3000
+
+.PHONY: setup run test bench migrate admin clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+.tools/.installed:
+	npm install --prefix .tools --no-save --no-audit --no-fund bun@1.4.5 node@22
+	touch $@
+
+setup: $(VENV)/.installed .tools/.installed
+	$(PY) -m clearbg_app check
+	$(PY) -m alembic upgrade head
+
+run: setup
+	$(PY) -m reflex run --env prod --single-port --frontend-port $(PORT) --backend-port $(PORT)
+
+test: setup
+	scripts/ensure-chromium.sh
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/inference.py
+
+migrate: setup
+
+clean:
+	rm -rf $(VENV) .tools .web
