@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(PROJECT_ROOT / "data", description="SQLite file, blobs, outbox")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX background-removal model")
-    max_upload_bytes: int = Field(25 * 1024 * 1024, gt=0, description="largest accepted file")
+    max_upload_bytes: int = Field(25_000_000, gt=0, description="largest accepted file, in bytes")
     max_megapixels: float = Field(50.0, gt=0, description="largest accepted image, in megapixels")
     preview_megapixels: float = Field(0.25, gt=0, description="result size for anonymous visitors")
     retention_minutes: int = Field(60, gt=0, description="how long originals and results are kept")

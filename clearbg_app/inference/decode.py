@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +11,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from clearbg_app.inference.errors import ImageDecodeError, ImageTooLarge
 
 SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+
+# `_open` enforces the configured pixel limit itself, before decoding, with a message that gives
+# the image's size; Pillow's own global guard would refuse earlier with a vaguer one.
+Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise ImageDecodeError("The file is empty.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
-        raise ImageTooLarge(_too_large_message(None, max_pixels)) from None
+        image = Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ImageDecodeError(f"This file is not an image we can read; send a {SUPPORTED} file.") from None
     width, height = image.size
@@ -45,12 +44,12 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _too_large_message(size: tuple[int, int] | None, max_pixels: int) -> str:
-    limit = f"{max_pixels / 1e6:g} megapixels"
-    if size is None:
-        return f"The image is too large; the limit is {limit}."
+def _too_large_message(size: tuple[int, int], max_pixels: int) -> str:
     width, height = size
-    return f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); the limit is {limit}."
+    return (
+        f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels);"
+        f" the limit is {max_pixels / 1e6:g} megapixels."
+    )
 
 
 def probe_image(data: bytes, *, max_pixels: int) -> tuple[str, tuple[int, int]]:
@@ -64,7 +63,7 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     values = np.asarray(image, dtype=np.float32)
     peak = 65535.0 if image.mode.startswith("I;16") else float(values.max(initial=0.0))
     scale = 255.0 / peak if peak > 255.0 else 1.0
-    return Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8))
 
 
 def _split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:

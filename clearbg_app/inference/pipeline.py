@@ -17,7 +17,9 @@ def fit_within(size: tuple[int, int], max_pixels: int | None) -> tuple[int, int]
     if not max_pixels or width * height <= max_pixels:
         return size
     factor = math.sqrt(max_pixels / (width * height))
-    return max(1, int(width * factor)), max(1, int(height * factor))
+    new_width = max(1, min(int(width * factor), max_pixels))
+    new_height = max(1, min(int(height * factor), max_pixels // new_width))
+    return new_width, new_height
 
 
 def remove_background(
@@ -26,7 +28,7 @@ def remove_background(
     """An RGBA cut-out, the input's size or scaled down to `max_pixels`."""
     mask = model.predict(image.rgb)
     out_size = fit_within(image.size, max_pixels)
-    alpha = Image.fromarray((mask * 255).round().astype(np.uint8), mode="L")
+    alpha = Image.fromarray((mask * 255).round().astype(np.uint8))
     alpha = alpha.resize(out_size, Image.Resampling.LANCZOS)
     rgb = image.rgb if out_size == image.size else image.rgb.resize(out_size, Image.Resampling.LANCZOS)
     if image.alpha is not None:

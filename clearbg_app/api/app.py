@@ -1,0 +1,18 @@
+"""The Starlette app that wraps Reflex's backend: our routes first, then Reflex."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from clearbg_app.api.images import image_blob
+from clearbg_app.api.visitor_cookie import VisitorCookieMiddleware
+
+
+def build_api() -> Starlette:
+    """Routes under /api plus the visitor-cookie middleware (which then covers the pages too)."""
+    return Starlette(
+        routes=[Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"])],
+        middleware=[Middleware(VisitorCookieMiddleware)],
+    )

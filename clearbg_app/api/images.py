@@ -1,0 +1,53 @@
+"""Originals and cut-outs, served only to the browser that owns them."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePath
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from clearbg_app.db import session_scope
+from clearbg_app.services import images
+from clearbg_app.services.errors import NotFound
+from clearbg_app.services.visitors import visitor_hash, visitor_token_from_cookie_header
+from clearbg_app.storage import get_blob_store
+
+PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _not_found() -> Response:
+    return JSONResponse({"error": "No such image, or it has expired."}, status_code=404, headers=PRIVATE_HEADERS)
+
+
+def _download_name(original: str, kind: str) -> str:
+    stem = PurePath(original).stem or "image"
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)[:80] or "image"
+    return f"{safe}-no-bg.png" if kind == "result" else f"{safe}{PurePath(original).suffix[:6]}"
+
+
+async def image_blob(request: Request) -> Response:
+    """GET /api/images/{image_id}/{kind}: `original` or `result`; `?download=1` saves instead of shows."""
+    kind = request.path_params["kind"]
+    token = visitor_token_from_cookie_header(request.headers.get("cookie"))
+    try:
+        image_id = uuid.UUID(request.path_params["image_id"])
+    except ValueError:
+        return _not_found()
+    if kind not in ("original", "result") or token is None:
+        return _not_found()
+    try:
+        with session_scope() as session:
+            image = images.owned_image(session, image_id=image_id, visitor_hash=visitor_hash(token))
+        key = image.original_key if kind == "original" else image.result_key
+        if key is None:
+            return _not_found()
+        data = images.read_blob(get_blob_store(), key)
+    except NotFound:
+        return _not_found()
+    media_type = image.original_content_type if kind == "original" else "image/png"
+    headers = dict(PRIVATE_HEADERS)
+    if request.query_params.get("download"):
+        headers["Content-Disposition"] = f'attachment; filename="{_download_name(image.original_filename, kind)}"'
+    return Response(data, media_type=media_type, headers=headers)

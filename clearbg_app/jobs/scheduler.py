@@ -1,0 +1,40 @@
+"""The in-process scheduler and its jobs. Each job opens its own session and is idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from clearbg_app.clock import Clock, utcnow
+from clearbg_app.db import session_scope
+from clearbg_app.services import images
+from clearbg_app.settings import get_settings
+from clearbg_app.storage import get_blob_store
+
+log = logging.getLogger(__name__)
+
+
+def purge_images_job(clock: Clock = utcnow) -> int:
+    """Delete expired originals and results (blobs first, then rows)."""
+    with session_scope() as session:
+        purged = images.purge_expired(session, store=get_blob_store(), clock=clock)
+    if purged:
+        log.info("purge_images: deleted %d expired images", purged)
+    return purged
+
+
+def build_scheduler(clock: Clock = utcnow) -> BackgroundScheduler:
+    """A scheduler with every job registered; the caller starts and stops it."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        purge_images_job,
+        "interval",
+        seconds=get_settings().purge_interval_seconds,
+        kwargs={"clock": clock},
+        id="purge_images",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=clock(),
+    )
+    return scheduler

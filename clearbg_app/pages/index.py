@@ -1,0 +1,119 @@
+"""`/`: drop a photo, see the cut-out over a checkerboard, download the PNG."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from clearbg_app.components.layout import page
+from clearbg_app.state.remove import UPLOAD_ID, RemoveState
+
+ACCEPT = {
+    "image/jpeg": [".jpg", ".jpeg"],
+    "image/png": [".png"],
+    "image/webp": [".webp"],
+    "image/gif": [".gif"],
+    "image/bmp": [".bmp"],
+    "image/tiff": [".tif", ".tiff"],
+}
+
+CHECKERBOARD = {
+    "background_color": "white",
+    "background_image": (
+        "linear-gradient(45deg, #d4d4d8 25%, transparent 25%), linear-gradient(-45deg, #d4d4d8 25%, transparent 25%),"
+        " linear-gradient(45deg, transparent 75%, #d4d4d8 75%), linear-gradient(-45deg, transparent 75%, #d4d4d8 75%)"
+    ),
+    "background_size": "20px 20px",
+    "background_position": "0 0, 0 10px, 10px -10px, -10px 0px",
+}
+
+
+def drop_zone() -> rx.Component:
+    return rx.upload(
+        rx.vstack(
+            rx.icon("image-up", size=40),
+            rx.text("Drop a photo here, or click to choose one", weight="medium"),
+            rx.text("JPEG, PNG, WebP, GIF, BMP or TIFF", size="2", color_scheme="gray"),
+            align="center",
+            spacing="2",
+        ),
+        id=UPLOAD_ID,
+        accept=ACCEPT,
+        multiple=False,
+        max_files=1,
+        on_drop=[RemoveState.start_upload, RemoveState.handle_upload(rx.upload_files(upload_id=UPLOAD_ID))],
+        border="2px dashed var(--gray-7)",
+        border_radius="12px",
+        padding="3em",
+        width="100%",
+        cursor="pointer",
+    )
+
+
+def progress() -> rx.Component:
+    return rx.hstack(
+        rx.spinner(size="3"),
+        rx.text(
+            rx.cond(RemoveState.stage == "uploading", "Uploading…", "Removing the background…"),
+            id="progress-text",
+        ),
+        align="center",
+        id="progress",
+    )
+
+
+def panel(title: str, image: rx.Component) -> rx.Component:
+    return rx.card(
+        rx.vstack(rx.text(title, weight="bold"), image, spacing="2"),
+        width="100%",
+    )
+
+
+def results() -> rx.Component:
+    return rx.vstack(
+        rx.grid(
+            panel("Original", rx.image(src=RemoveState.original_url, alt="Original", width="100%", id="original-image")),
+            panel(
+                "Background removed",
+                rx.box(
+                    rx.image(src=RemoveState.result_url, alt="Cut-out", width="100%", id="result-image"),
+                    style=CHECKERBOARD,
+                    width="100%",
+                ),
+            ),
+            columns="2",
+            spacing="4",
+            width="100%",
+        ),
+        rx.hstack(
+            rx.link(
+                rx.button(rx.icon("download"), "Download PNG", size="3"),
+                href=RemoveState.download_url,
+                id="download-link",
+                is_external=False,
+            ),
+            rx.button("Remove another background", variant="soft", size="3", on_click=RemoveState.reset_page),
+            rx.text(
+                "Preview ", RemoveState.result_size, " px, in ", RemoveState.seconds, " s. Sign-up for full resolution comes soon.",
+                size="2",
+                color_scheme="gray",
+            ),
+            align="center",
+            spacing="3",
+        ),
+        width="100%",
+        spacing="4",
+    )
+
+
+def index() -> rx.Component:
+    return page(
+        rx.heading("Remove the background of any photo", size="8"),
+        rx.text("Drop an image: ClearBG finds the subject and gives you a transparent PNG in seconds."),
+        drop_zone(),
+        rx.cond(
+            RemoveState.error != "",
+            rx.callout(RemoveState.error, icon="triangle-alert", color_scheme="red", id="error-message", width="100%"),
+        ),
+        rx.cond((RemoveState.stage == "uploading") | (RemoveState.stage == "working"), progress()),
+        rx.cond(RemoveState.stage == "done", results()),
+    )

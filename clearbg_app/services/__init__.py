@@ -1,0 +1,1 @@
+"""The domain, framework-free: plain functions taking a Session, raising domain errors."""

@@ -1,0 +1,174 @@
+"""Uploads and their cut-outs: validate, store, process, serve to their owner, purge when expired."""
+
+from __future__ import annotations
+
+import io
+import math
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from clearbg_app.clock import Clock, as_utc, utcnow
+from clearbg_app.inference import (
+    ImageDecodeError,
+    SegmentationModel,
+    decode_image,
+    load_model,
+    probe_image,
+    remove_background,
+)
+from clearbg_app.models import ImageStatus, ProcessedImage
+from clearbg_app.services.errors import NotFound, UploadRejected
+from clearbg_app.settings import get_settings
+from clearbg_app.storage import BlobNotFound, BlobStore
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "MPO": "image/jpeg",
+}
+
+
+def default_model() -> SegmentationModel:
+    """The configured model, loaded once per process."""
+    settings = get_settings()
+    return load_model(settings.model_path, threads=settings.inference_threads)
+
+
+def too_large_message(size: int) -> str:
+    """Sizes in MB, the file's rounded up so it never reads as equal to the limit."""
+    limit = get_settings().max_upload_bytes
+    return f"The file is {math.ceil(size / 1e5) / 10:g} MB, over the {limit / 1e6:g} MB limit."
+
+
+def store_upload(
+    session: Session,
+    *,
+    store: BlobStore,
+    data: bytes,
+    filename: str,
+    visitor_hash: str,
+    now: datetime | None = None,
+) -> ProcessedImage:
+    """Check the upload from its header (size, type, pixel count) and store it, not yet processed."""
+    settings = get_settings()
+    if len(data) > settings.max_upload_bytes:
+        raise UploadRejected(too_large_message(len(data)))
+    try:
+        image_format, (width, height) = probe_image(data, max_pixels=settings.max_pixels)
+    except ImageDecodeError as error:
+        raise UploadRejected(str(error)) from None
+    if image_format not in CONTENT_TYPES:
+        raise UploadRejected(f"{image_format or 'This'} files are not supported; send a JPEG, PNG or WebP.")
+    now = now or utcnow()
+    key = store.put(data, suffix="." + image_format.lower())
+    image = ProcessedImage(
+        visitor_hash=visitor_hash,
+        original_filename=filename[-255:],
+        original_key=key,
+        original_content_type=CONTENT_TYPES[image_format],
+        original_bytes=len(data),
+        width=width,
+        height=height,
+        created_at=now,
+        expires_at=now + timedelta(minutes=settings.retention_minutes),
+    )
+    session.add(image)
+    try:
+        session.commit()
+    except BaseException:
+        store.delete(key)
+        raise
+    return image
+
+
+def process_image(
+    session: Session,
+    *,
+    store: BlobStore,
+    image_id: uuid.UUID,
+    model: SegmentationModel,
+    max_pixels: int | None,
+    now: datetime | None = None,
+) -> ProcessedImage:
+    """Cut the subject out of a stored upload; on bad pixels, forget the upload entirely."""
+    image = session.get(ProcessedImage, image_id)
+    if image is None:
+        raise NotFound("That image no longer exists.")
+    if image.status == ImageStatus.DONE:
+        return image
+    started = time.perf_counter()
+    try:
+        decoded = decode_image(store.get(image.original_key), max_pixels=get_settings().max_pixels)
+        cutout = remove_background(decoded, model, max_pixels=max_pixels)
+    except ImageDecodeError as error:
+        delete_image(session, store=store, image=image)
+        raise UploadRejected(str(error)) from None
+    buffer = io.BytesIO()
+    cutout.save(buffer, format="PNG", compress_level=3)
+    image.result_key = store.put(buffer.getvalue(), suffix=".png")
+    image.result_width, image.result_height = cutout.size
+    image.status = ImageStatus.DONE
+    image.processing_ms = round((time.perf_counter() - started) * 1000)
+    image.processed_at = now or utcnow()
+    image.expires_at = image.processed_at + timedelta(minutes=get_settings().retention_minutes)
+    session.add(image)
+    try:
+        session.commit()
+    except BaseException:
+        store.delete(image.result_key)
+        raise
+    return image
+
+
+def owned_image(session: Session, *, image_id: uuid.UUID, visitor_hash: str | None, now: datetime | None = None) -> ProcessedImage:
+    """The image if `visitor_hash` owns it and it has not expired; `NotFound` otherwise."""
+    image = session.get(ProcessedImage, image_id)
+    if (
+        image is None
+        or visitor_hash is None
+        or image.visitor_hash != visitor_hash
+        or as_utc(image.expires_at) <= (now or utcnow())
+    ):
+        raise NotFound("No such image, or it has expired.")
+    return image
+
+
+def delete_image(session: Session, *, store: BlobStore, image: ProcessedImage) -> None:
+    """Delete the blobs first, then the row, so an interruption leaves no orphan blob behind a row."""
+    for key in image.blob_keys():
+        store.delete(key)
+    session.delete(image)
+    session.commit()
+
+
+def purge_expired(session: Session, *, store: BlobStore, clock: Clock = utcnow, batch: int = 500) -> int:
+    """Delete every image (blobs and row) whose `expires_at` has passed; returns how many."""
+    now = clock()
+    purged = 0
+    while True:
+        expired = session.exec(
+            select(ProcessedImage).where(col(ProcessedImage.expires_at) <= now).limit(batch)
+        ).all()
+        for image in expired:
+            delete_image(session, store=store, image=image)
+        purged += len(expired)
+        if len(expired) < batch:
+            return purged
+
+
+def read_blob(store: BlobStore, key: str) -> bytes:
+    """A blob's bytes, or `NotFound` if it is gone."""
+    try:
+        return store.get(key)
+    except BlobNotFound:
+        raise NotFound("No such image, or it has expired.") from None

@@ -1,0 +1,110 @@
+"""The background-removal page: upload one image, follow its progress, show the result."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import reflex as rx
+
+from clearbg_app.db import session_scope
+from clearbg_app.services import images
+from clearbg_app.services.errors import ServiceError
+from clearbg_app.settings import get_settings
+from clearbg_app.state.base import SessionState
+from clearbg_app.storage import get_blob_store
+
+UPLOAD_ID = "image_upload"
+
+
+class RemoveState(SessionState):
+    """One image at a time; `stage` is idle, uploading, working, done or error."""
+
+    stage: str = "idle"
+    error: str = ""
+    image_id: str = ""
+    filename: str = ""
+    result_size: str = ""
+    seconds: str = ""
+
+    @rx.var
+    def original_url(self) -> str:
+        return f"/api/images/{self.image_id}/original" if self.image_id else ""
+
+    @rx.var
+    def result_url(self) -> str:
+        return f"/api/images/{self.image_id}/result" if self.image_id else ""
+
+    @rx.var
+    def download_url(self) -> str:
+        return f"/api/images/{self.image_id}/result?download=1" if self.image_id else ""
+
+    def _fail(self, message: str) -> None:
+        self.stage, self.error, self.image_id = "error", message, ""
+
+    @rx.event
+    def start_upload(self) -> None:
+        self.stage, self.error = "uploading", ""
+
+    @rx.event
+    async def handle_upload(self, files: list[rx.UploadFile]):
+        """Validate and store the dropped file, then process it in the background."""
+        self.error = ""
+        if len(files) != 1:
+            self._fail("Drop one image at a time.")
+            return
+        visitor = self._visitor_hash()
+        if visitor is None:
+            self._fail("ClearBG needs cookies to keep your result private; enable them and reload the page.")
+            return
+        upload = files[0]
+        limit = get_settings().max_upload_bytes
+        data = upload.file.read(limit + 1)
+        if len(data) > limit:
+            self._fail(images.too_large_message(upload.size or len(data)))
+            return
+        try:
+            with session_scope() as session:
+                image = images.store_upload(
+                    session, store=get_blob_store(), data=data, filename=upload.name or "image", visitor_hash=visitor
+                )
+        except ServiceError as error:
+            self._fail(str(error))
+            return
+        self.stage, self.image_id, self.filename = "working", "", upload.name or "image"
+        return RemoveState.process(str(image.id))
+
+    @rx.event(background=True)
+    async def process(self, image_id: str):
+        """Run the model off the event loop; publish only the outcome."""
+        try:
+            image = await asyncio.to_thread(_process, uuid.UUID(image_id), self._visitor_hash())
+        except ServiceError as error:
+            async with self:
+                self._fail(str(error))
+            return
+        except Exception:
+            async with self:
+                self._fail("Something went wrong while removing the background; please try again.")
+            raise
+        async with self:
+            self.stage, self.image_id = "done", image_id
+            self.result_size = f"{image.result_width}x{image.result_height}"
+            self.seconds = f"{(image.processing_ms or 0) / 1000:.1f}"
+
+    @rx.event
+    def reset_page(self) -> None:
+        self.stage, self.error, self.image_id, self.filename = "idle", "", "", ""
+
+
+def _process(image_id: uuid.UUID, visitor_hash: str | None):
+    """Process the visitor's own upload; anonymous visitors get preview-size results."""
+    with session_scope() as session:
+        images.owned_image(session, image_id=image_id, visitor_hash=visitor_hash)
+        return images.process_image(
+            session,
+            store=get_blob_store(),
+            image_id=image_id,
+            model=images.default_model(),
+            max_pixels=get_settings().preview_pixels,
+        )

@@ -1,0 +1,119 @@
+"""Shared fixtures: an isolated data dir and database (SQLite, and PostgreSQL for the data layer)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel
+
+import clearbg_app.models  # noqa: F401 - registers the tables
+from clearbg_app.db import get_engine, make_engine
+from clearbg_app.settings import PROJECT_ROOT, get_settings
+from clearbg_app.storage import LocalBlobStore, get_blob_store
+
+SAMPLES = PROJECT_ROOT.parent / "shared" / "testdata" / "u2net_samples"
+PG_ADMIN_DSN = os.environ.get("CLEARBG_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+def _clear_caches() -> None:
+    for cached in (get_settings, get_engine, get_blob_store):
+        cached.cache_clear()
+
+
+def migrate(url: str) -> None:
+    """Bring the database at `url` to the newest schema through Alembic, as the app does."""
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    config.cmd_opts = None
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
+    name = f"clearbg_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True)
+    except psycopg.OperationalError as error:  # pragma: no cover - environment problem
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_DSN!r} (start it, see TOOLING.md): {error}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    migrate(url)
+    yield url
+    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Iterator[Path]:
+    """Settings pointed at a private data dir (SQLite file and blobs inside it)."""
+    monkeypatch.setenv("CLEARBG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CLEARBG_DATABASE_URL", raising=False)
+    _clear_caches()
+    yield tmp_path / "data"
+    get_engine().dispose()
+    _clear_caches()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, data_dir, monkeypatch) -> Iterator[str]:
+    """The URL of a migrated, empty database, once per backend; the app's engine points at it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{data_dir / 'clearbg.db'}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        migrate(url)
+    else:
+        url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("CLEARBG_DATABASE_URL", url)
+    _clear_caches()
+    yield url
+    if request.param == "postgresql":
+        with get_engine().begin() as connection:
+            for table in reversed(SQLModel.metadata.sorted_tables):
+                connection.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+@pytest.fixture
+def session(db_url) -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as db_session:
+        yield db_session
+
+
+@pytest.fixture
+def store(data_dir) -> LocalBlobStore:
+    return get_blob_store()
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def sample_bytes(name: str) -> bytes:
+    return (SAMPLES / "images" / name).read_bytes()
