@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 .tools/.installed:
-	npm install --prefix .tools --no-save --no-audit --no-fund bun@1.4.5 node@22
+	npm install --prefix .tools --no-save --no-audit --no-fund bun@1.4.5 node@22.23.3
 	touch $@
 
 setup: $(VENV)/.installed .tools/.installed
@@ -30,6 +30,7 @@ run: setup
 	$(PY) -m reflex run --env prod --single-port --frontend-port $(PORT) --backend-port $(PORT)
 
 test: setup
+	scripts/ensure-services.sh
 	scripts/ensure-chromium.sh
 	$(PY) -m pytest
 

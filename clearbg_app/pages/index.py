@@ -85,15 +85,17 @@ def results() -> rx.Component:
             width="100%",
         ),
         rx.hstack(
-            rx.link(
-                rx.button(rx.icon("download"), "Download PNG", size="3"),
-                href=RemoveState.download_url,
-                id="download-link",
-                is_external=False,
+            rx.button(
+                rx.icon("download"),
+                "Download PNG",
+                size="3",
+                white_space="nowrap",
+                id="download-button",
+                on_click=rx.download(url=RemoveState.download_url),
             ),
             rx.button("Remove another background", variant="soft", size="3", on_click=RemoveState.reset_page),
             rx.text(
-                "Preview ", RemoveState.result_size, " px, in ", RemoveState.seconds, " s. Sign-up for full resolution comes soon.",
+                "Free preview: ", RemoveState.result_size, " px, made in ", RemoveState.seconds, " s.",
                 size="2",
                 color_scheme="gray",
             ),

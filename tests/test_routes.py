@@ -1,0 +1,73 @@
+"""The blob route and the visitor cookie, through Starlette's TestClient."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from clearbg_app.api import build_api
+from clearbg_app.services import images
+from clearbg_app.services.visitors import VISITOR_COOKIE, visitor_hash
+from tests.conftest import sample_bytes
+
+
+@pytest.fixture
+def client(db_url) -> TestClient:
+    return TestClient(build_api())
+
+
+def visitor_client(client: TestClient) -> tuple[TestClient, str]:
+    response = client.get("/api/images/00000000-0000-0000-0000-000000000000/result")
+    assert response.status_code == 404
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    return client, client.cookies[VISITOR_COOKIE]
+
+
+@pytest.fixture
+def processed(session, store, client):
+    browser, token = visitor_client(client)
+    image = images.store_upload(
+        session, store=store, data=sample_bytes("horse.jpg"), filename="my horse.jpg", visitor_hash=visitor_hash(token)
+    )
+    image = images.process_image(
+        session, store=store, image_id=image.id, model=images.default_model(), max_pixels=250_000
+    )
+    return browser, image
+
+
+def test_owner_sees_original_and_downloads_result(processed):
+    browser, image = processed
+    original = browser.get(f"/api/images/{image.id}/original")
+    assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"
+    assert original.content == sample_bytes("horse.jpg")
+    assert original.headers["cache-control"] == "private, no-store"
+
+    download = browser.get(f"/api/images/{image.id}/result?download=1")
+    assert download.status_code == 200 and download.headers["content-type"] == "image/png"
+    assert download.headers["content-disposition"] == 'attachment; filename="my_horse-no-bg.png"'
+    assert Image.open(io.BytesIO(download.content)).mode == "RGBA"
+    assert "set-cookie" not in download.headers
+
+
+def test_other_browsers_and_bad_paths_get_404(processed, db_url):
+    _, image = processed
+    stranger = TestClient(build_api())
+    assert stranger.get(f"/api/images/{image.id}/result").status_code == 404
+    stranger.cookies.set(VISITOR_COOKIE, "forged-" + "x" * 40)
+    assert stranger.get(f"/api/images/{image.id}/result").status_code == 404
+    owner, _ = processed
+    for path in (f"/api/images/{image.id}/thumbnail", "/api/images/not-a-uuid/result", f"/api/images/{image.id}/../original"):
+        assert owner.get(path).status_code == 404
+
+
+def test_secure_cookie_in_production(db_url, monkeypatch):
+    monkeypatch.setenv("CLEARBG_ENV", "production")
+    from clearbg_app.settings import get_settings
+
+    get_settings.cache_clear()
+    response = TestClient(build_api()).get("/api/images/00000000-0000-0000-0000-000000000000/result")
+    assert "; Secure" in response.headers["set-cookie"]
