@@ -6,9 +6,14 @@ import io
 
 import pytest
 from PIL import Image
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
+from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
 from clearbg_app.services import images
 from clearbg_app.services.visitors import VISITOR_COOKIE, visitor_hash
 from tests.conftest import sample_bytes
@@ -71,3 +76,20 @@ def test_secure_cookie_in_production(db_url, monkeypatch):
     get_settings.cache_clear()
     response = TestClient(build_api()).get("/api/images/00000000-0000-0000-0000-000000000000/result")
     assert "; Secure" in response.headers["set-cookie"]
+
+
+def test_oversized_upload_is_refused_before_parsing(data_dir):
+    async def reads_whole_body(request):  # what Reflex's upload endpoint does
+        return PlainTextResponse(str(len(await request.body())))
+
+    upload_app = Starlette(
+        routes=[Route("/_upload", reads_whole_body, methods=["POST"])],
+        middleware=[Middleware(UploadSizeLimitMiddleware)],
+    )
+    client = TestClient(upload_app)
+    declared = client.post("/_upload", content=b"x" * 25_070_000, headers={"content-type": "multipart/form-data"})
+    assert declared.status_code == 413
+    assert declared.text == "The upload is over the 25 MB limit."
+    streamed = client.post("/_upload", content=iter([b"x" * 1_000_000] * 26))
+    assert streamed.status_code == 413
+    assert client.post("/_upload", content=b"small").text == "5"

@@ -7,12 +7,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from clearbg_app.api.images import image_blob
+from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
 from clearbg_app.api.visitor_cookie import VisitorCookieMiddleware
 
 
 def build_api() -> Starlette:
-    """Routes under /api plus the visitor-cookie middleware (which then covers the pages too)."""
+    """Routes under /api; the middleware covers Reflex's pages and upload endpoint too."""
     return Starlette(
         routes=[Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"])],
-        middleware=[Middleware(VisitorCookieMiddleware)],
+        middleware=[Middleware(VisitorCookieMiddleware), Middleware(UploadSizeLimitMiddleware)],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from clearbg_app.components.layout import page
+from clearbg_app.settings import get_settings
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
 
 ACCEPT = {
@@ -27,6 +28,12 @@ CHECKERBOARD = {
 }
 
 
+def rejection_codes(rejections: rx.Var) -> rx.Var:
+    """Only the error codes of refused files: the rejections hold the File objects themselves,
+    which must not travel over the websocket."""
+    return rx.Var(f"{rejections}.flatMap((rejection) => rejection.errors.map((error) => error.code))").to(list[str])
+
+
 def drop_zone() -> rx.Component:
     return rx.upload(
         rx.vstack(
@@ -40,7 +47,11 @@ def drop_zone() -> rx.Component:
         accept=ACCEPT,
         multiple=False,
         max_files=1,
-        on_drop=[RemoveState.start_upload, RemoveState.handle_upload(rx.upload_files(upload_id=UPLOAD_ID))],
+        max_size=get_settings().max_upload_bytes,
+        on_drop_rejected=lambda rejections: RemoveState.drop_rejected(rejection_codes(rejections)),
+        on_drop=RemoveState.handle_upload(
+            rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=RemoveState.upload_progress)
+        ),
         border="2px dashed var(--gray-7)",
         border_radius="12px",
         padding="3em",
@@ -53,7 +64,11 @@ def progress() -> rx.Component:
     return rx.hstack(
         rx.spinner(size="3"),
         rx.text(
-            rx.cond(RemoveState.stage == "uploading", "Uploading…", "Removing the background…"),
+            rx.cond(
+                RemoveState.stage == "uploading",
+                f"Uploading… {RemoveState.uploaded_percent}%",
+                "Removing the background…",
+            ),
             id="progress-text",
         ),
         align="center",

@@ -26,6 +26,7 @@ class RemoveState(SessionState):
     filename: str = ""
     result_size: str = ""
     seconds: str = ""
+    uploaded_percent: int = 0
 
     @rx.var
     def original_url(self) -> str:
@@ -43,14 +44,30 @@ class RemoveState(SessionState):
         self.stage, self.error, self.image_id = "error", message, ""
 
     @rx.event
-    def start_upload(self) -> None:
-        self.stage, self.error = "uploading", ""
+    def upload_progress(self, progress: dict) -> None:
+        """Show the transfer while the browser sends the file (the last report may race the result)."""
+        fraction = float(progress.get("progress") or 0)
+        if fraction < 1:
+            self.stage, self.error, self.uploaded_percent = "uploading", "", round(100 * fraction)
+
+    @rx.event
+    def drop_rejected(self, codes: list[str]) -> None:
+        """The browser refused the drop before uploading (react-dropzone's error codes)."""
+        if "file-too-large" in codes:
+            limit = get_settings().max_upload_bytes
+            self._fail(f"The file is over the {limit / 1e6:g} MB limit; send a smaller image.")
+        elif "too-many-files" in codes:
+            self._fail("Drop one image at a time.")
+        else:
+            self._fail("That file is not an image; send a JPEG, PNG, WebP, GIF, BMP or TIFF file.")
 
     @rx.event
     async def handle_upload(self, files: list[rx.UploadFile]):
         """Validate and store the dropped file, then process it in the background."""
+        if not files:  # the browser refused the drop; `drop_rejected` has said why
+            return
         self.error = ""
-        if len(files) != 1:
+        if len(files) > 1:
             self._fail("Drop one image at a time.")
             return
         visitor = self._visitor_hash()

@@ -53,3 +53,14 @@ def test_a_text_file_named_jpg_gets_a_clear_message(page, tmp_path):
     assert "not an image we can read" in error.inner_text()
     assert page.locator("#result-image").count() == 0
     page.screenshot(path=str(ARTIFACTS / "bad-input.png"), full_page=True)
+
+
+def test_a_file_over_the_byte_limit_is_refused_before_upload(page, tmp_path):
+    huge = tmp_path / "huge.jpg"
+    huge.write_bytes((SAMPLES / "images" / "horse.jpg").read_bytes() + b"\0" * 26_000_000)
+    page.goto("/")
+    page.get_by_text("Drop a photo here").wait_for()
+    page.set_input_files("input[type=file]", str(huge))
+    error = page.locator("#error-message")
+    error.wait_for(state="visible", timeout=30_000)
+    assert error.inner_text() == "The file is over the 25 MB limit; send a smaller image."
