@@ -9,7 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+import contextlib
+import os
+import secrets
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +40,24 @@ class Settings(BaseSettings):
     purge_interval_seconds: int = Field(300, gt=0, description="how often the purge job runs")
     inference_threads: int = Field(0, ge=0, description="ORT intra-op threads; 0 = all cores")
 
+    public_url: str = Field("http://localhost:3000", description="base URL used in emails")
+    secret_key: SecretStr = Field(SecretStr(""), description="signs email links; required in production")
+    session_days: int = Field(30, gt=0, description="how long a sign-in lasts without activity")
+    request_log_days: int = Field(90, gt=0, description="how long request logs are kept")
+    login_max_failures: int = Field(5, gt=0, description="failed sign-ins before a lockout")
+    login_lockout_minutes: int = Field(15, gt=0, description="how long a lockout lasts")
+
+    smtp_host: str = Field("", description="empty: mail goes to data_dir/outbox as .eml files")
+    smtp_port: int = Field(587, gt=0)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    mail_from: str = Field("ClearBG <no-reply@localhost>", description="sender of service emails")
+
+    google_client_id: str = Field("", description="empty: Google sign-in is off")
+    google_client_secret: SecretStr = SecretStr("")
+    google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+
     @field_validator("data_dir", "model_path", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -52,6 +74,41 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def google_enabled(self) -> bool:
+        return bool(self.google_client_id and self.google_client_secret.get_secret_value())
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def problems(self) -> list[str]:
+        """Settings that must not be used as they are (insecure defaults are refused in production)."""
+        found = []
+        if self.is_production:
+            if len(self.secret_key.get_secret_value()) < 32:
+                found.append("CLEARBG_SECRET_KEY must be set to at least 32 random characters in production.")
+            if not self.public_url.startswith("https://"):
+                found.append("CLEARBG_PUBLIC_URL must be an https:// URL in production.")
+        return found
+
+    def signing_key(self) -> bytes:
+        """The configured secret, or in development one generated once and kept in the data dir."""
+        if configured := self.secret_key.get_secret_value():
+            return configured.encode()
+        if self.is_production:
+            raise RuntimeError("CLEARBG_SECRET_KEY is not set.")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".secret_key.{secrets.token_hex(8)}")
+            draft.write_text(secrets.token_urlsafe(48))
+            draft.chmod(0o600)
+            with contextlib.suppress(FileExistsError):  # another process won the race: use its key
+                os.link(draft, path)
+            draft.unlink()
+        return path.read_text().strip().encode()
 
     @property
     def max_pixels(self) -> int:

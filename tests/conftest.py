@@ -12,8 +12,7 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 import clearbg_app.models  # noqa: F401 - registers the tables
 from clearbg_app.db import get_engine, make_engine
@@ -41,20 +40,38 @@ def migrate(url: str) -> None:
     engine.dispose()
 
 
+def pg_url(name: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
-    name = f"clearbg_test_{uuid.uuid4().hex[:12]}"
+def postgres_admin() -> Iterator[psycopg.Connection]:
     try:
         admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True)
     except psycopg.OperationalError as error:  # pragma: no cover - environment problem
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_DSN!r} (start it, see TOOLING.md): {error}")
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    migrate(url)
-    yield url
-    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    yield admin
     admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin) -> Iterator[str]:
+    """A database for this test run, migrated once; each test gets a copy of it."""
+    name = f"clearbg_tmpl_{uuid.uuid4().hex[:12]}"
+    postgres_admin.execute(f'CREATE DATABASE "{name}"')
+    migrate(pg_url(name))
+    yield name
+    postgres_admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_admin, postgres_template) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    name = f"clearbg_test_{uuid.uuid4().hex[:12]}"
+    postgres_admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield pg_url(name)
+    get_engine().dispose()
+    postgres_admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -79,11 +96,7 @@ def db_url(request, data_dir, monkeypatch) -> Iterator[str]:
         url = request.getfixturevalue("postgres_url")
     monkeypatch.setenv("CLEARBG_DATABASE_URL", url)
     _clear_caches()
-    yield url
-    if request.param == "postgresql":
-        with get_engine().begin() as connection:
-            for table in reversed(SQLModel.metadata.sorted_tables):
-                connection.execute(text(f'DELETE FROM "{table.name}"'))
+    return url
 
 
 @pytest.fixture

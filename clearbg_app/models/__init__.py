@@ -1,5 +1,29 @@
 """SQLModel tables. Importing this package registers every table on `SQLModel.metadata`."""
 
-from clearbg_app.models.images import ImageStatus, ProcessedImage
+from sqlmodel import SQLModel
 
-__all__ = ["ImageStatus", "ProcessedImage"]
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The tables import after the naming convention is set.
+
+from clearbg_app.models.accounts import ApiKey, AuthSession, LoginThrottle, OAuthIdentity, PolicyVersion, Role, User  # noqa: E402
+from clearbg_app.models.images import ImageStatus, ProcessedImage  # noqa: E402
+from clearbg_app.models.request_log import RequestLog  # noqa: E402
+
+__all__ = [
+    "ApiKey",
+    "AuthSession",
+    "ImageStatus",
+    "LoginThrottle",
+    "OAuthIdentity",
+    "PolicyVersion",
+    "ProcessedImage",
+    "RequestLog",
+    "Role",
+    "User",
+]

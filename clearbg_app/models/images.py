@@ -25,6 +25,7 @@ class ProcessedImage(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     visitor_hash: str | None = Field(default=None, max_length=64, index=True)
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id", index=True, ondelete="CASCADE")
     status: str = Field(default=ImageStatus.PROCESSING, max_length=16)
     original_filename: str = Field(default="", max_length=255)
     original_key: str = Field(max_length=128)
