@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
 from clearbg_app.services import images
-from clearbg_app.services.visitors import VISITOR_COOKIE, visitor_hash
+from clearbg_app.api.cookies import VISITOR_COOKIE
+from clearbg_app.services.security import sha256_hex
 from tests.conftest import sample_bytes
 
 
@@ -36,7 +37,7 @@ def visitor_client(client: TestClient) -> tuple[TestClient, str]:
 def processed(session, store, client):
     browser, token = visitor_client(client)
     image = images.store_upload(
-        session, store=store, data=sample_bytes("horse.jpg"), filename="my horse.jpg", visitor_hash=visitor_hash(token)
+        session, store=store, data=sample_bytes("horse.jpg"), filename="my horse.jpg", visitor_hash=sha256_hex(token)
     )
     image = images.process_image(
         session, store=store, image_id=image.id, model=images.default_model(), max_pixels=250_000

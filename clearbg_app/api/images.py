@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse, Response
 from clearbg_app.db import session_scope
 from clearbg_app.services import images
 from clearbg_app.services.errors import NotFound
-from clearbg_app.services.visitors import visitor_hash, visitor_token_from_cookie_header
+from clearbg_app.api.cookies import VISITOR_COOKIE, read_cookie
+from clearbg_app.services.security import sha256_hex
 from clearbg_app.storage import get_blob_store
 
 PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
@@ -30,7 +31,7 @@ def _download_name(original: str, kind: str) -> str:
 async def image_blob(request: Request) -> Response:
     """GET /api/images/{image_id}/{kind}: `original` or `result`; `?download=1` saves instead of shows."""
     kind = request.path_params["kind"]
-    token = visitor_token_from_cookie_header(request.headers.get("cookie"))
+    token = read_cookie(request.headers.get("cookie"), VISITOR_COOKIE)
     try:
         image_id = uuid.UUID(request.path_params["image_id"])
     except ValueError:
@@ -39,7 +40,7 @@ async def image_blob(request: Request) -> Response:
         return _not_found()
     try:
         with session_scope() as session:
-            image = images.owned_image(session, image_id=image_id, visitor_hash=visitor_hash(token))
+            image = images.owned_image(session, image_id=image_id, visitor_hash=sha256_hex(token))
         key = image.original_key if kind == "original" else image.result_key
         if key is None:
             return _not_found()

@@ -5,12 +5,8 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clearbg_app.services.visitors import (
-    VISITOR_COOKIE,
-    VISITOR_COOKIE_MAX_AGE,
-    new_visitor_token,
-    visitor_token_from_cookie_header,
-)
+from clearbg_app.api.cookies import VISITOR_COOKIE, VISITOR_COOKIE_MAX_AGE, read_cookie
+from clearbg_app.services.security import new_token
 from clearbg_app.settings import get_settings
 
 
@@ -28,11 +24,11 @@ class VisitorCookieMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or visitor_token_from_cookie_header(request_cookie_header(scope)):
+        if scope["type"] != "http" or read_cookie(request_cookie_header(scope), VISITOR_COOKIE):
             await self.app(scope, receive, send)
             return
         cookie = (
-            f"{VISITOR_COOKIE}={new_visitor_token()}; Path=/; Max-Age={VISITOR_COOKIE_MAX_AGE}; "
+            f"{VISITOR_COOKIE}={new_token()}; Path=/; Max-Age={VISITOR_COOKIE_MAX_AGE}; "
             "HttpOnly; SameSite=Lax" + ("; Secure" if get_settings().is_production else "")
         )
 

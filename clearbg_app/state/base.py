@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.services.visitors import visitor_hash, visitor_token_from_cookie_header
+from clearbg_app.api.cookies import VISITOR_COOKIE, read_cookie
+from clearbg_app.services.security import sha256_hex
 
 
 class SessionState(rx.State):
@@ -12,5 +13,5 @@ class SessionState(rx.State):
 
     def _visitor_hash(self) -> str | None:
         """The hash of the browser's visitor cookie, or None when cookies are off."""
-        token = visitor_token_from_cookie_header(self.router.headers.cookie)
-        return visitor_hash(token) if token else None
+        token = read_cookie(self.router.headers.cookie, VISITOR_COOKIE)
+        return sha256_hex(token) if token else None
