@@ -39,5 +39,9 @@ bench: setup
 
 migrate: setup
 
+admin: setup
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com"; exit 2; }
+	$(PY) -m clearbg_app create-admin "$(EMAIL)"
+
 clean:
 	rm -rf $(VENV) .tools .web

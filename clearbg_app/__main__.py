@@ -1,4 +1,4 @@
-"""Command line: `python -m clearbg_app check` verifies the configuration before start-up."""
+"""Command line: `check` verifies the configuration before start-up; `create-admin EMAIL`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,32 @@ def check() -> int:
     except ModelNotFound as error:
         print(f"clearbg: {error}", file=sys.stderr)
         return 1
+    if problems := settings.problems():
+        for problem in problems:
+            print(f"clearbg: {problem}", file=sys.stderr)
+        return 1
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     print(f"clearbg: configuration OK (model {settings.model_path}, data in {settings.data_dir})")
+    return 0
+
+
+def create_admin(email: str) -> int:
+    """Make `email` an admin; a new account gets a password-reset email to choose its password."""
+    from clearbg_app.db import session_scope
+    from clearbg_app.services import accounts
+
+    try:
+        with session_scope() as session:
+            user, created = accounts.make_admin(session, email=email)
+            if created:
+                accounts.request_password_reset(session, email=user.email)
+    except accounts.AccountError as error:
+        print(f"clearbg: {error}", file=sys.stderr)
+        return 1
+    if created:
+        print(f"clearbg: created admin {user.email}; a password-reset link was emailed to that address")
+    else:
+        print(f"clearbg: {user.email} is now an admin")
     return 0
 
 
@@ -26,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clearbg_app")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="verify the configuration (model file, data directory)")
+    admin = commands.add_parser("create-admin", help="give an account the admin role (creating it if needed)")
+    admin.add_argument("email")
     args = parser.parse_args(argv)
-    if args.command == "check":
-        return check()
-    return 2
+    if args.command == "create-admin":
+        return create_admin(args.email)
+    return check()
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ import logging
 import reflex as rx
 
 from clearbg_app.api import build_api
+from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
-from clearbg_app.pages.index import index
+from clearbg_app.pages import account, admin, auth, index
 from clearbg_app.services.images import default_model
 from clearbg_app.settings import get_settings
+from clearbg_app.state.account import AccountState
+from clearbg_app.state.admin import AdminState
+from clearbg_app.state.base import SessionState
 
 log = logging.getLogger("clearbg")
 
@@ -29,13 +33,24 @@ async def background_services():
         yield
     finally:
         scheduler.shutdown(wait=False)
+        request_log_writer.flush()
 
 
+settings = get_settings()
 try:
-    check_model_file(get_settings().model_path)
+    check_model_file(settings.model_path)
 except ModelNotFound as missing:
     raise SystemExit(f"clearbg: {missing}") from None
+if problems := settings.problems():
+    raise SystemExit("clearbg: " + " ".join(problems))
 
 app = rx.App(api_transformer=build_api())
-app.add_page(index, route="/", title="ClearBG: remove image backgrounds")
+on_load = SessionState.load_session
+app.add_page(index.index, route="/", title="ClearBG: remove image backgrounds", on_load=on_load)
+app.add_page(auth.signup, route="/signup", title="Sign up · ClearBG", on_load=on_load)
+app.add_page(auth.login, route="/login", title="Sign in · ClearBG", on_load=on_load)
+app.add_page(auth.forgot_password, route="/forgot-password", title="Reset your password · ClearBG", on_load=on_load)
+app.add_page(auth.reset_password, route="/reset-password", title="New password · ClearBG", on_load=on_load)
+app.add_page(account.account, route="/account", title="Your account · ClearBG", on_load=[on_load, AccountState.load])
+app.add_page(admin.admin, route="/admin", title="Admin · ClearBG", on_load=[on_load, AdminState.load])
 app.register_lifespan_task(background_services)

@@ -6,14 +6,23 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from clearbg_app.api.auth import auth_routes
 from clearbg_app.api.images import image_blob
+from clearbg_app.api.request_log import RequestLogMiddleware
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
 from clearbg_app.api.visitor_cookie import VisitorCookieMiddleware
 
 
 def build_api() -> Starlette:
-    """Routes under /api; the middleware covers Reflex's pages and upload endpoint too."""
+    """Our routes; the middleware covers Reflex's pages and upload endpoint too."""
     return Starlette(
-        routes=[Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"])],
-        middleware=[Middleware(VisitorCookieMiddleware), Middleware(UploadSizeLimitMiddleware)],
+        routes=[
+            Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"]),
+            *auth_routes(),
+        ],
+        middleware=[
+            Middleware(RequestLogMiddleware),
+            Middleware(VisitorCookieMiddleware),
+            Middleware(UploadSizeLimitMiddleware),
+        ],
     )

@@ -1,15 +1,41 @@
-"""The frame around every page: header, content, footer."""
+"""The frame around every page: header with the sign-in state, content, footer."""
 
 from __future__ import annotations
 
 import reflex as rx
+
+from clearbg_app.components.forms import native_form
+from clearbg_app.state.base import SessionState
+
+
+def account_menu() -> rx.Component:
+    return rx.cond(
+        SessionState.signed_in,
+        rx.hstack(
+            rx.cond(SessionState.is_admin, rx.link("Admin", href="/admin", size="2")),
+            rx.link(SessionState.display_name, href="/account", size="2", weight="medium", id="header-name"),
+            native_form(
+                rx.button("Sign out", type="submit", variant="soft", size="2", id="sign-out"),
+                action="/auth/logout",
+                method="post",
+            ),
+            align="center",
+            spacing="4",
+        ),
+        rx.hstack(
+            rx.link("Sign in", href="/login", size="2"),
+            rx.link(rx.button("Sign up", size="2"), href="/signup"),
+            align="center",
+            spacing="4",
+        ),
+    )
 
 
 def header() -> rx.Component:
     return rx.hstack(
         rx.link(rx.heading("ClearBG", size="6"), href="/", underline="none"),
         rx.spacer(),
-        rx.text("Background removal you can host yourself", color_scheme="gray", size="2"),
+        account_menu(),
         align="center",
         width="100%",
         padding_y="1em",
@@ -18,7 +44,9 @@ def header() -> rx.Component:
 
 def footer() -> rx.Component:
     return rx.hstack(
-        rx.text("ClearBG: uploads and results are deleted automatically after one hour.", size="1", color_scheme="gray"),
+        rx.text(
+            "ClearBG: uploads and results are deleted automatically after one hour.", size="1", color_scheme="gray"
+        ),
         width="100%",
         padding_y="2em",
     )
@@ -29,4 +57,19 @@ def page(*children: rx.Component) -> rx.Component:
     return rx.container(
         rx.vstack(header(), *children, footer(), spacing="5", width="100%"),
         size="3",
+    )
+
+
+def narrow_page(title: str, *children: rx.Component) -> rx.Component:
+    """A page with one narrow column, for forms."""
+    return page(
+        rx.center(
+            rx.card(
+                rx.vstack(rx.heading(title, size="6"), *children, spacing="4", width="100%"),
+                width="100%",
+                max_width="28em",
+                size="3",
+            ),
+            width="100%",
+        )
     )

@@ -8,11 +8,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import session_scope
-from clearbg_app.services import images
+from clearbg_app.services import images, request_logs
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
 
 log = logging.getLogger(__name__)
+
+REQUEST_LOG_PURGE_SECONDS = 3600
 
 
 def purge_images_job(clock: Clock = utcnow) -> int:
@@ -24,17 +26,30 @@ def purge_images_job(clock: Clock = utcnow) -> int:
     return purged
 
 
+def purge_request_logs_job(clock: Clock = utcnow) -> int:
+    """Delete request logs past their retention period."""
+    with session_scope() as session:
+        purged = request_logs.purge_old(session, clock=clock)
+    if purged:
+        log.info("purge_request_logs: deleted %d old entries", purged)
+    return purged
+
+
 def build_scheduler(clock: Clock = utcnow) -> BackgroundScheduler:
     """A scheduler with every job registered; the caller starts and stops it."""
     scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        purge_images_job,
-        "interval",
-        seconds=get_settings().purge_interval_seconds,
-        kwargs={"clock": clock},
-        id="purge_images",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=clock(),
-    )
+    for job, seconds in (
+        (purge_images_job, get_settings().purge_interval_seconds),
+        (purge_request_logs_job, REQUEST_LOG_PURGE_SECONDS),
+    ):
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            kwargs={"clock": clock},
+            id=job.__name__.removesuffix("_job"),
+            max_instances=1,
+            coalesce=True,
+            next_run_time=clock(),
+        )
     return scheduler

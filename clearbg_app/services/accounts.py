@@ -565,3 +565,9 @@ def require_admin(user: User | None) -> User:
     if user is None or not user.is_admin:
         raise PermissionError("Admins only.")
     return user
+
+
+def list_users(session: Session, *, admin: User, limit: int = 200) -> list[User]:
+    """The newest accounts, for the admin area."""
+    require_admin(admin)
+    return list(session.exec(select(User).order_by(col(User.created_at).desc()).limit(limit)).all())

@@ -1,0 +1,225 @@
+"""Form posts and email links that sign in, sign out and change credentials. They set or clear the
+HttpOnly session cookie, then redirect (303) to a page; messages travel as signed, expiring flashes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from clearbg_app.api.cookies import clear_session_cookie, client_ip, session_token, set_session_cookie
+from clearbg_app.api.flash import flash
+from clearbg_app.db import session_scope
+from clearbg_app.services import accounts
+from clearbg_app.services.errors import ServiceError
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """Only local paths: `/account` yes; `//evil.example`, `https://...` and `/\\evil` no."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else default
+
+
+def redirect(path: str, *, message: str | None = None, kind: str = "error", fields: dict | None = None, **params) -> Response:
+    """303 to a page, with an optional signed flash message (and form fields to fill back in)."""
+    if message:
+        params["m"] = flash(message, kind=kind, fields=fields)
+    query = urlencode({key: value for key, value in params.items() if value})
+    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+
+
+def same_origin(request: Request) -> bool:
+    """Form posts must come from our own pages (the SameSite cookie covers the rest)."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source:
+        return False
+    return urlsplit(source).netloc == request.headers.get("host", "")
+
+
+def form_post(handler: Handler) -> Handler:
+    async def checked(request: Request) -> Response:
+        if not same_origin(request):
+            return PlainTextResponse("This form must be sent from ClearBG's own pages.", status_code=403)
+        return await handler(request)
+
+    checked.__name__ = handler.__name__
+    return checked
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _signed_in(request: Request, session) -> accounts.SignedIn | None:
+    return accounts.resolve_session(session, token=session_token(request))
+
+
+@form_post
+async def sign_up(request: Request) -> Response:
+    form = await _form(request)
+    fields = {"email": form.get("email", "")[:254], "display_name": form.get("display_name", "")[:80]}
+    try:
+        with session_scope() as session:
+            accounts.sign_up(
+                session,
+                email=form.get("email", ""),
+                display_name=form.get("display_name", ""),
+                password=form.get("password", ""),
+                adult_confirmed=form.get("adult") == "on",
+                policy_accepted=form.get("accept") == "on",
+            )
+    except ServiceError as error:
+        return redirect("/signup", message=str(error), fields=fields)
+    return redirect(
+        "/login",
+        kind="info",
+        message="Almost done: we sent you an email with a link to confirm your address. "
+        "You can sign in now; buying credits and API keys need the confirmed address.",
+        fields={"email": fields["email"]},
+    )
+
+
+@form_post
+async def sign_in(request: Request) -> Response:
+    form = await _form(request)
+    next_path = safe_next(form.get("next"))
+    try:
+        with session_scope() as session:
+            user = accounts.authenticate(
+                session, email=form.get("email", ""), password=form.get("password", ""), ip=client_ip(request)
+            )
+            token = accounts.start_session(
+                session, user=user, user_agent=request.headers.get("user-agent"), ip=client_ip(request)
+            )
+    except ServiceError as error:
+        return redirect("/login", message=str(error), fields={"email": form.get("email", "")[:254]}, next=next_path)
+    response = redirect(next_path)
+    set_session_cookie(response, token)
+    return response
+
+
+@form_post
+async def sign_out(request: Request) -> Response:
+    with session_scope() as session:
+        accounts.end_session(session, token=session_token(request))
+    response = redirect("/")
+    clear_session_cookie(response)
+    return response
+
+
+async def verify_email(request: Request) -> Response:
+    try:
+        with session_scope() as session:
+            accounts.verify_email(session, token=request.query_params.get("token", ""))
+            signed_in = _signed_in(request, session) is not None
+    except ServiceError as error:
+        return redirect("/login", message=str(error))
+    return redirect("/account" if signed_in else "/login", kind="info", message="Your email address is confirmed.")
+
+
+@form_post
+async def resend_verification(request: Request) -> Response:
+    with session_scope() as session:
+        signed_in = _signed_in(request, session)
+    if signed_in is None:
+        return redirect("/login", next="/account")
+    if not signed_in.user.is_verified:
+        accounts.send_verification(signed_in.user)
+    return redirect("/account", kind="info", message=f"We sent a new confirmation link to {signed_in.user.email}.")
+
+
+@form_post
+async def forgot_password(request: Request) -> Response:
+    form = await _form(request)
+    with session_scope() as session:
+        accounts.request_password_reset(session, email=form.get("email", ""))
+    return redirect(
+        "/forgot-password",
+        kind="info",
+        message="If an account uses that address, we sent it a link to set a new password. It works once, for one hour.",
+    )
+
+
+@form_post
+async def reset_password(request: Request) -> Response:
+    form = await _form(request)
+    token = form.get("token", "")
+    try:
+        with session_scope() as session:
+            accounts.reset_password(session, token=token, new_password=form.get("password", ""))
+    except ServiceError as error:
+        return redirect("/reset-password", message=str(error), token=token)
+    response = redirect("/login", kind="info", message="Your password is changed and every browser signed out. Sign in again.")
+    clear_session_cookie(response)
+    return response
+
+
+@form_post
+async def change_password(request: Request) -> Response:
+    form = await _form(request)
+    try:
+        with session_scope() as session:
+            signed_in = _signed_in(request, session)
+            if signed_in is None:
+                return redirect("/login", next="/account")
+            accounts.change_password(
+                session,
+                user=signed_in.user,
+                current_password=form.get("current_password", ""),
+                new_password=form.get("new_password", ""),
+                keep_session_id=signed_in.auth_session.id,
+            )
+    except ServiceError as error:
+        return redirect("/account", message=str(error))
+    return redirect("/account", kind="info", message="Your password is changed; your other browsers are signed out.")
+
+
+@form_post
+async def change_email(request: Request) -> Response:
+    form = await _form(request)
+    try:
+        with session_scope() as session:
+            signed_in = _signed_in(request, session)
+            if signed_in is None:
+                return redirect("/login", next="/account")
+            new_email = accounts.normalize_email(form.get("new_email", ""))
+            accounts.request_email_change(
+                session, user=signed_in.user, new_email=new_email, password=form.get("password", "")
+            )
+    except ServiceError as error:
+        return redirect("/account", message=str(error))
+    return redirect(
+        "/account", kind="info", message=f"We sent a link to {new_email}; your address changes when you open it."
+    )
+
+
+async def confirm_email_change(request: Request) -> Response:
+    try:
+        with session_scope() as session:
+            user = accounts.confirm_email_change(session, token=request.query_params.get("token", ""))
+    except ServiceError as error:
+        return redirect("/account", message=str(error))
+    return redirect("/account", kind="info", message=f"Your email address is now {user.email}.")
+
+
+def auth_routes() -> list[Route]:
+    return [
+        Route("/auth/signup", sign_up, methods=["POST"]),
+        Route("/auth/login", sign_in, methods=["POST"]),
+        Route("/auth/logout", sign_out, methods=["POST"]),
+        Route("/auth/verify", verify_email, methods=["GET"]),
+        Route("/auth/verify/resend", resend_verification, methods=["POST"]),
+        Route("/auth/forgot-password", forgot_password, methods=["POST"]),
+        Route("/auth/reset-password", reset_password, methods=["POST"]),
+        Route("/auth/password", change_password, methods=["POST"]),
+        Route("/auth/email", change_email, methods=["POST"]),
+        Route("/auth/email/confirm", confirm_email_change, methods=["GET"]),
+    ]

@@ -1,0 +1,169 @@
+"""`/account`: profile, email and password, signed-in browsers, API keys."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from clearbg_app.components.forms import field, flash_callout, native_form, post_form, submit
+from clearbg_app.components.layout import page
+from clearbg_app.services.accounts import MIN_PASSWORD
+from clearbg_app.state.account import AccountState
+
+
+def section(title: str, *children: rx.Component, **props) -> rx.Component:
+    return rx.card(rx.vstack(rx.heading(title, size="4"), *children, spacing="3", width="100%"), width="100%", **props)
+
+
+def notice() -> rx.Component:
+    return rx.cond(
+        AccountState.notice != "",
+        rx.callout(
+            AccountState.notice,
+            color_scheme=rx.cond(AccountState.notice_kind == "info", "green", "red"),
+            id="account-notice",
+            width="100%",
+        ),
+    )
+
+
+def profile() -> rx.Component:
+    return section(
+        "Profile",
+        rx.form(
+            rx.hstack(
+                rx.input(name="display_name", default_value=AccountState.display_name, max_length=80, size="3", width="100%"),
+                rx.button("Save name", type="submit", size="3"),
+                width="100%",
+            ),
+            on_submit=AccountState.save_display_name,
+        ),
+        rx.hstack(
+            rx.text("Email: ", rx.text.strong(AccountState.email), id="account-email"),
+            rx.cond(
+                AccountState.email_verified,
+                rx.badge("confirmed", color_scheme="green"),
+                rx.hstack(
+                    rx.badge("not confirmed", color_scheme="orange", id="unverified-badge"),
+                    native_form(
+                        rx.button("Send the link again", type="submit", variant="ghost", size="1"),
+                        action="/auth/verify/resend",
+                        method="post",
+                    ),
+                ),
+            ),
+            align="center",
+        ),
+    )
+
+
+def credentials() -> rx.Component:
+    return section(
+        "Email and password",
+        post_form(
+            "/auth/email",
+            field("New email address", "new_email", type="email", required=True),
+            field("Your password", "password", type="password"),
+            submit("Change email", variant="soft"),
+        ),
+        rx.separator(),
+        post_form(
+            "/auth/password",
+            field("Current password", "current_password", type="password", required=True),
+            field(f"New password (at least {MIN_PASSWORD} characters)", "new_password", type="password", required=True, min_length=MIN_PASSWORD),
+            submit("Change password", variant="soft"),
+        ),
+    )
+
+
+def sessions() -> rx.Component:
+    return section(
+        "Signed-in browsers",
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Browser", "Network", "Signed in", "Last seen", "")))
+            ),
+            rx.table.body(
+                rx.foreach(
+                    AccountState.sessions,
+                    lambda item: rx.table.row(
+                        rx.table.cell(item["device"], rx.cond(item["current"] == "yes", rx.badge("this browser", ml="2"))),
+                        rx.table.cell(item["network"]),
+                        rx.table.cell(item["created"]),
+                        rx.table.cell(item["last_seen"]),
+                        rx.table.cell(
+                            rx.button("Sign out", size="1", variant="soft", on_click=AccountState.revoke_session(item["id"]))
+                        ),
+                    ),
+                )
+            ),
+            width="100%",
+        ),
+        rx.button("Sign out all other browsers", variant="outline", on_click=AccountState.revoke_other_sessions),
+        id="sessions",
+    )
+
+
+def api_keys() -> rx.Component:
+    return section(
+        "API keys",
+        rx.text("Use a key in the X-Api-Key header of API requests. Keys act as you; keep them secret.", size="2"),
+        rx.cond(
+            AccountState.new_key_secret != "",
+            rx.callout(
+                rx.vstack(
+                    rx.text("Your new key (shown only once):"),
+                    rx.code(AccountState.new_key_secret, id="new-key-secret", size="3"),
+                    rx.hstack(
+                        rx.button("Copy", size="1", on_click=rx.set_clipboard(AccountState.new_key_secret)),
+                        rx.button("I have saved it", size="1", variant="soft", on_click=AccountState.dismiss_secret),
+                    ),
+                ),
+                color_scheme="green",
+                width="100%",
+            ),
+        ),
+        rx.cond(
+            AccountState.email_verified,
+            rx.form(
+                rx.hstack(
+                    rx.input(name="label", placeholder="Label, e.g. Shop importer", max_length=80, required=True, size="3", width="100%"),
+                    rx.button("Create key", type="submit", size="3", id="create-key"),
+                    width="100%",
+                ),
+                on_submit=AccountState.create_key,
+                reset_on_submit=True,
+            ),
+            rx.text("Confirm your email address to create API keys.", color_scheme="orange", size="2"),
+        ),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Label", "Key", "Created", "Last used", "")))
+            ),
+            rx.table.body(
+                rx.foreach(
+                    AccountState.keys,
+                    lambda key: rx.table.row(
+                        rx.table.cell(key["label"]),
+                        rx.table.cell(rx.code(key["prefix"])),
+                        rx.table.cell(key["created"]),
+                        rx.table.cell(key["last_used"]),
+                        rx.table.cell(rx.button("Revoke", size="1", color_scheme="red", variant="soft", on_click=AccountState.revoke_key(key["id"]))),
+                    ),
+                )
+            ),
+            width="100%",
+            id="api-keys",
+        ),
+    )
+
+
+def account() -> rx.Component:
+    return page(
+        rx.heading("Your account", size="7"),
+        flash_callout(),
+        notice(),
+        profile(),
+        api_keys(),
+        sessions(),
+        credentials(),
+    )

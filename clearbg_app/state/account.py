@@ -1,0 +1,146 @@
+"""The account page: profile, sessions, API keys. Every event re-checks the session on the server."""
+
+from __future__ import annotations
+
+import uuid
+
+import reflex as rx
+
+from clearbg_app.clock import as_utc
+from clearbg_app.db import session_scope
+from clearbg_app.services import accounts, api_keys
+from clearbg_app.services.errors import ServiceError
+from clearbg_app.state.base import SessionState
+
+
+def _when(moment) -> str:
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def _device(user_agent: str) -> str:
+    for name in ("Edg", "Chrome", "Firefox", "Safari", "curl", "python"):
+        if name in user_agent:
+            browser = {"Edg": "Edge"}.get(name, name)
+            break
+    else:
+        browser = "Unknown browser"
+    system = next((os for os in ("Windows", "Mac OS", "Android", "iPhone", "Linux") if os in user_agent), "")
+    return f"{browser} on {system}" if system else browser
+
+
+class AccountState(SessionState):
+    sessions: list[dict[str, str]] = []
+    keys: list[dict[str, str]] = []
+    new_key_secret: str = ""
+    notice: str = ""
+    notice_kind: str = ""
+
+    def _say(self, message: str, kind: str = "error") -> None:
+        self.notice, self.notice_kind = message, kind
+
+    def _refresh(self, signed_in: accounts.SignedIn) -> None:
+        with session_scope() as session:
+            self.sessions = [
+                {
+                    "id": str(item.id),
+                    "device": _device(item.user_agent),
+                    "network": item.ip_prefix or "unknown",
+                    "created": _when(item.created_at),
+                    "last_seen": _when(item.last_seen_at),
+                    "current": "yes" if item.id == signed_in.auth_session.id else "",
+                }
+                for item in accounts.active_sessions(session, user=signed_in.user)
+            ]
+            self.keys = [
+                {
+                    "id": str(key.id),
+                    "label": key.label,
+                    "prefix": key.prefix + "…",
+                    "created": _when(key.created_at),
+                    "last_used": _when(key.last_used_at),
+                }
+                for key in api_keys.list_keys(session, user=signed_in.user)
+            ]
+        self._publish(signed_in.user)
+
+    @rx.event
+    def load(self):
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/account")
+        self.new_key_secret, self.notice = "", ""
+        self._refresh(signed_in)
+
+    @rx.event
+    def save_display_name(self, form: dict):
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/account")
+        try:
+            with session_scope() as session:
+                user = session.merge(signed_in.user)
+                accounts.update_display_name(session, user=user, display_name=str(form.get("display_name", "")))
+                self._publish(user)
+        except ServiceError as error:
+            self._say(str(error))
+            return
+        self._say("Your display name is saved.", "info")
+
+    @rx.event
+    def create_key(self, form: dict):
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/account")
+        try:
+            with session_scope() as session:
+                _, secret = api_keys.create_key(session, user=signed_in.user, label=str(form.get("label", "")))
+        except ServiceError as error:
+            self._say(str(error))
+            return
+        self.new_key_secret = secret
+        self._say("Copy your new key now: it is shown only this once.", "info")
+        self._refresh(signed_in)
+
+    @rx.event
+    def dismiss_secret(self) -> None:
+        self.new_key_secret = ""
+
+    @rx.event
+    def revoke_key(self, key_id: str):
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/account")
+        try:
+            with session_scope() as session:
+                api_keys.revoke_key(session, user=signed_in.user, key_id=uuid.UUID(key_id))
+        except (ServiceError, ValueError):
+            self._say("That key was already revoked.")
+        else:
+            self._say("The key is revoked; requests with it are refused from now on.", "info")
+        self._refresh(signed_in)
+
+    @rx.event
+    def revoke_session(self, session_id: str):
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/account")
+        try:
+            target = uuid.UUID(session_id)
+        except ValueError:
+            return
+        with session_scope() as session:
+            accounts.revoke_sessions(session, user=signed_in.user, session_id=target)
+        if target == signed_in.auth_session.id:
+            return rx.redirect("/login", is_external=True)
+        self._say("That browser is signed out.", "info")
+        self._refresh(signed_in)
+
+    @rx.event
+    def revoke_other_sessions(self):
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/account")
+        with session_scope() as session:
+            count = accounts.revoke_sessions(session, user=signed_in.user, keep_id=signed_in.auth_session.id)
+        self._say(f"Signed out {count} other browser{'s' if count != 1 else ''}.", "info")
+        self._refresh(signed_in)
