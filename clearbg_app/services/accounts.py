@@ -228,7 +228,8 @@ def authenticate(
             verify_password(None, password or "")
             raise SignInLocked(_lock_message(throttle, now))
     user = _user_by_email(session, email)
-    if user is not None and verify_password(user.password_hash, password or ""):
+    password_ok = verify_password(user.password_hash if user else None, password or "")  # same work either way
+    if user is not None and password_ok:
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         user.locked_until = None

@@ -33,6 +33,6 @@ def send_mail(*, to: str, subject: str, body: str) -> None:
         log.info("mail sent: %s", subject)
         return
     settings.outbox_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.outbox_dir / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
+    path = settings.outbox_dir / f"{utcnow():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"  # sorts by time
     path.write_bytes(bytes(message))
     log.info("mail written to %s (no SMTP configured): %s", path, subject)
