@@ -8,6 +8,7 @@ import logging
 
 import reflex as rx
 
+from clearbg_app import log_redaction
 from clearbg_app.api import build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.inference import ModelNotFound, check_model_file
@@ -25,6 +26,7 @@ log = logging.getLogger("clearbg")
 @contextlib.asynccontextmanager
 async def background_services():
     """Load the model before the first request, and run the scheduled jobs while the app is up."""
+    log_redaction.install()  # the servers have set up their log handlers by now
     await asyncio.to_thread(default_model)
     scheduler = build_scheduler()
     scheduler.start()

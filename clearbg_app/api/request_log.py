@@ -62,7 +62,14 @@ class RequestLogWriter:
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            self._write([first, *self._drain(self._batch - 1)])
+            self._write_and_settle([first, *self._drain(self._batch - 1)])
+
+    def _write_and_settle(self, entries: list[PendingEntry]) -> None:
+        try:
+            self._write(entries)
+        finally:
+            for _ in entries:
+                self._queue.task_done()
 
     def _drain(self, limit: int) -> list[PendingEntry]:
         entries = []
@@ -74,8 +81,10 @@ class RequestLogWriter:
         return entries
 
     def flush(self) -> None:
+        """Write everything submitted so far, including a batch the thread is writing now."""
         while entries := self._drain(self._batch):
-            self._write(entries)
+            self._write_and_settle(entries)
+        self._queue.join()
 
     def _write(self, entries: list[PendingEntry]) -> None:
         try:

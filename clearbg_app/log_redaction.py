@@ -1,0 +1,41 @@
+"""A logging filter that removes one-time tokens and API keys from every log line, whoever logs it
+(server access logs include query strings, and email links carry `?token=`)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+SECRET_PATTERNS = (
+    re.compile(r"(?<=[?&]token=)[^&\s\"']+"),
+    re.compile(r"cbg_live_[A-Za-z0-9_-]+"),
+    re.compile(r"(?<=[?&]m=)[^&\s\"']+"),
+    re.compile(r"(?<=[?&]code=)[^&\s\"']+"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub("[redacted]", text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install() -> None:
+    """Attach the filter to every handler of the root logger and of loggers with their own handlers."""
+    redactor = RedactSecrets()
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(existing, RedactSecrets) for existing in handler.filters):
+                handler.addFilter(redactor)

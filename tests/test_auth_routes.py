@@ -1,0 +1,186 @@
+"""The `/auth/*` routes through Starlette's TestClient, on SQLite and PostgreSQL; mail through a real
+SMTP sink; and no secret in any log line or request-log row."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from clearbg_app.api import build_api
+from clearbg_app.api.auth import safe_next
+from clearbg_app.api.cookies import SESSION_COOKIE
+from clearbg_app.api.flash import read_flash
+from clearbg_app.api.request_log import writer
+from clearbg_app.models import AuthSession, RequestLog, User
+from clearbg_app.log_redaction import RedactSecrets
+from clearbg_app.settings import get_settings
+from tests.mail import smtp_sink, token_in
+
+ORIGIN = {"origin": "http://testserver"}
+PASSWORD = "correct-horse-battery"
+SIGN_UP = {"email": "ada@example.com", "display_name": "Ada", "password": PASSWORD, "adult": "on", "accept": "on"}
+
+
+@pytest.fixture
+def client(db_url) -> TestClient:
+    return TestClient(build_api(), follow_redirects=False)
+
+
+def flash_of(response) -> dict:
+    assert response.status_code == 303
+    return read_flash({key: values[0] for key, values in parse_qs(urlsplit(response.headers["location"]).query).items()})
+
+
+def sign_up_and_in(client) -> None:
+    assert client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN).status_code == 303
+    response = client.post("/auth/login", data={"email": "ada@example.com", "password": PASSWORD}, headers=ORIGIN)
+    assert response.status_code == 303 and SESSION_COOKIE in client.cookies
+
+
+def test_form_posts_from_other_sites_are_refused(client, session):
+    for headers in ({}, {"origin": "https://evil.example"}, {"referer": "https://evil.example/page"}):
+        response = client.post("/auth/signup", data=SIGN_UP, headers=headers)
+        assert response.status_code == 403
+    assert session.exec(select(User)).all() == []
+
+
+def test_sign_up_then_sign_in_sets_an_http_only_cookie(client, session, monkeypatch):
+    response = client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
+    assert response.headers["location"].startswith("/login?m=")
+    assert flash_of(response)["kind"] == "info" and "confirm your address" in flash_of(response)["msg"]
+
+    response = client.post(
+        "/auth/login", data={"email": "ada@example.com", "password": PASSWORD, "next": "/account"}, headers=ORIGIN
+    )
+    assert response.headers["location"] == "/account"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # development; production sets it (tested below)
+    assert len(session.exec(select(AuthSession)).all()) == 1
+
+
+def test_sign_up_errors_come_back_with_the_fields_but_never_the_password(client, session):
+    response = client.post("/auth/signup", data={**SIGN_UP, "password": "short"}, headers=ORIGIN)
+    flash = flash_of(response)
+    assert urlsplit(response.headers["location"]).path == "/signup"
+    assert flash["kind"] == "error" and "at least 10" in flash["msg"]
+    assert flash["fields"] == {"email": "ada@example.com", "display_name": "Ada"}
+    assert "short" not in response.headers["location"]
+    assert session.exec(select(User)).all() == []
+
+
+def test_wrong_password_sets_no_cookie(client):
+    client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
+    response = client.post("/auth/login", data={"email": "ada@example.com", "password": "wrong-password!"}, headers=ORIGIN)
+    assert flash_of(response)["msg"] == "Email or password is incorrect."
+    assert "set-cookie" not in response.headers or SESSION_COOKIE not in response.headers["set-cookie"]
+
+
+def test_sign_out_revokes_the_session_server_side(client, session):
+    sign_up_and_in(client)
+    token = client.cookies[SESSION_COOKIE]
+    response = client.post("/auth/logout", headers=ORIGIN)
+    assert response.headers["location"] == "/" and 'clearbg_session=""' in response.headers["set-cookie"]
+    assert session.exec(select(AuthSession)).one().revoked_at is not None
+    client.cookies.set(SESSION_COOKIE, token)  # a stolen cookie of the signed-out session
+    response = client.post("/auth/password", data={"current_password": PASSWORD, "new_password": "x" * 12}, headers=ORIGIN)
+    assert response.headers["location"] == "/login?next=%2Faccount"
+
+
+def test_verification_link_route(client, session, data_dir):
+    from tests.mail import outbox
+
+    client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
+    token = token_in(outbox(data_dir)[0], "/auth/verify")
+    response = client.get(f"/auth/verify?token={token}")
+    assert response.headers["location"].startswith("/login?") and flash_of(response)["msg"] == "Your email address is confirmed."
+    assert session.exec(select(User)).one().is_verified
+    tampered = client.get(f"/auth/verify?token={token[:-4]}AAAA")
+    assert flash_of(tampered)["kind"] == "error"
+
+
+def test_forgot_password_says_the_same_for_any_address(client):
+    client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
+    known = client.post("/auth/forgot-password", data={"email": "ada@example.com"}, headers=ORIGIN)
+    unknown = client.post("/auth/forgot-password", data={"email": "nobody@example.com"}, headers=ORIGIN)
+    malformed = client.post("/auth/forgot-password", data={"email": "not an email"}, headers=ORIGIN)
+    assert flash_of(known)["msg"] == flash_of(unknown)["msg"] == flash_of(malformed)["msg"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("/account", "/account"), ("/history?page=2", "/history?page=2"), ("//evil.example", "/"),
+     ("https://evil.example/", "/"), ("/\\evil.example", "/"), ("", "/"), (None, "/"), ("account", "/")],
+)  # fmt: skip
+def test_next_is_always_a_local_path(value, expected):
+    assert safe_next(value) == expected
+
+
+def test_forged_flash_messages_are_ignored():
+    assert read_flash({"m": "eyJtc2ciOiJDYWxsIHVzIn0.forged"}) == {}
+    assert read_flash({"error": "made_up_code"}) == {}
+    assert read_flash({"error": "google_failed"})["msg"].startswith("Google sign-in did not complete")
+
+
+def test_production_cookie_is_secure(db_url, monkeypatch):
+    monkeypatch.setenv("CLEARBG_ENV", "production")
+    monkeypatch.setenv("CLEARBG_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CLEARBG_PUBLIC_URL", "https://clearbg.example")
+    get_settings.cache_clear()
+    client = TestClient(build_api(), follow_redirects=False, base_url="https://testserver")
+    client.post("/auth/signup", data=SIGN_UP, headers={"origin": "https://testserver"})
+    response = client.post(
+        "/auth/login", data={"email": "ada@example.com", "password": PASSWORD}, headers={"origin": "https://testserver"}
+    )
+    assert "Secure" in response.headers["set-cookie"]
+
+
+def test_insecure_production_settings_are_refused(monkeypatch, data_dir):
+    monkeypatch.setenv("CLEARBG_ENV", "production")
+    get_settings.cache_clear()
+    problems = get_settings().problems()
+    assert any("CLEARBG_SECRET_KEY" in p for p in problems) and any("https://" in p for p in problems)
+
+
+def test_mail_goes_through_smtp_when_configured(client, monkeypatch):
+    with smtp_sink() as (sink, port):
+        monkeypatch.setenv("CLEARBG_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("CLEARBG_SMTP_PORT", str(port))
+        get_settings.cache_clear()
+        client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
+    [message] = sink.messages
+    assert message["To"] == "ada@example.com" and "/auth/verify?token=" in message.get_content()
+
+
+def test_request_logs_and_app_logs_never_hold_secrets(client, session, data_dir, caplog):
+    caplog.set_level(logging.DEBUG)
+    sign_up_and_in(client)
+    session_token = client.cookies[SESSION_COOKIE]
+    from tests.mail import outbox
+
+    verify_token = token_in(outbox(data_dir)[0], "/auth/verify")
+    client.get(f"/auth/verify?token={verify_token}")
+    client.post("/auth/forgot-password", data={"email": "ada@example.com"}, headers=ORIGIN)
+    reset_token = token_in(outbox(data_dir)[-1], "/reset-password")
+    client.post("/auth/reset-password", data={"token": reset_token, "password": "a-brand-new-secret"}, headers=ORIGIN)
+    writer.flush()
+
+    rows = session.exec(select(RequestLog)).all()
+    assert {row.path for row in rows} >= {"/auth/signup", "/auth/login", "/auth/verify", "/auth/reset-password"}
+    signed_in_rows = [row for row in rows if row.path == "/auth/verify"]
+    assert signed_in_rows[0].user_id is not None and signed_in_rows[0].status == 303
+    # httpx's own lines are the test client's (the browser's side), not the server's.
+    app_lines = [caplog.handler.format(record) for record in caplog.records if not record.name.startswith("httpx")]
+    dump = "\n".join([repr(row.model_dump()) for row in rows] + app_lines)
+    for secret in (PASSWORD, "a-brand-new-secret", session_token, verify_token, reset_token):
+        assert secret not in dump
+
+
+def test_redaction_filter_scrubs_tokens_and_keys():
+    record = logging.LogRecord("granian.access", logging.INFO, "", 0, '"GET /auth/verify?token=%s&x=1" %s', ("abc.def", "cbg_live_Sekr3t"), None)
+    RedactSecrets().filter(record)
+    assert record.getMessage() == '"GET /auth/verify?token=[redacted]&x=1" [redacted]'
