@@ -33,7 +33,7 @@ CLIENT_ID = "clearbg-test-client.apps.example"
 CLIENT_SECRET = "loopback-client-secret-0123456789"
 # What `misbehave` may hold: each breaks one thing the relying party must check.
 MISBEHAVIOURS = frozenset(
-    {"wrong_key", "wrong_audience", "wrong_issuer", "expired", "wrong_nonce", "slow_token", "deny"}
+    {"wrong_key", "wrong_audience", "wrong_issuer", "expired", "wrong_nonce", "slow_token", "deny", "foreign_discovery"}
 )
 
 
@@ -72,6 +72,7 @@ class OIDCProvider:
     user: TestUser = field(default_factory=TestUser)
     misbehave: set[str] = field(default_factory=set)
     kid: str = "key-1"
+    auth_methods: list[str] = field(default_factory=lambda: ["client_secret_basic", "client_secret_post"])
     hits: Counter = field(default_factory=Counter)
     url: str = ""
 
@@ -92,6 +93,7 @@ class OIDCProvider:
     def reset(self) -> None:
         """Back to the well-behaved provider with the default user (between tests)."""
         self.user, self.misbehave = TestUser(), set()
+        self.auth_methods = ["client_secret_basic", "client_secret_post"]
         self.hits.clear()
         self._codes.clear()
 
@@ -114,7 +116,7 @@ class OIDCProvider:
         self.hits["discovery"] += 1
         return JSONResponse(
             {
-                "issuer": self.url,
+                "issuer": "https://evil.example" if "foreign_discovery" in self.misbehave else self.url,
                 "authorization_endpoint": f"{self.url}/authorize",
                 "token_endpoint": f"{self.url}/token",
                 "jwks_uri": f"{self.url}/jwks",
@@ -122,7 +124,7 @@ class OIDCProvider:
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "scopes_supported": ["openid", "email", "profile"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                "token_endpoint_auth_methods_supported": self.auth_methods,
                 "code_challenge_methods_supported": ["S256"],
             }
         )
@@ -157,14 +159,17 @@ class OIDCProvider:
         return RedirectResponse(f"{params['redirect_uri']}?{urlencode(answer)}", status_code=302)
 
     def _client_id(self, request: Request, form) -> str | None:
-        """The authenticated client (HTTP Basic or form credentials), or None."""
+        """The authenticated client (HTTP Basic or form credentials, as advertised), or None."""
         header = request.headers.get("authorization", "")
         if header.startswith("Basic "):
+            method = "client_secret_basic"
             client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
         else:
-            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+            method = "client_secret_post"
+            client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
+        self.hits[f"auth:{method}"] += 1
         ok = client_id == CLIENT_ID and secrets.compare_digest(secret.encode(), CLIENT_SECRET.encode())
-        return client_id if ok else None
+        return client_id if ok and method in self.auth_methods else None
 
     async def token(self, request: Request) -> Response:
         """Code for tokens: client, redirect URI and PKCE verifier checked; each code works once."""

@@ -168,6 +168,14 @@ def test_new_account_with_consents_is_created_and_signed_in(client, provider):
     assert (identity.provider, identity.subject, identity.user_id) == ("google", "google-sub-1001", user.id)
     assert auth_session.user_id == user.id and auth_session.token_hash == sha256_hex(token)
     assert auth_session.user_agent == "testclient"
+    assert provider.hits["auth:client_secret_basic"] == 1 and provider.hits["token"] == 1
+
+
+def test_a_provider_that_only_takes_form_credentials_gets_them(client, provider):
+    provider.auth_methods = ["client_secret_post"]
+    response, _ = sign_in(client)
+    assert response.status_code == 303 and response.headers["location"] == "/account"
+    assert provider.hits["auth:client_secret_post"] == 1 and "auth:client_secret_basic" not in provider.hits
 
 
 def test_new_account_without_consents_is_sent_to_sign_up(client, provider, caplog):
@@ -266,12 +274,19 @@ def test_a_misbehaving_provider_signs_nobody_in(client, provider, caplog, monkey
     assert_refused(response, before, caplog, provider, callback_url, reason=reason)
 
 
-def test_an_unreachable_provider_is_a_failed_sign_in(client, provider, monkeypatch, caplog):
+def test_an_unreachable_or_mismatched_provider_is_a_failed_sign_in(client, provider, monkeypatch, caplog):
     with closed_port() as port:
         _configure(monkeypatch, CLIENT_ID, f"http://127.0.0.1:{port}/.well-known/openid-configuration")
         response = client.get(f"/auth/google/login?{CONSENTS}")
     assert response.status_code == 303 and response.headers["location"] == "/login?error=google_failed"
     assert "discovery document unavailable (ConnectError)" in caplog.text
+    _configure(monkeypatch, CLIENT_ID, provider.discovery_url)
+    provider.break_rule("foreign_discovery")  # a document naming an issuer other than the configured URL
+    for attempt in (1, 2):  # a bad document is not cached
+        response = client.get(f"/auth/google/login?{CONSENTS}")
+        assert response.status_code == 303 and response.headers["location"] == "/login?error=google_failed"
+        assert provider.hits["discovery"] == attempt and provider.hits["authorize"] == 0
+    assert "discovery document names another issuer" in caplog.text
 
 
 def test_google_sign_in_is_off_without_a_client_id(client, provider, monkeypatch):

@@ -20,7 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from authlib.common.errors import AuthlibBaseError
@@ -77,8 +77,7 @@ def safe_next(raw: str | None) -> str:
         return DEFAULT_NEXT
     if "\\" in raw or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in raw):
         return DEFAULT_NEXT
-    parts = urlsplit(raw)
-    return raw if not (parts.scheme or parts.netloc) else DEFAULT_NEXT
+    return raw
 
 
 def _flag(value: str | None) -> bool:
@@ -117,11 +116,15 @@ async def _discovery(client: httpx.AsyncClient, settings: Settings) -> dict:
     except (httpx.HTTPError, ValueError) as error:
         raise GoogleSignInFailed(f"discovery document unavailable ({type(error).__name__})") from None
     issuer = document.get("issuer")
+    problem = None
     if not isinstance(issuer, str) or url != issuer.rstrip("/") + "/.well-known/openid-configuration":
-        raise GoogleSignInFailed("discovery document names another issuer")
+        problem = "discovery document names another issuer"
     for field in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         if not isinstance(document.get(field), str):
-            raise GoogleSignInFailed(f"discovery document lacks {field}")
+            problem = f"discovery document lacks {field}"
+    if problem:
+        _metadata_cache.pop(url, None)  # ask again next time rather than keep a bad document for an hour
+        raise GoogleSignInFailed(problem)
     return document
 
 
