@@ -171,6 +171,18 @@ def test_new_account_with_consents_is_created_and_signed_in(client, provider):
     assert provider.hits["auth:client_secret_basic"] == 1 and provider.hits["token"] == 1
 
 
+@pytest.mark.parametrize(
+    ("google_name", "display_name"),
+    [("A" * 100, "A" * 80), ("Ada \U0001F469\u200d\U0001F4BB", "ada"), ("", "ada")],
+)
+def test_a_google_name_clearbg_cannot_use_still_makes_an_account(client, provider, google_name, display_name):
+    provider.user.name = google_name
+    response, _ = sign_in(client)
+    assert response.status_code == 303 and response.headers["location"] == "/account"
+    with Session(get_engine()) as session:
+        assert session.exec(select(User)).one().display_name == display_name
+
+
 def test_a_provider_that_only_takes_form_credentials_gets_them(client, provider):
     provider.auth_methods = ["client_secret_post"]
     response, _ = sign_in(client)

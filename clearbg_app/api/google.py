@@ -247,6 +247,15 @@ async def _id_token_claims(http: httpx.AsyncClient, settings: Settings, discover
     return claims
 
 
+def _display_name(raw: object) -> str:
+    """Google's name cut to what ClearBG accepts, or "" (the account service then uses the email's
+    local part) for one it refuses, such as an emoji joined with an invisible zero-width joiner."""
+    try:
+        return accounts.clean_display_name(str(raw or "")[: accounts.MAX_NAME])
+    except accounts.AccountError:
+        return ""
+
+
 async def _verify_callback(request: Request, settings: Settings) -> _Callback:
     saved = _saved_state(request)
     params = request.query_params
@@ -278,7 +287,7 @@ async def _verify_callback(request: Request, settings: Settings) -> _Callback:
         subject=str(claims["sub"]),
         email=email,
         email_verified=claims.get("email_verified") is True,
-        name=str(claims.get("name") or "")[: accounts.MAX_NAME].strip(),
+        name=_display_name(claims.get("name")),
     )
     return _Callback(
         identity=identity,
