@@ -180,7 +180,8 @@ class OIDCProvider:
         grant = self._codes.pop(str(form.get("code", "")), None)
         if form.get("grant_type") != "authorization_code" or grant is None:
             return _oauth_error("invalid_grant")
-        if form.get("redirect_uri") != grant.redirect_uri or _s256(str(form.get("code_verifier", ""))) != grant.challenge:
+        verifier = str(form.get("code_verifier", ""))
+        if form.get("redirect_uri") != grant.redirect_uri or _s256(verifier) != grant.challenge:
             return _oauth_error("invalid_grant")
         if "slow_token" in self.misbehave:
             await asyncio.sleep(2.0)

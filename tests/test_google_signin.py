@@ -104,10 +104,11 @@ def set_cookies(response: httpx.Response) -> dict[str, Morsel]:
 
 def counts() -> tuple[int, int, int]:
     with Session(get_engine()) as session:
-        return tuple(session.exec(select(func.count()).select_from(model)).one() for model in (User, OAuthIdentity, AuthSession))
+        tables = (User, OAuthIdentity, AuthSession)
+        return tuple(session.exec(select(func.count()).select_from(model)).one() for model in tables)
 
 
-def assert_refused(response, before, caplog, provider, callback_url: str, *, reason: str, to="/login?error=google_failed"):
+def assert_refused(response, before, caplog, provider, callback_url, *, reason, to="/login?error=google_failed"):
     """Redirected to `to`, nothing written, the state cookie dropped, the reason logged without secrets."""
     assert response.status_code == 303 and response.headers["location"] == to
     cookies = set_cookies(response)
@@ -117,6 +118,7 @@ def assert_refused(response, before, caplog, provider, callback_url: str, *, rea
     assert reason in caplog.text
     code = parse_qs(urlsplit(callback_url).query).get("code", ["<no code>"])[0]
     assert code not in caplog.text and provider.user.email not in caplog.text
+    caplog.clear()
 
 
 def make_user(session, *, email: str, verified: bool) -> User:
@@ -243,14 +245,14 @@ def test_wrong_missing_forged_or_stale_state_is_refused_before_the_code_is_spent
     forged = callback_url.replace("state=", "state=x")
     assert_refused(client.get(forged), before, caplog, provider, forged, reason="state does not match")
     stranger = TestClient(client.app, base_url=APP_URL, follow_redirects=False)  # a browser without the cookie
-    assert_refused(stranger.get(callback_url), before, caplog, provider, callback_url, reason="state cookie missing")
+    assert_refused(stranger.get(callback_url), before, caplog, provider, callback_url, reason="no state cookie")
     body, _, _ = state_cookie.partition(".")
     tampered = stranger.get(callback_url, headers={"cookie": f"clearbg_google={body}.AAAA"})
-    assert_refused(tampered, before, caplog, provider, callback_url, reason="tampered with")
+    assert_refused(tampered, before, caplog, provider, callback_url, reason="state cookie invalid or expired")
     later = google.utcnow() + timedelta(minutes=google.STATE_MINUTES, seconds=1)
     monkeypatch.setattr(google, "utcnow", lambda: later)
     stale = stranger.get(callback_url, headers={"cookie": f"clearbg_google={state_cookie}"})
-    assert_refused(stale, before, caplog, provider, callback_url, reason="or expired")
+    assert_refused(stale, before, caplog, provider, callback_url, reason="state cookie invalid or expired")
     assert provider.hits["token"] == 0
 
 

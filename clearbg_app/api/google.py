@@ -205,10 +205,12 @@ class _Callback:
 
 def _saved_state(request: Request) -> dict:
     """The state cookie's values, after checking the `state` parameter against it in constant time."""
+    if not request.cookies.get(STATE_COOKIE):
+        raise GoogleSignInFailed("no state cookie (started in another browser, or too long ago)")
     try:
-        saved = unsign(STATE_PURPOSE, request.cookies.get(STATE_COOKIE, ""), now=utcnow())
+        saved = unsign(STATE_PURPOSE, request.cookies[STATE_COOKIE], now=utcnow())
     except InvalidToken:
-        raise GoogleSignInFailed("state cookie missing, tampered with or expired") from None
+        raise GoogleSignInFailed("state cookie invalid or expired") from None
     given = request.query_params.get("state", "")
     if not hmac.compare_digest(given.encode(), str(saved.get("s", "")).encode()):
         raise GoogleSignInFailed("state does not match")
