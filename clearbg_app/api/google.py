@@ -12,12 +12,14 @@ Codes are single-use at the provider, so a replayed callback fails at the token 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import re
 import secrets
 import time
 import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -30,6 +32,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -63,7 +66,12 @@ _metadata_cache: dict[str, tuple[float, dict]] = {}
 
 
 class GoogleSignInFailed(Exception):
-    """A sign-in that must not go on; the message is a reason safe to log (no codes, tokens or emails)."""
+    """A sign-in that must not go on: a reason safe to log (no codes, tokens or emails), and where
+    the browser goes with which `error` code for the page to explain."""
+
+    def __init__(self, reason: str, *, error: str = "google_failed", page: str = "/login") -> None:
+        super().__init__(reason)
+        self.error, self.page = error, page
 
 
 def clear_caches() -> None:
@@ -152,28 +160,39 @@ def _state_cookie_attributes() -> dict:
     return {"path": STATE_COOKIE_PATH, "httponly": True, "samesite": "lax", "secure": get_settings().is_production}
 
 
-def _fail(reason: str, error: str = "google_failed", page: str = "/login") -> Response:
-    logger.warning("Google sign-in refused: %s", reason)
-    response = RedirectResponse(f"{page}?{urlencode({'error': error})}", status_code=303)
-    response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
-    return response
+def _google_endpoint(handler: Callable[[Request, Settings], Awaitable[Response]]) -> Callable:
+    """404 while Google sign-in is off; every failure a logged 303 to the page its error code names,
+    with the state cookie dropped (each sign-in gets one try)."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        settings = get_settings()
+        if not settings.google_enabled:
+            return PlainTextResponse(NOT_ENABLED, status_code=404)
+        try:
+            return await handler(request, settings)
+        except GoogleSignInFailed as failure:
+            refusal = failure
+        except Exception as error:  # noqa: BLE001 - its text may hold an email or a token: log the type only
+            refusal = GoogleSignInFailed(f"unexpected {type(error).__name__}")
+        logger.warning("Google sign-in refused: %s", refusal)
+        response = RedirectResponse(f"{refusal.page}?{urlencode({'error': refusal.error})}", status_code=303)
+        response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
+        return response
+
+    return endpoint
 
 
-async def google_login(request: Request) -> Response:
+@_google_endpoint
+async def google_login(request: Request, settings: Settings) -> Response:
     """GET /auth/google/login?next=/path&adult=1&accept=1: off to the provider with state, nonce and PKCE."""
-    settings = get_settings()
-    if not settings.google_enabled:
-        return PlainTextResponse(NOT_ENABLED, status_code=404)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
-    try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-            discovery = await _discovery(http, settings)
-        async with _oauth_client(settings, discovery) as client:
-            url, _ = client.create_authorization_url(
-                discovery["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce
-            )
-    except GoogleSignInFailed as error:
-        return _fail(str(error))
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        discovery = await _discovery(http, settings)
+    async with _oauth_client(settings, discovery) as client:
+        url, _ = client.create_authorization_url(
+            discovery["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce
+        )
     params = request.query_params
     saved = {
         "s": state,
@@ -217,6 +236,13 @@ def _saved_state(request: Request) -> dict:
     return saved
 
 
+async def _key_set(http: httpx.AsyncClient, uri: str, *, refresh: bool = False) -> KeySet:
+    try:
+        return KeySet.import_key_set(await _cached_json(http, uri, refresh=refresh))
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, JoseError) as error:
+        raise GoogleSignInFailed(f"key set unavailable ({type(error).__name__})") from None
+
+
 async def _id_token_claims(http: httpx.AsyncClient, settings: Settings, discovery: dict, token: dict, nonce: str):
     """The ID token's claims after checking signature (JWKS), issuer, audience, azp, times and nonce."""
     raw = token.get("id_token")
@@ -225,15 +251,11 @@ async def _id_token_claims(http: httpx.AsyncClient, settings: Settings, discover
     algorithms = discovery.get("id_token_signing_alg_values_supported") or ["RS256"]
     registry = JWSRegistry(algorithms=[alg for alg in algorithms if alg != "none"], strict_check_header=False)
     try:
-        keys = KeySet.import_key_set(await _cached_json(http, discovery["jwks_uri"]))
         try:
-            decoded = jwt.decode(raw, keys, registry=registry)
+            decoded = jwt.decode(raw, await _key_set(http, discovery["jwks_uri"]), registry=registry)
         except InvalidKeyIdError:  # the provider rotated its keys since we cached them
-            keys = KeySet.import_key_set(await _cached_json(http, discovery["jwks_uri"], refresh=True))
-            decoded = jwt.decode(raw, keys, registry=registry)
-    except (httpx.HTTPError, ValueError) as error:
-        raise GoogleSignInFailed(f"key set unavailable ({type(error).__name__})") from None
-    except JoseError as error:
+            decoded = jwt.decode(raw, await _key_set(http, discovery["jwks_uri"], refresh=True), registry=registry)
+    except (JoseError, ValueError) as error:
         raise GoogleSignInFailed(f"ID token signature rejected ({_loggable(str(error))})") from None
     issuers = [discovery["issuer"], *ISSUER_ALIASES.get(discovery["issuer"], [])]
     claims = CodeIDToken(
@@ -299,34 +321,33 @@ async def _verify_callback(request: Request, settings: Settings) -> _Callback:
     )
 
 
-async def google_callback(request: Request) -> Response:
-    """GET /auth/google/callback?code=&state=: verify everything, sign in, set the session cookie."""
-    settings = get_settings()
-    if not settings.google_enabled:
-        return PlainTextResponse(NOT_ENABLED, status_code=404)
-    try:
-        callback = await _verify_callback(request, settings)
-    except GoogleSignInFailed as error:
-        return _fail(str(error))
+def _record_sign_in(callback: _Callback, *, user_agent: str | None, ip: str | None) -> str:
+    """The account for the identity (found, linked or created) and a new session; its cookie token."""
     try:
         with session_scope() as session:
             user = accounts.sign_in_with_identity(
-                session,
-                identity=callback.identity,
-                adult_confirmed=callback.adult,
-                policy_accepted=callback.accept,
+                session, identity=callback.identity, adult_confirmed=callback.adult, policy_accepted=callback.accept
             )
-            token = accounts.start_session(
-                session, user=user, user_agent=request.headers.get("user-agent"), ip=cookies.client_ip(request)
-            )
+            return accounts.start_session(session, user=user, user_agent=user_agent, ip=ip)
     except accounts.ConsentNeeded:
-        return _fail("a new account needs the sign-up confirmations", "google_consent", "/signup")
+        raise GoogleSignInFailed(
+            "a new account needs the sign-up confirmations", error="google_consent", page="/signup"
+        ) from None
     except accounts.AccountError:
         if not callback.identity.email_verified:
-            return _fail("unverified Google address matches an existing account", "google_unverified")
-        return _fail("the account service refused the identity")
-    except Exception as error:  # noqa: BLE001 - a database error's text may hold the email; log its type only
-        return _fail(f"could not record the sign-in ({type(error).__name__})")
+            raise GoogleSignInFailed(
+                "unverified Google address matches an existing account", error="google_unverified"
+            ) from None
+        raise GoogleSignInFailed("the account service refused the identity") from None
+
+
+@_google_endpoint
+async def google_callback(request: Request, settings: Settings) -> Response:
+    """GET /auth/google/callback?code=&state=: verify everything, sign in, set the session cookie."""
+    callback = await _verify_callback(request, settings)
+    token = await run_in_threadpool(
+        _record_sign_in, callback, user_agent=request.headers.get("user-agent"), ip=cookies.client_ip(request)
+    )
     response = RedirectResponse(callback.next, status_code=303)
     cookies.set_session_cookie(response, token)
     response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
