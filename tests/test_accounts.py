@@ -282,13 +282,23 @@ def google(email="ada@example.com", verified=True, subject="google-sub-1"):
 
 
 def test_identity_links_only_to_a_provider_verified_email(session, clock):
-    user = sign_up(session, clock)
+    user = verified_user(session, clock)
     with pytest.raises(AccountError, match="not verified"):
         accounts.sign_in_with_identity(session, identity=google(verified=False), adult_confirmed=False, policy_accepted=False, now=clock())
     linked = accounts.sign_in_with_identity(session, identity=google(), adult_confirmed=False, policy_accepted=False, now=clock())
     assert linked.id == user.id and linked.is_verified
     again = accounts.sign_in_with_identity(session, identity=google(email="changed@example.com"), adult_confirmed=False, policy_accepted=False, now=clock())
     assert again.id == user.id
+
+
+def test_linking_an_unproven_account_drops_its_password_and_sessions(session, clock):
+    squatter = sign_up(session, clock)  # someone registered the address without proving it
+    token = accounts.start_session(session, user=squatter, user_agent="", ip=None, now=clock())
+    owner = accounts.sign_in_with_identity(session, identity=google(), adult_confirmed=False, policy_accepted=False, now=clock())
+    assert owner.id == squatter.id and owner.password_hash is None and owner.is_verified
+    assert accounts.resolve_session(session, token=token, now=clock()) is None
+    with pytest.raises(SignInFailed):
+        accounts.authenticate(session, email="ada@example.com", password=PASSWORD, ip=None, now=clock())
 
 
 def test_new_identity_needs_the_sign_up_confirmations(session, clock):

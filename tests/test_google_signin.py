@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from http.cookies import Morsel, SimpleCookie
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from clearbg_app.api import google
+from clearbg_app.api.auth import safe_next
 from clearbg_app.api.cookies import SESSION_COOKIE
 from clearbg_app.db import get_engine
 from clearbg_app.models import AuthSession, OAuthIdentity, User
@@ -66,7 +67,12 @@ def client(provider) -> TestClient:
 
 
 def start(client: TestClient, query: str = CONSENTS) -> httpx.Response:
-    response = client.get(f"/auth/google/login?{query}")
+    """Consents come from the sign-up page's form (a POST); a plain sign-in is a GET link."""
+    params = dict(parse_qsl(query))
+    if "adult" in params or "accept" in params:
+        response = client.post("/auth/google/login", data=params, headers={"origin": APP_URL})
+    else:
+        response = client.get(f"/auth/google/login?{query}")
     assert response.status_code == 302, response.text
     return response
 
@@ -326,4 +332,16 @@ def test_google_sign_in_is_off_without_a_client_id(client, provider, monkeypatch
     ],
 )
 def test_next_is_only_ever_a_local_path(raw, expected):
-    assert google.safe_next(raw) == expected
+    assert safe_next(raw, "/account") == expected
+
+
+def test_a_link_cannot_give_the_sign_up_consents(client, session, provider):
+    callback_url = approve(client.get("/auth/google/login?adult=1&accept=1").headers["location"])
+    response = client.get(callback_url)
+    assert response.headers["location"] == "/signup?error=google_consent"
+    assert session.exec(select(User)).all() == []
+
+
+def test_consent_form_from_another_site_is_refused(client, session, provider):
+    response = client.post("/auth/google/login", data={"adult": "1", "accept": "1"}, headers={"origin": "https://evil.example"})
+    assert response.status_code == 303 and response.headers["location"] == "/login?error=google_failed"

@@ -7,6 +7,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from clearbg_app.api.auth import auth_routes
+from clearbg_app.api.google import google_routes
 from clearbg_app.api.images import image_blob
 from clearbg_app.api.request_log import RequestLogMiddleware
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
@@ -19,6 +20,7 @@ def build_api() -> Starlette:
         routes=[
             Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"]),
             *auth_routes(),
+            *google_routes(),
         ],
         middleware=[
             Middleware(RequestLogMiddleware),

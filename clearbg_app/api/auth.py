@@ -20,8 +20,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """Only local paths: `/account` yes; `//evil.example`, `https://...` and `/\\evil` no."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only local paths: `/account` yes; `//evil.example`, `https://...`, `/\\evil` and control characters no."""
+    if not value or len(value) > 512 or not value.startswith("/") or value.startswith("//"):
+        return default
+    if "\\" in value or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
         return default
     parts = urlsplit(value)
     return value if not parts.scheme and not parts.netloc else default

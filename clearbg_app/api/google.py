@@ -38,6 +38,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api import cookies
+from clearbg_app.api.auth import safe_next, same_origin
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.services import accounts
@@ -77,15 +78,6 @@ class GoogleSignInFailed(Exception):
 def clear_caches() -> None:
     """Forget the cached discovery documents and key sets (tests; a changed configuration)."""
     _metadata_cache.clear()
-
-
-def safe_next(raw: str | None) -> str:
-    """A local path to go to after sign-in: starts with one "/", no scheme, host, backslash or control."""
-    if not raw or len(raw) > 512 or not raw.startswith("/") or raw.startswith("//"):
-        return DEFAULT_NEXT
-    if "\\" in raw or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in raw):
-        return DEFAULT_NEXT
-    return raw
 
 
 def _flag(value: str | None) -> bool:
@@ -185,7 +177,8 @@ def _google_endpoint(handler: Callable[[Request, Settings], Awaitable[Response]]
 
 @_google_endpoint
 async def google_login(request: Request, settings: Settings) -> Response:
-    """GET /auth/google/login?next=/path&adult=1&accept=1: off to the provider with state, nonce and PKCE."""
+    """Off to the provider with state, nonce and PKCE: GET ?next=/path to sign in, or POST from the
+    sign-up page with `adult` and `accept` to create an account."""
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         discovery = await _discovery(http, settings)
@@ -193,15 +186,14 @@ async def google_login(request: Request, settings: Settings) -> Response:
         url, _ = client.create_authorization_url(
             discovery["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce
         )
-    params = request.query_params
-    saved = {
-        "s": state,
-        "n": nonce,
-        "v": verifier,
-        "next": safe_next(params.get("next")),
-        "adult": _flag(params.get("adult")),
-        "accept": _flag(params.get("accept")),
-    }
+    if request.method == "POST":  # the sign-up page's form: the consents are ticked on our own page
+        if not same_origin(request):
+            raise GoogleSignInFailed("consent form sent from another site")
+        params = await request.form(max_files=0, max_fields=10)
+        consents = {"adult": _flag(params.get("adult")), "accept": _flag(params.get("accept"))}
+    else:  # a link can start a sign-in, never give consent
+        params, consents = request.query_params, {"adult": False, "accept": False}
+    saved = {"s": state, "n": nonce, "v": verifier, "next": safe_next(params.get("next"), DEFAULT_NEXT), **consents}
     response = RedirectResponse(url, status_code=302)
     response.set_cookie(
         STATE_COOKIE,
@@ -315,7 +307,7 @@ async def _verify_callback(request: Request, settings: Settings) -> _Callback:
     )
     return _Callback(
         identity=identity,
-        next=safe_next(saved.get("next")),
+        next=safe_next(saved.get("next"), DEFAULT_NEXT),
         adult=saved.get("adult") is True,
         accept=saved.get("accept") is True,
     )
@@ -357,6 +349,6 @@ async def google_callback(request: Request, settings: Settings) -> Response:
 def google_routes() -> list[Route]:
     """The two routes to mount beside the app's other HTTP routes."""
     return [
-        Route("/auth/google/login", google_login, methods=["GET"]),
+        Route("/auth/google/login", google_login, methods=["GET", "POST"]),
         Route("/auth/google/callback", google_callback, methods=["GET"]),
     ]

@@ -39,7 +39,7 @@ def signup() -> rx.Component:
             width="100%",
         ),
         action="/auth/google/login",
-        method="get",
+        method="post",
         id="google-signup",
     )
     return narrow_page(
@@ -87,10 +87,13 @@ def login() -> rx.Component:
         rx.link("Forgot your password?", href="/forgot-password", size="2"),
         *(
             [
-                rx.el.a(
-                    rx.button("Sign in with Google", variant="outline", size="3", width="100%", type="button"),
-                    href="/auth/google/login?next=" + SessionState.login_next,
+                native_form(  # a full navigation: the route redirects on to the provider
+                    rx.el.input(type="hidden", name="next", value=SessionState.login_next),
+                    rx.button("Sign in with Google", variant="outline", size="3", width="100%", type="submit"),
+                    action="/auth/google/login",
+                    method="get",
                     id="google-login",
+                    width="100%",
                 )
             ]
             if google_enabled()

@@ -527,8 +527,11 @@ def sign_in_with_identity(
         session.add(user)
         session.flush()
     elif user.email_verified_at is None:
-        user.email_verified_at = now
+        # The address was never proven by whoever set the password: the provider has now proven it is
+        # this person's, so the unproven password and its sessions go (no pre-registered hijack).
+        user.email_verified_at, user.password_hash = now, None
         session.add(user)
+        revoke_sessions(session, user=user, now=now)
     session.add(OAuthIdentity(user_id=user.id, provider=identity.provider, subject=identity.subject, email=email))
     session.commit()
     return user

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from clearbg_app.settings import PROJECT_ROOT
+from tests.mail import free_port, smtp_sink
+from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,12 +31,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 TOOLS_BIN = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 420) -> None:
@@ -54,7 +49,23 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory) -> Iterator[str]:
+def smtp():
+    """The SMTP sink the app sends its mail to."""
+    with smtp_sink() as (sink, port):
+        sink.port = port
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def oidc():
+    """The loopback OpenID provider standing in for Google."""
+    provider = OIDCProvider()
+    with provider.serve():
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, smtp, oidc) -> Iterator[str]:
     """Migrate a fresh data dir and start the app on a free port; stop it afterwards."""
     if not (TOOLS_BIN / "bun").exists():
         pytest.fail("bun and node are missing from .tools: run the tests through `make test`")
@@ -63,6 +74,12 @@ def app_url(tmp_path_factory) -> Iterator[str]:
     env = {
         **os.environ,
         "CLEARBG_DATA_DIR": str(data_dir),
+        "CLEARBG_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CLEARBG_SMTP_HOST": "127.0.0.1",
+        "CLEARBG_SMTP_PORT": str(smtp.port),
+        "CLEARBG_GOOGLE_CLIENT_ID": CLIENT_ID,
+        "CLEARBG_GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+        "CLEARBG_GOOGLE_DISCOVERY_URL": oidc.discovery_url,
         "PATH": f"{TOOLS_BIN}:{Path(sys.executable).parent}:{os.environ['PATH']}",
         "REFLEX_USE_SYSTEM_BUN": "1",
         "REFLEX_TELEMETRY_ENABLED": "false",

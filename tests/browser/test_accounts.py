@@ -1,0 +1,86 @@
+"""A person signs up, confirms the address from the email, signs in, creates an API key and signs out."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.mail import link_in
+from tests.oidc_provider import TestUser
+
+pytestmark = pytest.mark.browser
+PASSWORD = "analytical-engine-1843"
+
+
+def wait_for_mail(smtp, page, count: int):
+    for _ in range(50):
+        if len(smtp.messages) >= count:
+            return smtp.messages[count - 1]
+        page.wait_for_timeout(200)
+    raise AssertionError(f"expected {count} mails, got {len(smtp.messages)}")
+
+
+def test_sign_up_verify_sign_in_create_key_sign_out(page, smtp):
+    already = len(smtp.messages)
+    page.goto("/signup")
+    page.locator("#signup-form").wait_for()
+    page.fill("#email", "Ada@Example.com")
+    page.fill("#display_name", "Ada Lovelace")
+    page.fill("#password", PASSWORD)
+    page.check("#adult")
+    page.check("#accept")
+    page.screenshot(path=str(ARTIFACTS / "signup.png"), full_page=True)
+    page.click("#signup-form button[type=submit]")
+    page.locator("#flash-message").wait_for()
+    assert "we sent you an email" in page.locator("#flash-message").inner_text()
+
+    mail = wait_for_mail(smtp, page, already + 1)
+    assert mail["To"] == "ada@example.com"
+    verify_link = link_in(mail, "/auth/verify")
+
+    page.fill("#password", PASSWORD)  # the email field came back filled in
+    assert page.input_value("#email") == "Ada@Example.com"
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/account**")
+    page.locator("#unverified-badge").wait_for()
+    assert page.locator("#header-name").inner_text() == "Ada Lovelace"
+
+    page.goto(verify_link)
+    page.wait_for_url("**/account**")
+    assert page.locator("#flash-message").inner_text() == "Your email address is confirmed."
+
+    page.fill("input[name=label]", "Shop importer")
+    page.click("#create-key")
+    secret = page.locator("#new-key-secret")
+    secret.wait_for()
+    assert secret.inner_text().startswith("cbg_live_")
+    page.screenshot(path=str(ARTIFACTS / "account.png"), full_page=True)
+    assert "Shop importer" in page.locator("#api-keys").inner_text()
+    page.reload()
+    page.locator("#api-keys", has_text="Shop importer").wait_for()
+    assert "cbg_live_" in page.locator("#api-keys").inner_text()  # the prefix, to recognise the key
+    assert page.locator("#new-key-secret").count() == 0  # the secret was shown once only
+
+    page.click("#sign-out")
+    page.get_by_role("link", name="Sign in").wait_for()
+    page.goto("/account")
+    page.wait_for_url("**/login**")
+
+    # Back in with "Google": the loopback provider vouches for the same, verified address.
+    page.click("#google-login button")
+    page.wait_for_url(lambda url: "/account" in url and "/login" not in url)
+    page.screenshot(path=str(ARTIFACTS / "google-sign-in.png"), full_page=True)
+    page.locator("#account-email", has_text="ada@example.com").wait_for()
+    assert page.locator("#header-name").inner_text() == "Ada Lovelace"
+
+
+def test_sign_up_with_google_needs_the_consents_on_our_page(page, oidc):
+    oidc.user = TestUser(sub="google-sub-2002", email="grace@example.com", name="Grace Hopper")
+    page.goto("/signup")
+    page.locator("#google-signup").wait_for()
+    page.check("#google_adult")
+    page.check("#google_accept")
+    page.click("#google-signup button[type=submit]")
+    page.wait_for_url("**/account**")
+    page.locator("#account-email", has_text="grace@example.com").wait_for()
+    assert page.locator("#header-name").inner_text() == "Grace Hopper"
