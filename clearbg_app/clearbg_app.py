@@ -39,6 +39,7 @@ async def background_services():
 
 
 settings = get_settings()
+log_redaction.configure_logging(settings.log_level)
 try:
     check_model_file(settings.model_path)
 except ModelNotFound as missing:

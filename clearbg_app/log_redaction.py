@@ -29,6 +29,18 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def configure_logging(level: str = "INFO") -> None:
+    """ClearBG's own lines to stderr (when nothing else set up logging), every handler redacting."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    logging.getLogger("clearbg_app").setLevel(level)
+    logging.getLogger("clearbg").setLevel(level)
+    install()
+
+
 def install() -> None:
     """Attach the filter to every handler of the root logger and of loggers with their own handlers."""
     redactor = RedactSecrets()

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     )
 
     env: str = Field("development", description="development or production")
+    log_level: str = Field("INFO", description="level of ClearBG's own log lines")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="SQLite file, blobs, outbox")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX background-removal model")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -130,3 +132,49 @@ def clock() -> FakeClock:
 
 def sample_bytes(name: str) -> bytes:
     return (SAMPLES / "images" / name).read_bytes()
+
+
+# No secret in any log line: every record of the whole run, and the browser tests' server log. -----------
+
+TEST_PASSWORDS = ("correct-horse-battery", "analytical-engine-1843", "a-brand-new-secret", "another-good-one")
+SECRET_SHAPES = (
+    re.compile(r"cbg_live_[A-Za-z0-9_-]{20,}"),
+    re.compile(r"[?&]token=[A-Za-z0-9_.-]{20,}"),
+    re.compile(r"clearbg_(session|visitor)=[A-Za-z0-9_-]{20,}"),
+)
+
+
+class RecordingHandler(logging.Handler):
+    """Keeps every formatted line the code under test logs (httpx's are the test client's own)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith("httpx"):
+            self.lines.append(self.format(record))
+
+
+log_recorder = RecordingHandler()
+
+
+def pytest_configure(config) -> None:
+    logging.getLogger().addHandler(log_recorder)
+    logging.getLogger("clearbg_app").setLevel(logging.INFO)
+
+
+def leaked_secrets(lines: list[str]) -> list[str]:
+    return [
+        line[:200]
+        for line in lines
+        if any(password in line for password in TEST_PASSWORDS) or any(shape.search(line) for shape in SECRET_SHAPES)
+    ]
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    server_log = PROJECT_ROOT / "test-artifacts" / "app.log"
+    lines = log_recorder.lines + (server_log.read_text().splitlines() if server_log.exists() else [])
+    if leaks := leaked_secrets(lines):
+        print("\nSECRETS IN LOGS:\n" + "\n".join(leaks))
+        session.exitstatus = 1
