@@ -13,7 +13,7 @@ from clearbg_app.api import build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
-from clearbg_app.pages import account, admin, auth, index
+from clearbg_app.pages import account, admin, auth, index, legal
 from clearbg_app.services.images import default_model
 from clearbg_app.settings import get_settings
 from clearbg_app.state.account import AccountState
@@ -56,4 +56,6 @@ app.add_page(auth.forgot_password, route="/forgot-password", title="Reset your p
 app.add_page(auth.reset_password, route="/reset-password", title="New password · ClearBG", on_load=on_load)
 app.add_page(account.account, route="/account", title="Your account · ClearBG", on_load=[on_load, AccountState.load])
 app.add_page(admin.admin, route="/admin", title="Admin · ClearBG", on_load=[on_load, AdminState.load])
+app.add_page(legal.privacy, route="/privacy", title="Privacy policy · ClearBG", on_load=on_load)
+app.add_page(legal.terms, route="/terms", title="Terms of service · ClearBG", on_load=on_load)
 app.register_lifespan_task(background_services)

@@ -47,8 +47,12 @@ def footer() -> rx.Component:
         rx.text(
             "ClearBG: uploads and results are deleted automatically after one hour.", size="1", color_scheme="gray"
         ),
+        rx.spacer(),
+        rx.link("Privacy policy", href="/privacy", size="1", color_scheme="gray"),
+        rx.link("Terms", href="/terms", size="1", color_scheme="gray"),
         width="100%",
         padding_y="2em",
+        spacing="4",
     )
 
 
