@@ -61,7 +61,12 @@ def test_sign_up_verify_sign_in_create_key_sign_out(page, smtp):
     assert "cbg_live_" in page.locator("#api-keys").inner_text()  # the prefix, to recognise the key
     assert page.locator("#new-key-secret").count() == 0  # the secret was shown once only
 
-    page.click("#sign-out")
+    page.goto("/admin")  # not an admin: the server refuses, whatever the UI shows
+    page.locator("#forbidden").wait_for()
+    assert page.locator("#admin-users").count() == 0
+
+    page.goto("/account")
+    page.locator("#sign-out").click()
     page.get_by_role("link", name="Sign in").wait_for()
     page.goto("/account")
     page.wait_for_url("**/login**")
