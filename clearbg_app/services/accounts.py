@@ -100,6 +100,21 @@ def _link(path: str, token: str) -> str:
     return f"{get_settings().public_url.rstrip('/')}{path}?token={token}"
 
 
+def _send_link(
+    *, to: str, name: str, subject: str, purpose: str, payload: dict, valid_for: timedelta, path: str, intro: str,
+    outro: str = "", now: datetime,
+) -> None:
+    """Email a signed, expiring link: "Hello NAME, INTRO ... within DURATION: LINK OUTRO"."""
+    token = sign(purpose, payload, expires_at=now + valid_for)
+    hours, minutes = divmod(int(valid_for.total_seconds()) // 60, 60)
+    duration = f"{hours} hours" if hours else f"{minutes} minutes"
+    send_mail(
+        to=to,
+        subject=subject,
+        body=f"Hello {name},\n\n{intro} within {duration}:\n\n{_link(path, token)}\n\n{outro}".rstrip() + "\n",
+    )
+
+
 def _user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email)).first()
 
@@ -153,13 +168,17 @@ def sign_up(
 
 
 def send_verification(user: User, *, now: datetime | None = None) -> None:
-    now = now or utcnow()
-    token = sign("verify-email", {"u": str(user.id), "e": user.email}, expires_at=now + timedelta(hours=VERIFY_HOURS))
-    send_mail(
+    _send_link(
         to=user.email,
+        name=user.display_name,
         subject="Confirm your email address for ClearBG",
-        body=f"Hello {user.display_name},\n\nconfirm your address by opening this link within {VERIFY_HOURS} "
-        f"hours:\n\n{_link('/auth/verify', token)}\n\nIf you did not sign up, ignore this email.\n",
+        purpose="verify-email",
+        payload={"u": str(user.id), "e": user.email},
+        valid_for=timedelta(hours=VERIFY_HOURS),
+        path="/auth/verify",
+        intro="confirm your address by opening this link",
+        outro="If you did not sign up, ignore this email.",
+        now=now or utcnow(),
     )
 
 
@@ -368,17 +387,17 @@ def request_password_reset(session: Session, *, email: str, now: datetime | None
         return
     if user is None:
         return
-    token = sign(
-        "reset-password",
-        {"u": str(user.id), "p": _password_fingerprint(user)},
-        expires_at=now + timedelta(minutes=RESET_MINUTES),
-    )
-    send_mail(
+    _send_link(
         to=user.email,
+        name=user.display_name,
         subject="Reset your ClearBG password",
-        body=f"Hello {user.display_name},\n\nset a new password within {RESET_MINUTES} minutes with this "
-        f"link, which works once:\n\n{_link('/reset-password', token)}\n\n"
-        "If you did not ask for this, ignore this email; your password stays as it is.\n",
+        purpose="reset-password",
+        payload={"u": str(user.id), "p": _password_fingerprint(user)},
+        valid_for=timedelta(minutes=RESET_MINUTES),
+        path="/reset-password",
+        intro="set a new password with this link, which works once,",
+        outro="If you did not ask for this, ignore this email; your password stays as it is.",
+        now=now,
     )
 
 
@@ -430,16 +449,16 @@ def request_email_change(
         raise AccountError("That is already your email address.")
     if _user_by_email(session, new_email) is not None:
         return
-    token = sign(
-        "change-email",
-        {"u": str(user.id), "old": user.email, "new": new_email},
-        expires_at=now + timedelta(hours=EMAIL_CHANGE_HOURS),
-    )
-    send_mail(
+    _send_link(
         to=new_email,
+        name=user.display_name,
         subject="Confirm your new email address for ClearBG",
-        body=f"Hello {user.display_name},\n\nconfirm that ClearBG should use this address by opening this link "
-        f"within {EMAIL_CHANGE_HOURS} hours:\n\n{_link('/auth/email/confirm', token)}\n",
+        purpose="change-email",
+        payload={"u": str(user.id), "old": user.email, "new": new_email},
+        valid_for=timedelta(hours=EMAIL_CHANGE_HOURS),
+        path="/auth/email/confirm",
+        intro="confirm that ClearBG should use this address by opening this link",
+        now=now,
     )
 
 
