@@ -219,3 +219,18 @@ def test_fifty_concurrent_charges_against_ten_credits(session, clock):
     assert (outcomes.count("charged"), outcomes.count("refused")) == (10, 40)
     assert_consistent(session, user, 0)
     assert len([e for e in entries(session, user) if e.kind == "usage"]) == 10
+
+
+def test_the_ledger_pages_newest_first(session, clock):
+    user = verified_user(session, clock)
+    buy(session, user, 5000, clock)
+    for number in range(24):
+        clock.advance(minutes=1)
+        credits.charge(session, user_id=user.id, units=25, reason=f"Image {number}", reference=f"img-{number}", now=clock())
+    session.commit()
+    first, total = credits.ledger_page(session, user_id=user.id, page=1)
+    last, _ = credits.ledger_page(session, user_id=user.id, page=2)
+    assert total == 25 and len(first) == 20 and len(last) == 5
+    assert first[0].reason == "Image 23" and last[-1].kind == "purchase"
+    assert credits.ledger_page(session, user_id=user.id, page=0)[0] == first  # bad page numbers clamp
+    assert credits.ledger_page(session, user_id=user.id, page=9) == ([], 25)

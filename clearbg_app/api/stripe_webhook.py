@@ -72,18 +72,23 @@ async def checkout(request: Request) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-@form_post
-async def portal(request: Request) -> Response:
+async def _to_stripe(request: Request, find_url) -> Response:
+    """Send the signed-in user to a Stripe page (`find_url(session, user)`), or back to /credits saying why not."""
     try:
         with session_scope() as session:
             user, login = _user_or_login(session, request, "/credits")
             if login:
                 return login
-            url = await asyncio.to_thread(billing.portal_url, session, user=user)
+            url = await asyncio.to_thread(find_url, session, user)
     except (ServiceError, stripe.StripeError) as error:
         message = str(error) if isinstance(error, ServiceError) else "The payment service could not be reached."
         return redirect("/credits", message=message)
     return RedirectResponse(url, status_code=303)
+
+
+@form_post
+async def portal(request: Request) -> Response:
+    return await _to_stripe(request, lambda session, user: billing.portal_url(session, user=user))
 
 
 async def receipt(request: Request) -> Response:
@@ -91,16 +96,7 @@ async def receipt(request: Request) -> Response:
         order_id = uuid.UUID(request.path_params["order_id"])
     except ValueError:
         return PlainTextResponse("No such order.", status_code=404)
-    try:
-        with session_scope() as session:
-            user, login = _user_or_login(session, request, "/credits")
-            if login:
-                return login
-            url = await asyncio.to_thread(billing.receipt_url, session, user_id=user.id, order_id=order_id)
-    except (ServiceError, stripe.StripeError) as error:
-        message = str(error) if isinstance(error, ServiceError) else "The payment service could not be reached."
-        return redirect("/credits", message=message)
-    return RedirectResponse(url, status_code=303)
+    return await _to_stripe(request, lambda session, user: billing.receipt_url(session, user_id=user.id, order_id=order_id))
 
 
 def stripe_routes() -> list[Route]:
