@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
+from clearbg_app.api.flash import read_flash
 from clearbg_app.models import CreditAccount, CreditLot, LedgerEntry, Order, StripeEvent
 from clearbg_app.services import accounts, billing, credits
 from clearbg_app.services.billing import BillingError, BillingUnavailable
@@ -273,3 +275,8 @@ def test_checkout_and_portal_routes(session, clock, stripe_fake, api, monkeypatc
     monkeypatch.setenv("CLEARBG_STRIPE_WEBHOOK_SECRET", "")
     get_settings.cache_clear()
     assert post_event(api, event("invoice.paid", {"id": "in_1"})).status_code == 503
+    signed_in_client(session, user, browser)
+    response = browser.post("/billing/checkout", data={"plan": "pack_10"}, headers=origin, follow_redirects=False)
+    location = urlsplit(response.headers["location"])
+    assert location.path == "/pricing" and "Payments are not set up" in read_flash(dict(parse_qsl(location.query)))["msg"]
+    assert len(session.exec(select(Order)).all()) == 1

@@ -257,14 +257,15 @@ def _fulfil(session: Session, order: Order, now: datetime) -> str:
     if order.paid_at is not None or order.status == OrderStatus.FAILED:
         return f"already {order.status}"
     settings = get_settings()
+    plan = session.get(Plan, order.plan_id)
     if order.kind == PlanKind.PACK:
         kind, expires_at = EntryKind.PURCHASE, now + timedelta(days=settings.credit_expiry_days)
-        reason = "Credit pack"
+        reason = f"Pack of {plan.name}"
     else:
         account = session.get(CreditAccount, order.user_id, populate_existing=True)
         ended = account and account.subscription_id == order.subscription_id and account.subscription_status == "canceled"
         kind, expires_at = EntryKind.SUBSCRIPTION_RENEWAL, (now + timedelta(days=settings.credit_expiry_days) if ended else None)
-        reason = "Subscription credits"
+        reason = f"{plan.name} subscription"
     credits.grant(
         session, user_id=order.user_id, units=order.credits_units, kind=kind, reason=reason,
         reference=f"order:{order.id}", expires_at=expires_at, order_id=order.id,
