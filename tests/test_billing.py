@@ -4,6 +4,7 @@ Checkout server, webhooks signed with Stripe's scheme and posted to the real rou
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from urllib.parse import parse_qsl, urlsplit
@@ -160,6 +161,29 @@ def test_completions_for_unknown_or_mismatched_orders_grant_nothing(session, clo
     assert credits.balance(session, user_id=user.id) == 0
     assert fresh(session, Order, order.id).status == "pending"
     assert len(session.exec(select(StripeEvent)).all()) == 4  # every event is on record with its outcome
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_concurrent_deliveries_of_one_event_grant_once(session, clock, stripe_fake):
+    from clearbg_app.api.stripe_webhook import _apply
+
+    user = verified_user(session, clock)
+    _, checkout_id = checkout(session, user)
+    [completed] = stripe_fake.pay(checkout_id)
+    start = threading.Barrier(8)
+    outcomes = []
+
+    def deliver_once():
+        start.wait()
+        outcomes.append(_apply(completed))
+
+    threads = [threading.Thread(target=deliver_once) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["duplicate"] * 7 + ["paid: 10 credits granted"]
+    assert_consistent(session, user, 1000)
 
 
 # Subscriptions -------------------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ import logging
 import uuid
 
 import stripe
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.auth import _form, _signed_in, form_post, redirect
 from clearbg_app.db import session_scope
+from clearbg_app.models import StripeEvent
 from clearbg_app.services import billing
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
@@ -34,8 +36,15 @@ def _verified_event(payload: bytes, signature: str | None) -> dict | None:
 
 
 def _apply(event: dict) -> str:
-    with session_scope() as session:
-        return billing.handle_event(session, event=event)
+    """Handle the event in its own transaction; a concurrent delivery of the same id is a duplicate."""
+    try:
+        with session_scope() as session:
+            return billing.handle_event(session, event=event)
+    except IntegrityError:
+        with session_scope() as session:
+            if session.get(StripeEvent, event["id"]) is not None:
+                return "duplicate"
+        raise
 
 
 async def stripe_webhook(request: Request) -> Response:
