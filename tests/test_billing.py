@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
 from clearbg_app.api.flash import read_flash
+from clearbg_app.clock import utcnow
 from clearbg_app.models import CreditAccount, CreditLot, LedgerEntry, Order, StripeEvent
 from clearbg_app.services import accounts, billing, credits
 from clearbg_app.services.billing import BillingError, BillingUnavailable
@@ -98,6 +100,8 @@ def test_buying_a_pack_through_checkout_and_the_signed_webhook(session, clock, s
     assert_consistent(session, user, 1000)
     [lot] = session.exec(select(CreditLot).where(CreditLot.user_id == user.id)).all()
     assert (lot.expires_at - order.paid_at).days == get_settings().credit_expiry_days
+    with pytest.raises(NotFound, match="no receipt"):  # localstripe's charges carry no receipt_url
+        billing.receipt_url(session, user_id=user.id, order_id=order.id)
 
     # A second Checkout for the same plan reuses the customer and the price.
     checkout(session, user)
@@ -214,6 +218,15 @@ def test_subscription_credits_roll_over_until_the_subscription_ends(session, clo
     assert all(lot.expires_at is not None for lot in session.exec(select(CreditLot)).all())
     stranger = event("invoice.paid", {**renewal, "id": "in_stranger", "customer": "cus_nobody"})
     assert deliver(api, [stranger]) == ["unknown customer"]
+    renewal_order = session.exec(select(Order).where(Order.invoice_id == renewal["id"])).one()
+    assert billing.receipt_url(session, user_id=user.id, order_id=renewal_order.id) == renewal["hosted_invoice_url"]
+    with pytest.raises(NotFound):  # someone else's order
+        billing.receipt_url(session, user_id=uuid.uuid4(), order_id=renewal_order.id)
+    # Rolled-over credits now expire like bought ones.
+    assert credits.expire_due(session, now=utcnow() + timedelta(days=get_settings().credit_expiry_days - 1)) == 0
+    assert credits.expire_due(session, now=utcnow() + timedelta(days=get_settings().credit_expiry_days + 1)) == 2
+    session.commit()
+    assert_consistent(session, user, 0)
 
 
 # Bad input -------------------------------------------------------------------------------------------------

@@ -234,3 +234,15 @@ def test_the_ledger_pages_newest_first(session, clock):
     assert first[0].reason == "Image 23" and last[-1].kind == "purchase"
     assert credits.ledger_page(session, user_id=user.id, page=0)[0] == first  # bad page numbers clamp
     assert credits.ledger_page(session, user_id=user.id, page=9) == ([], 25)
+
+
+def test_a_reference_belongs_to_one_account(session, clock):
+    ada = verified_user(session, clock)
+    grace = verified_user(session, clock, email="grace@example.com", name="Grace")
+    for user in (ada, grace):
+        buy(session, user, 100, clock, reference=f"order-{user.id}")
+    credits.charge(session, user_id=ada.id, units=100, reason="Full resolution", reference="img-1")
+    with pytest.raises(CreditError, match="another account"):
+        credits.charge(session, user_id=grace.id, units=100, reason="Full resolution", reference="img-1")
+    session.commit()
+    assert_consistent(session, grace, 100)

@@ -185,6 +185,8 @@ def charge(
     now = now or utcnow()
     account = locked_account(session, user_id=user_id)
     if done := _existing(session, EntryKind.USAGE, reference):
+        if done.user_id != user_id:
+            raise CreditError("That reference was charged to another account.")
         return done
     if account.balance_units < units:
         raise InsufficientCredits(needed=units, balance=account.balance_units)
