@@ -295,7 +295,12 @@ def grant_monthly_allowance(session: Session, *, now: datetime | None = None) ->
     if units <= 0:
         return 0
     month = month_start(now).strftime("%Y-%m")
-    users = session.exec(select(User.id).where(col(User.email_verified_at).is_not(None))).all()
+    done = select(LedgerEntry.user_id).where(
+        LedgerEntry.kind == EntryKind.MONTHLY_ALLOWANCE, col(LedgerEntry.reference).startswith(f"allowance:{month}:")
+    )
+    users = session.exec(
+        select(User.id).where(col(User.email_verified_at).is_not(None), col(User.id).not_in(done))
+    ).all()
     granted = 0
     for user_id in users:
         entry = grant(
