@@ -13,12 +13,14 @@ from clearbg_app.api import build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
-from clearbg_app.pages import account, admin, auth, index, legal
+from clearbg_app.pages import account, admin, auth, index, legal, pricing
+from clearbg_app.pages.credits import credits_page
 from clearbg_app.services.images import default_model
 from clearbg_app.settings import get_settings
 from clearbg_app.state.account import AccountState
 from clearbg_app.state.admin import AdminState
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.credits import CreditsState, PricingState
 
 log = logging.getLogger("clearbg")
 
@@ -58,4 +60,6 @@ app.add_page(account.account, route="/account", title="Your account · ClearBG",
 app.add_page(admin.admin, route="/admin", title="Admin · ClearBG", on_load=[on_load, AdminState.load])
 app.add_page(legal.privacy, route="/privacy", title="Privacy policy · ClearBG", on_load=on_load)
 app.add_page(legal.terms, route="/terms", title="Terms of service · ClearBG", on_load=on_load)
+app.add_page(pricing.pricing, route="/pricing", title="Pricing · ClearBG", on_load=[on_load, PricingState.load])
+app.add_page(credits_page, route="/credits", title="Your credits · ClearBG", on_load=[on_load, CreditsState.load])
 app.register_lifespan_task(background_services)

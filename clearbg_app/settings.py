@@ -6,6 +6,7 @@ Every knob has a default that runs the embedded setup: SQLite and blobs under
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,6 +60,12 @@ class Settings(BaseSettings):
     google_client_secret: SecretStr = SecretStr("")
     google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
 
+    stripe_secret_key: SecretStr = Field(SecretStr(""), description="empty: purchases are off, the rest works")
+    stripe_webhook_secret: SecretStr = Field(SecretStr(""), description="whsec_... of the webhook endpoint")
+    stripe_api_base: str = Field("", description="empty: Stripe's own API; tests point it at loopback")
+    free_monthly_credits: Decimal = Field(Decimal("12.5"), ge=0, decimal_places=2, description="granted to every verified account each month (12.5 = 50 API previews)")
+    credit_expiry_days: int = Field(730, gt=0, description="how long pay-as-you-go credits last")
+
     @field_validator("data_dir", "model_path", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -79,6 +86,10 @@ class Settings(BaseSettings):
     @property
     def google_enabled(self) -> bool:
         return bool(self.google_client_id and self.google_client_secret.get_secret_value())
+
+    @property
+    def stripe_enabled(self) -> bool:
+        return bool(self.stripe_secret_key.get_secret_value() and self.stripe_webhook_secret.get_secret_value())
 
     @property
     def outbox_dir(self) -> Path:

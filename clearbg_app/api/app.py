@@ -10,6 +10,7 @@ from clearbg_app.api.auth import auth_routes
 from clearbg_app.api.google import google_routes
 from clearbg_app.api.images import image_blob
 from clearbg_app.api.request_log import RequestLogMiddleware
+from clearbg_app.api.stripe_webhook import stripe_routes
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
 from clearbg_app.api.visitor_cookie import VisitorCookieMiddleware
 
@@ -21,6 +22,7 @@ def build_api() -> Starlette:
             Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"]),
             *auth_routes(),
             *google_routes(),
+            *stripe_routes(),
         ],
         middleware=[
             Middleware(RequestLogMiddleware),

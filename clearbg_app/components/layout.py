@@ -6,6 +6,7 @@ import reflex as rx
 
 from clearbg_app.components.forms import native_form
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.credits import BalanceState
 
 
 def account_menu() -> rx.Component:
@@ -13,6 +14,12 @@ def account_menu() -> rx.Component:
         SessionState.signed_in,
         rx.hstack(
             rx.cond(SessionState.is_admin, rx.link("Admin", href="/admin", size="2")),
+            rx.link(
+                rx.badge(BalanceState.header_balance, " credits", size="2", variant="soft"),
+                href="/credits",
+                id="header-balance",
+                on_mount=BalanceState.refresh_balance,
+            ),
             rx.link(SessionState.display_name, href="/account", size="2", weight="medium", id="header-name"),
             native_form(
                 rx.button("Sign out", type="submit", variant="soft", size="2", id="sign-out"),
@@ -23,6 +30,7 @@ def account_menu() -> rx.Component:
             spacing="4",
         ),
         rx.hstack(
+            rx.link("Pricing", href="/pricing", size="2"),
             rx.link("Sign in", href="/login", size="2"),
             rx.link(rx.button("Sign up", size="2"), href="/signup"),
             align="center",

@@ -8,13 +8,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import session_scope
-from clearbg_app.services import images, request_logs
+from clearbg_app.services import credits, images, request_logs
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
 
 log = logging.getLogger(__name__)
 
 REQUEST_LOG_PURGE_SECONDS = 3600
+CREDITS_JOB_SECONDS = 3600
 
 
 def purge_images_job(clock: Clock = utcnow) -> int:
@@ -35,12 +36,25 @@ def purge_request_logs_job(clock: Clock = utcnow) -> int:
     return purged
 
 
+def credits_job(clock: Clock = utcnow) -> tuple[int, int]:
+    """Grant this month's free allowance to verified accounts, then expire lots past their date.
+    Returns (allowances granted, lots expired)."""
+    with session_scope() as session:
+        granted = credits.grant_monthly_allowance(session, now=clock())
+    with session_scope() as session:
+        expired = credits.expire_due(session, now=clock())
+    if granted or expired:
+        log.info("credits: %d monthly allowances granted, %d lots expired", granted, expired)
+    return granted, expired
+
+
 def build_scheduler(clock: Clock = utcnow) -> BackgroundScheduler:
     """A scheduler with every job registered; the caller starts and stops it."""
     scheduler = BackgroundScheduler(timezone="UTC")
     for job, seconds in (
         (purge_images_job, get_settings().purge_interval_seconds),
         (purge_request_logs_job, REQUEST_LOG_PURGE_SECONDS),
+        (credits_job, CREDITS_JOB_SECONDS),
     ):
         scheduler.add_job(
             job,

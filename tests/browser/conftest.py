@@ -17,6 +17,7 @@ import pytest
 from clearbg_app.settings import PROJECT_ROOT
 from tests.mail import free_port, smtp_sink
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider
+from tests.stripe_fakes import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, stripe_on_loopback
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -65,7 +66,15 @@ def oidc():
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory, smtp, oidc) -> Iterator[str]:
+def stripe_loopback() -> Iterator[FakeStripe]:
+    """localstripe and the loopback Checkout server; webhooks arrive a few seconds after paying."""
+    with stripe_on_loopback() as fake:
+        fake.delivery_delay = 3
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, smtp, oidc, stripe_loopback) -> Iterator[str]:
     """Migrate a fresh data dir and start the app on a free port; stop it afterwards."""
     if not (TOOLS_BIN / "bun").exists():
         pytest.fail("bun and node are missing from .tools: run the tests through `make test`")
@@ -80,12 +89,16 @@ def app_url(tmp_path_factory, smtp, oidc) -> Iterator[str]:
         "CLEARBG_GOOGLE_CLIENT_ID": CLIENT_ID,
         "CLEARBG_GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
         "CLEARBG_GOOGLE_DISCOVERY_URL": oidc.discovery_url,
+        "CLEARBG_STRIPE_SECRET_KEY": SECRET_KEY,
+        "CLEARBG_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CLEARBG_STRIPE_API_BASE": stripe_loopback.url,
         "PATH": f"{TOOLS_BIN}:{Path(sys.executable).parent}:{os.environ['PATH']}",
         "REFLEX_USE_SYSTEM_BUN": "1",
         "REFLEX_TELEMETRY_ENABLED": "false",
         "REFLEX_CHECK_LATEST_VERSION": "false",
     }
     env.pop("CLEARBG_DATABASE_URL", None)
+    stripe_loopback.webhook_url = f"http://127.0.0.1:{port}/api/stripe/webhook"
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=PROJECT_ROOT, env=env, check=True)
     log = data_dir / "app.log"
     with log.open("w") as log_file:

@@ -1,0 +1,48 @@
+"""A confirmed user buys a credit pack: pricing page, Checkout (the loopback server pays and redirects
+back), the order shown pending until the signed webhook lands, then the new balance without a reload."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_accounts import PASSWORD, wait_for_mail
+from tests.mail import link_in
+
+pytestmark = pytest.mark.browser
+
+
+def sign_up_confirmed(page, smtp, app_url: str, email: str) -> None:
+    """Sign up, confirm the address from the email and sign in, through the real form routes."""
+    already = len(smtp.messages)
+    origin = {"origin": app_url}
+    form = {"email": email, "display_name": "Buyer", "password": PASSWORD, "adult": "on", "accept": "on"}
+    assert page.request.post("/auth/signup", form=form, headers=origin).ok
+    page.goto(link_in(wait_for_mail(smtp, page, already + 1), "/auth/verify"))
+    assert page.request.post("/auth/login", form={"email": email, "password": PASSWORD}, headers=origin).ok
+
+
+def test_buy_a_pack_and_see_the_balance_change(page, smtp, app_url, stripe_loopback):
+    page.goto("/pricing")
+    expect(page.locator("#buy-pack_10")).to_be_disabled()  # signed out: nobody to charge
+    sign_up_confirmed(page, smtp, app_url, "buyer@example.com")
+
+    page.goto("/pricing")
+    expect(page.locator("#header-balance")).to_have_text("0 credits")
+    expect(page.locator("#buy-pack_10")).to_be_enabled()
+    page.screenshot(path=str(ARTIFACTS / "pricing.png"), full_page=True)
+    page.click("#buy-pack_10")
+
+    page.wait_for_url(re.compile(r"/credits/?\?order="))
+    expect(page.locator("#order-status")).to_contain_text("pending")  # the webhook comes 3 s later
+    expect(page.locator("#order-status")).to_contain_text("Thank you! 10 credits were added", timeout=30_000)
+    expect(page.locator("#credits-balance")).to_have_text("10 credits")
+    expect(page.locator("#header-balance")).to_have_text("10 credits")
+    expect(page.locator("#orders")).to_contain_text("paid")
+    expect(page.locator("#ledger")).to_contain_text("Credit pack")
+    page.screenshot(path=str(ARTIFACTS / "credits.png"), full_page=True)
+    assert [status for event, status in stripe_loopback.deliveries] == [200]
+    assert stripe_loopback.deliveries[0][0]["type"] == "checkout.session.completed"

@@ -1,0 +1,319 @@
+"""Stripe payments on SQLite and PostgreSQL: the official client against localstripe and our loopback
+Checkout server, webhooks signed with Stripe's scheme and posted to the real route."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from clearbg_app.api import build_api
+from clearbg_app.api.flash import read_flash
+from clearbg_app.clock import utcnow
+from clearbg_app.models import CreditAccount, CreditLot, LedgerEntry, Order, StripeEvent
+from clearbg_app.services import accounts, billing, credits
+from clearbg_app.services.billing import BillingError, BillingUnavailable
+from clearbg_app.services.errors import NotFound
+from clearbg_app.settings import get_settings
+from tests.stripe_fakes import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, event, sign, stripe_on_loopback
+from tests.test_accounts import sign_up, verified_user
+from tests.test_credits import assert_consistent
+
+
+@pytest.fixture(scope="module")
+def loopback() -> FakeStripe:
+    with stripe_on_loopback() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stripe_fake(loopback, db_url, monkeypatch) -> FakeStripe:
+    monkeypatch.setenv("CLEARBG_STRIPE_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("CLEARBG_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("CLEARBG_STRIPE_API_BASE", loopback.url)
+    monkeypatch.setenv("CLEARBG_PUBLIC_URL", "https://clearbg.example")
+    get_settings.cache_clear()
+    loopback.requests.clear()
+    return loopback
+
+
+@pytest.fixture
+def api() -> TestClient:
+    return TestClient(build_api(), base_url="https://clearbg.example")
+
+
+def post_event(api: TestClient, event_: dict, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None, header: str | None = "sign"):
+    payload = json.dumps(event_).encode()
+    headers = {"Content-Type": "application/json"}
+    if header == "sign":
+        headers["Stripe-Signature"] = sign(payload, secret, timestamp)
+    elif header is not None:
+        headers["Stripe-Signature"] = header
+    return api.post("/api/stripe/webhook", content=payload, headers=headers)
+
+
+def deliver(api, events):
+    outcomes = []
+    for item in events:
+        response = post_event(api, item)
+        assert response.status_code == 200, response.text
+        outcomes.append(response.json()["outcome"])
+    return outcomes
+
+
+def checkout(session, user, code="pack_10"):
+    order, url = billing.start_checkout(session, user=user, plan_code=code)
+    return order, url.rsplit("/", 1)[1]
+
+
+def fresh(session, model, key):
+    return session.get(model, key, populate_existing=True)
+
+
+# Checkout and packs --------------------------------------------------------------------------------------
+
+
+def test_buying_a_pack_through_checkout_and_the_signed_webhook(session, clock, stripe_fake, api):
+    user = verified_user(session, clock)
+    order, checkout_id = checkout(session, user)
+    sent = next(params for _, path, params in stripe_fake.requests if path == "/v1/checkout/sessions")
+    account = fresh(session, CreditAccount, user.id)
+    assert stripe_fake.ls.get(f"/v1/customers/{account.stripe_customer_id}").json()["email"] == "ada@example.com"
+    assert sent["mode"] == "payment" and sent["customer"] == account.stripe_customer_id
+    assert sent["metadata"]["order_id"] == str(order.id) == sent["payment_intent_data"]["metadata"]["order_id"]
+    assert sent["success_url"] == f"https://clearbg.example/credits?order={order.id}"
+    assert sent["line_items"] == [{"price": billing.plan_by_code(session, "pack_10").stripe_price_id, "quantity": "1"}]
+    assert fresh(session, Order, order.id).status == "pending" and credits.balance(session, user_id=user.id) == 0
+
+    completed = stripe_fake.pay(checkout_id)
+    assert deliver(api, completed) == ["paid: 10 credits granted"]
+    assert deliver(api, completed) == ["duplicate"]  # Stripe retries: nothing more
+    order = fresh(session, Order, order.id)
+    assert order.status == "paid" and order.payment_intent_id.startswith("pi_")
+    assert_consistent(session, user, 1000)
+    [lot] = session.exec(select(CreditLot).where(CreditLot.user_id == user.id)).all()
+    assert (lot.expires_at - order.paid_at).days == get_settings().credit_expiry_days
+    with pytest.raises(NotFound, match="no receipt"):  # localstripe's charges carry no receipt_url
+        billing.receipt_url(session, user_id=user.id, order_id=order.id)
+
+    # A second Checkout for the same plan reuses the customer and the price.
+    checkout(session, user)
+    assert [path for _, path, _ in stripe_fake.requests].count("/v1/prices") == 1
+
+
+def test_refunds_take_back_unspent_credits_and_record_the_shortfall(session, clock, stripe_fake, api):
+    user = verified_user(session, clock)
+    order, checkout_id = checkout(session, user)
+    deliver(api, stripe_fake.pay(checkout_id))
+    intent = fresh(session, Order, order.id).payment_intent_id
+    with session.begin_nested():
+        credits.charge(session, user_id=user.id, units=700, reason="Seven images", reference="batch-7")
+    session.commit()
+
+    half = stripe_fake.refund(intent, amount=245)  # half the money: 5 credits, 3 of them unspent
+    assert deliver(api, [half]) == ["refunded 2.45: 3 credits reversed, 2 already spent"]
+    assert fresh(session, Order, order.id).status == "partially_refunded"
+    assert_consistent(session, user, 0)  # a refund never makes the balance negative
+    rest = stripe_fake.refund(intent)
+    assert deliver(api, [rest, half]) == ["refunded 4.90: 3 credits reversed, 7 already spent", "duplicate"]
+    order = fresh(session, Order, order.id)
+    assert (order.status, order.refunded_cents, order.reversed_units, order.refund_shortfall_units) == ("refunded", 490, 300, 700)
+    assert_consistent(session, user, 0)
+
+
+def test_a_refund_before_the_completion_and_delayed_payments(session, clock, stripe_fake, api):
+    user = verified_user(session, clock)
+    order, checkout_id = checkout(session, user)
+    completed, succeeded = stripe_fake.pay(checkout_id, delayed=True)
+    assert deliver(api, [completed]) == ["processing: waiting for a delayed payment"]
+    assert credits.balance(session, user_id=user.id) == 0
+    intent = fresh(session, Order, order.id).payment_intent_id
+    refund = stripe_fake.refund(intent)
+    # The refund overtakes the payment's success: the order is found through the intent's metadata in Stripe.
+    assert deliver(api, [refund])[0].startswith("refunded 4.90")
+    assert deliver(api, [succeeded]) == ["paid: 10 credits granted"]
+    assert fresh(session, Order, order.id).status == "refunded"
+    assert_consistent(session, user, 0)
+
+    failing, checkout_id = checkout(session, user)
+    completed, _ = stripe_fake.pay(checkout_id, delayed=True)
+    failed = event("checkout.session.async_payment_failed", completed["data"]["object"])
+    assert deliver(api, [completed, failed]) == ["processing: waiting for a delayed payment", "failed: no credits granted"]
+    late_success = event("checkout.session.async_payment_succeeded", completed["data"]["object"])
+    assert deliver(api, [late_success]) == ["already failed"]
+    assert fresh(session, Order, failing.id).status == "failed"
+    assert_consistent(session, user, 0)
+
+
+def test_completions_for_unknown_or_mismatched_orders_grant_nothing(session, clock, stripe_fake, api):
+    user = verified_user(session, clock)
+    order, checkout_id = checkout(session, user)
+    [completed] = stripe_fake.pay(checkout_id)
+    obj = completed["data"]["object"]
+    unknown = event("checkout.session.completed", {**obj, "metadata": {"order_id": str(uuid.uuid4())}, "client_reference_id": None})
+    garbage = event("checkout.session.completed", {**obj, "metadata": {"order_id": "'; drop table"}, "client_reference_id": "x"})
+    other_session = event("checkout.session.completed", {**obj, "id": "cs_test_someone_else"})
+    assert deliver(api, [unknown, garbage, other_session]) == ["unknown order"] * 3
+    assert deliver(api, [event("customer.created", {"id": "cus_1"})]) == ["ignored: not an event ClearBG uses"]
+    assert credits.balance(session, user_id=user.id) == 0
+    assert fresh(session, Order, order.id).status == "pending"
+    assert len(session.exec(select(StripeEvent)).all()) == 4  # every event is on record with its outcome
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_concurrent_deliveries_of_one_event_grant_once(session, clock, stripe_fake):
+    from clearbg_app.api.stripe_webhook import _apply
+
+    user = verified_user(session, clock)
+    _, checkout_id = checkout(session, user)
+    [completed] = stripe_fake.pay(checkout_id)
+    start = threading.Barrier(8)
+    outcomes = []
+
+    def deliver_once():
+        start.wait()
+        outcomes.append(_apply(completed))
+
+    threads = [threading.Thread(target=deliver_once) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["duplicate"] * 7 + ["paid: 10 credits granted"]
+    assert_consistent(session, user, 1000)
+
+
+# Subscriptions -------------------------------------------------------------------------------------------
+
+
+def test_subscription_credits_roll_over_until_the_subscription_ends(session, clock, stripe_fake, api):
+    user = verified_user(session, clock)
+    order, checkout_id = checkout(session, user, code="monthly_100")
+    sent = next(params for _, path, params in stripe_fake.requests if path == "/v1/checkout/sessions")
+    assert sent["mode"] == "subscription" and sent["subscription_data"]["metadata"]["order_id"] == str(order.id)
+    completed, first_invoice = stripe_fake.pay(checkout_id)
+    # Out of order: the first invoice lands before the Checkout completion.
+    assert deliver(api, [first_invoice, completed, first_invoice]) == ["paid: 100 credits granted", "subscription paid", "duplicate"]
+    account = fresh(session, CreditAccount, user.id)
+    assert account.subscription_status == "active" and account.subscription_id.startswith("sub_")
+    renewal = stripe_fake.invoice(stripe_fake.sessions[checkout_id], metadata={})
+    assert deliver(api, [event("invoice.paid", renewal)]) == ["paid: 100 credits granted"]
+    session.expire_all()
+    orders = session.exec(select(Order).where(Order.user_id == user.id)).all()
+    assert sorted(str(o.invoice_id) for o in orders) == sorted([first_invoice["data"]["object"]["id"], renewal["id"]])
+    assert all(lot.expires_at is None for lot in session.exec(select(CreditLot)).all())
+    assert_consistent(session, user, 20_000)
+
+    deleted = event("customer.subscription.deleted", {"id": account.subscription_id, "object": "subscription", "customer": account.stripe_customer_id, "status": "canceled"})
+    assert deliver(api, [deleted])[0].startswith("subscription ended: 2 credit lots now expire on")
+    assert fresh(session, CreditAccount, user.id).subscription_status == "canceled"
+    session.expire_all()
+    assert all(lot.expires_at is not None for lot in session.exec(select(CreditLot)).all())
+    stranger = event("invoice.paid", {**renewal, "id": "in_stranger", "customer": "cus_nobody"})
+    assert deliver(api, [stranger]) == ["unknown customer"]
+    renewal_order = session.exec(select(Order).where(Order.invoice_id == renewal["id"])).one()
+    assert billing.receipt_url(session, user_id=user.id, order_id=renewal_order.id) == renewal["hosted_invoice_url"]
+    with pytest.raises(NotFound):  # someone else's order
+        billing.receipt_url(session, user_id=uuid.uuid4(), order_id=renewal_order.id)
+    # Rolled-over credits now expire like bought ones.
+    assert credits.expire_due(session, now=utcnow() + timedelta(days=get_settings().credit_expiry_days - 1)) == 0
+    assert credits.expire_due(session, now=utcnow() + timedelta(days=get_settings().credit_expiry_days + 1)) == 2
+    session.commit()
+    assert_consistent(session, user, 0)
+
+
+# Bad input -------------------------------------------------------------------------------------------------
+
+
+def test_bad_or_missing_signatures_are_refused_and_change_nothing(session, clock, stripe_fake, api):
+    user = verified_user(session, clock)
+    order, checkout_id = checkout(session, user)
+    [completed] = stripe_fake.pay(checkout_id)
+    payload = json.dumps(completed).encode()
+    tampered = api.post("/api/stripe/webhook", content=payload.replace(b'"paid"', b'"PAID"'),
+                        headers={"Stripe-Signature": sign(payload)})  # fmt: skip
+    assert tampered.status_code == 400
+    for kwargs in ({"header": None}, {"header": "garbage"}, {"secret": "whsec_wrong"}, {"timestamp": int(time.time()) - 3600}):
+        response = post_event(api, completed, **kwargs)
+        assert (response.status_code, response.text) == (400, "Invalid signature.")
+    not_json = api.post("/api/stripe/webhook", content=b"not json", headers={"Stripe-Signature": sign(b"not json")})
+    assert not_json.status_code == 400
+    assert session.exec(select(StripeEvent)).all() == [] and session.exec(select(LedgerEntry)).all() == []
+    assert fresh(session, Order, order.id).status == "pending"
+
+
+def test_purchases_need_a_confirmed_account_a_real_plan_and_stripe(session, clock, stripe_fake, monkeypatch):
+    unverified = sign_up(session, clock)
+    with pytest.raises(BillingError, match="Confirm your email address"):
+        billing.start_checkout(session, user=unverified, plan_code="pack_10")
+    user = verified_user(session, clock, email="grace@example.com", name="Grace")
+    for code in ("pack_3", "", "'; --"):
+        with pytest.raises(NotFound):
+            billing.start_checkout(session, user=user, plan_code=code)
+    with pytest.raises(BillingError, match="no subscription or saved card"):
+        billing.portal_url(session, user=user)
+    checkout(session, user)
+    assert billing.portal_url(session, user=user).startswith(f"{stripe_fake.url}/portal/cus_")
+    assert session.exec(select(Order)).all()[0].user_id == user.id  # the refused attempts left no orders
+
+    monkeypatch.setenv("CLEARBG_STRIPE_SECRET_KEY", "")
+    get_settings.cache_clear()
+    with pytest.raises(BillingUnavailable, match="Payments are not set up"):
+        billing.start_checkout(session, user=user, plan_code="pack_10")
+
+
+def test_stripe_down_marks_the_order_failed(session, clock, stripe_fake, monkeypatch):
+    user = verified_user(session, clock)
+    checkout(session, user)  # customer and price exist now
+    monkeypatch.setenv("CLEARBG_STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens there
+    get_settings.cache_clear()
+    with pytest.raises(BillingError, match="could not be reached; nothing was charged"):
+        billing.start_checkout(session, user=user, plan_code="pack_10")
+    statuses = sorted(o.status for o in session.exec(select(Order)).all())
+    assert statuses == ["failed", "pending"]
+
+
+# Routes ------------------------------------------------------------------------------------------------------
+
+
+def signed_in_client(session, user, api: TestClient) -> TestClient:
+    token = accounts.start_session(session, user=user, user_agent="pytest", ip="127.0.0.1")
+    session.commit()
+    api.cookies.set("clearbg_session", token)
+    return api
+
+
+def test_checkout_and_portal_routes(session, clock, stripe_fake, api, monkeypatch):
+    user = verified_user(session, clock)
+    browser = signed_in_client(session, user, api)
+    origin = {"origin": "https://clearbg.example"}
+    assert browser.post("/billing/checkout", data={"plan": "pack_10"}).status_code == 403  # not from our page
+    response = browser.post("/billing/checkout", data={"plan": "pack_50"}, headers=origin, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith(f"{stripe_fake.url}/pay/cs_test_")
+    response = browser.post("/billing/checkout", data={"plan": "nope"}, headers=origin, follow_redirects=False)
+    assert response.headers["location"].startswith("/pricing?m=")
+    response = browser.post("/billing/portal", headers=origin, follow_redirects=False)
+    assert response.headers["location"].startswith(f"{stripe_fake.url}/portal/")
+    [order] = session.exec(select(Order)).all()
+    assert browser.get(f"/billing/receipt/{order.id}", follow_redirects=False).headers["location"].startswith("/credits?m=")
+    assert browser.get("/billing/receipt/not-a-uuid").status_code == 404
+
+    browser.cookies.clear()
+    response = browser.post("/billing/checkout", data={"plan": "pack_10"}, headers=origin, follow_redirects=False)
+    assert response.headers["location"] == "/login?next=%2Fpricing"
+
+    monkeypatch.setenv("CLEARBG_STRIPE_WEBHOOK_SECRET", "")
+    get_settings.cache_clear()
+    assert post_event(api, event("invoice.paid", {"id": "in_1"})).status_code == 503
+    signed_in_client(session, user, browser)
+    response = browser.post("/billing/checkout", data={"plan": "pack_10"}, headers=origin, follow_redirects=False)
+    location = urlsplit(response.headers["location"])
+    assert location.path == "/pricing" and "Payments are not set up" in read_flash(dict(parse_qsl(location.query)))["msg"]
+    assert len(session.exec(select(Order)).all()) == 1
