@@ -55,18 +55,18 @@ def form_post(handler: Handler) -> Handler:
     return checked
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     form = await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-def _signed_in(request: Request, session) -> accounts.SignedIn | None:
+def signed_in_user(request: Request, session) -> accounts.SignedIn | None:
     return accounts.resolve_session(session, token=session_token(request))
 
 
 @form_post
 async def sign_up(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     fields = {"email": form.get("email", "")[:254], "display_name": form.get("display_name", "")[:80]}
     try:
         with session_scope() as session:
@@ -91,7 +91,7 @@ async def sign_up(request: Request) -> Response:
 
 @form_post
 async def sign_in(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     next_path = safe_next(form.get("next"))
     try:
         with session_scope() as session:
@@ -121,7 +121,7 @@ async def verify_email(request: Request) -> Response:
     try:
         with session_scope() as session:
             accounts.verify_email(session, token=request.query_params.get("token", ""))
-            signed_in = _signed_in(request, session) is not None
+            signed_in = signed_in_user(request, session) is not None
     except ServiceError as error:
         return redirect("/login", message=str(error))
     return redirect("/account" if signed_in else "/login", kind="info", message="Your email address is confirmed.")
@@ -130,7 +130,7 @@ async def verify_email(request: Request) -> Response:
 @form_post
 async def resend_verification(request: Request) -> Response:
     with session_scope() as session:
-        signed_in = _signed_in(request, session)
+        signed_in = signed_in_user(request, session)
     if signed_in is None:
         return redirect("/login", next="/account")
     if not signed_in.user.is_verified:
@@ -140,7 +140,7 @@ async def resend_verification(request: Request) -> Response:
 
 @form_post
 async def forgot_password(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     with session_scope() as session:
         accounts.request_password_reset(session, email=form.get("email", ""))
     return redirect(
@@ -152,7 +152,7 @@ async def forgot_password(request: Request) -> Response:
 
 @form_post
 async def reset_password(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     token = form.get("token", "")
     try:
         with session_scope() as session:
@@ -166,10 +166,10 @@ async def reset_password(request: Request) -> Response:
 
 @form_post
 async def change_password(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     try:
         with session_scope() as session:
-            signed_in = _signed_in(request, session)
+            signed_in = signed_in_user(request, session)
             if signed_in is None:
                 return redirect("/login", next="/account")
             accounts.change_password(
@@ -186,10 +186,10 @@ async def change_password(request: Request) -> Response:
 
 @form_post
 async def change_email(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     try:
         with session_scope() as session:
-            signed_in = _signed_in(request, session)
+            signed_in = signed_in_user(request, session)
             if signed_in is None:
                 return redirect("/login", next="/account")
             new_email = accounts.normalize_email(form.get("new_email", ""))

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from clearbg_app.api.auth import _form, _signed_in, form_post, redirect
+from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user
 from clearbg_app.db import session_scope
 from clearbg_app.models import StripeEvent
 from clearbg_app.services import billing
@@ -63,13 +63,13 @@ async def stripe_webhook(request: Request) -> Response:
 
 
 def _user_or_login(session, request: Request, next_path: str):
-    signed_in = _signed_in(request, session)
+    signed_in = signed_in_user(request, session)
     return (signed_in.user, None) if signed_in else (None, redirect("/login", next=next_path))
 
 
 @form_post
 async def checkout(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     try:
         with session_scope() as session:
             user, login = _user_or_login(session, request, "/pricing")
