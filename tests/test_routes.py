@@ -54,7 +54,7 @@ def test_owner_sees_original_and_downloads_result(processed):
 
     download = browser.get(f"/api/images/{image.id}/result?download=1")
     assert download.status_code == 200 and download.headers["content-type"] == "image/png"
-    assert download.headers["content-disposition"] == 'attachment; filename="my_horse-no-bg.png"'
+    assert download.headers["content-disposition"] == 'attachment; filename="my_horse-no-bg-preview.png"'
     assert Image.open(io.BytesIO(download.content)).mode == "RGBA"
     assert "set-cookie" not in download.headers
 

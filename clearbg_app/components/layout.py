@@ -15,7 +15,7 @@ def account_menu() -> rx.Component:
         rx.hstack(
             rx.cond(SessionState.is_admin, rx.link("Admin", href="/admin", size="2")),
             rx.link(
-                rx.badge(BalanceState.header_balance, " credits", size="2", variant="soft"),
+                rx.badge(BalanceState.header_balance_text, size="2", variant="soft"),
                 href="/credits",
                 id="header-balance",
                 on_mount=BalanceState.refresh_balance,

@@ -36,6 +36,8 @@ class ProcessedImage(SQLModel, table=True):
     result_key: str | None = Field(default=None, max_length=128)
     result_width: int | None = None
     result_height: int | None = None
+    full_result_key: str | None = Field(default=None, max_length=128)
+    charged_units: int = 0
     error: str | None = Field(default=None, max_length=500)
     processing_ms: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -44,4 +46,4 @@ class ProcessedImage(SQLModel, table=True):
 
     def blob_keys(self) -> list[str]:
         """Every blob this row owns."""
-        return [key for key in (self.original_key, self.result_key) if key]
+        return [key for key in (self.original_key, self.result_key, self.full_result_key) if key]

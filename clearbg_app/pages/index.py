@@ -6,6 +6,7 @@ import reflex as rx
 
 from clearbg_app.components.layout import page
 from clearbg_app.settings import get_settings
+from clearbg_app.state.base import SessionState
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
 
 ACCEPT = {
@@ -83,6 +84,45 @@ def panel(title: str, image: rx.Component) -> rx.Component:
     )
 
 
+def full_resolution() -> rx.Component:
+    """The full-size cut-out for a price shown before the click; signed-in users only."""
+    label = rx.cond(
+        RemoveState.full_stage == "working",
+        "Making the full-size cut-out…",
+        "Full resolution " + RemoveState.full_size + " · " + RemoveState.full_price + " credit",
+    )
+    return rx.cond(
+        RemoveState.full_price != "",
+        rx.cond(
+            SessionState.signed_in,
+            rx.cond(
+                RemoveState.full_stage == "done",
+                rx.button(
+                    rx.icon("download"),
+                    "Download full resolution",
+                    size="3",
+                    id="full-download-button",
+                    on_click=rx.download(url=RemoveState.full_download_url),
+                ),
+                rx.button(
+                    label,
+                    size="3",
+                    variant="outline",
+                    id="full-button",
+                    loading=RemoveState.full_stage == "working",
+                    on_click=RemoveState.get_full_resolution,
+                ),
+            ),
+            rx.link(
+                "Sign in for full resolution (" + RemoveState.full_price + " credit)",
+                href="/login?next=/",
+                size="2",
+                id="full-sign-in",
+            ),
+        ),
+    )
+
+
 def results() -> rx.Component:
     return rx.vstack(
         rx.grid(
@@ -102,12 +142,13 @@ def results() -> rx.Component:
         rx.hstack(
             rx.button(
                 rx.icon("download"),
-                "Download PNG",
+                rx.cond(RemoveState.full_price != "", "Download preview", "Download PNG"),
                 size="3",
                 white_space="nowrap",
                 id="download-button",
                 on_click=rx.download(url=RemoveState.download_url),
             ),
+            full_resolution(),
             rx.button("Remove another background", variant="soft", size="3", on_click=RemoveState.reset_page),
             rx.text(
                 "Free preview: ", RemoveState.result_size, " px, made in ", RemoveState.seconds, " s.",

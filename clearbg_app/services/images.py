@@ -21,6 +21,7 @@ from clearbg_app.inference import (
     remove_background,
 )
 from clearbg_app.models import ImageStatus, ProcessedImage
+from clearbg_app.services import credits
 from clearbg_app.services.errors import NotFound, UploadRejected
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore
@@ -36,6 +37,12 @@ CONTENT_TYPES = {
     "TIFF": "image/tiff",
     "MPO": "image/jpeg",
 }
+
+
+def encode_png(cutout) -> bytes:
+    buffer = io.BytesIO()
+    cutout.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
 
 
 def default_model() -> SegmentationModel:
@@ -57,6 +64,7 @@ def store_upload(
     data: bytes,
     filename: str,
     visitor_hash: str,
+    user_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> ProcessedImage:
     """Check the upload from its header (size, type, pixel count) and store it, not yet processed."""
@@ -73,6 +81,7 @@ def store_upload(
     key = store.put(data, suffix="." + image_format.lower())
     image = ProcessedImage(
         visitor_hash=visitor_hash,
+        user_id=user_id,
         original_filename=filename[-255:],
         original_key=key,
         original_content_type=CONTENT_TYPES[image_format],
@@ -113,9 +122,7 @@ def process_image(
     except ImageDecodeError as error:
         delete_image(session, store=store, image=image)
         raise UploadRejected(str(error)) from None
-    buffer = io.BytesIO()
-    cutout.save(buffer, format="PNG", compress_level=3)
-    image.result_key = store.put(buffer.getvalue(), suffix=".png")
+    image.result_key = store.put(encode_png(cutout), suffix=".png")
     image.result_width, image.result_height = cutout.size
     image.status = ImageStatus.DONE
     image.processing_ms = round((time.perf_counter() - started) * 1000)
@@ -130,15 +137,64 @@ def process_image(
     return image
 
 
-def owned_image(session: Session, *, image_id: uuid.UUID, visitor_hash: str | None, now: datetime | None = None) -> ProcessedImage:
-    """The image if `visitor_hash` owns it and it has not expired; `NotFound` otherwise."""
+def full_resolution_price(image: ProcessedImage) -> int:
+    """What the full-resolution cut-out of this upload costs in the web app, in credit units."""
+    return credits.price_for(channel="web", megapixels=image.width * image.height / 1e6)
+
+
+def make_full_resolution(
+    session: Session,
+    *,
+    store: BlobStore,
+    image: ProcessedImage,
+    user_id: uuid.UUID,
+    model: SegmentationModel,
+    now: datetime | None = None,
+) -> ProcessedImage:
+    """The full-size cut-out, charged in the same transaction that records it: a failure charges
+    nothing, and asking again for the same image neither reprocesses nor charges twice."""
+    if image.full_result_key:
+        return image
+    price = full_resolution_price(image)
+    if (have := credits.balance(session, user_id=user_id)) < price:  # refuse before spending the CPU
+        raise credits.InsufficientCredits(needed=price, balance=have)
+    decoded = decode_image(read_blob(store, image.original_key), max_pixels=get_settings().max_pixels)
+    key = store.put(encode_png(remove_background(decoded, model)), suffix=".png")
+    try:
+        credits.charge(
+            session,
+            user_id=user_id,
+            units=price,
+            reason=f"Full resolution {image.width}x{image.height}",
+            reference=f"image:{image.id}:full",
+            now=now,
+        )
+        image.full_result_key, image.charged_units = key, price
+        session.add(image)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        store.delete(key)
+        raise
+    return image
+
+
+def owned_image(
+    session: Session,
+    *,
+    image_id: uuid.UUID,
+    visitor_hash: str | None,
+    user_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> ProcessedImage:
+    """The image if this browser (`visitor_hash`) or this signed-in user uploaded it and it has not
+    expired; `NotFound` otherwise."""
     image = session.get(ProcessedImage, image_id)
-    if (
-        image is None
-        or visitor_hash is None
-        or image.visitor_hash != visitor_hash
-        or as_utc(image.expires_at) <= (now or utcnow())
-    ):
+    owns = image is not None and (
+        (visitor_hash is not None and image.visitor_hash == visitor_hash)
+        or (user_id is not None and image.user_id == user_id)
+    )
+    if not owns or as_utc(image.expires_at) <= (now or utcnow()):
         raise NotFound("No such image, or it has expired.")
     return image
 

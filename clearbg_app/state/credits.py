@@ -47,6 +47,10 @@ class BalanceState(SessionState):
 
     header_balance: str = ""
 
+    @rx.var
+    def header_balance_text(self) -> str:
+        return f"{self.header_balance} credit" + ("" if self.header_balance == "1" else "s")
+
     def _set_balance(self, user_id: uuid.UUID) -> int:
         with session_scope() as session:
             units = credits.balance(session, user_id=user_id)

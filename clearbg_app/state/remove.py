@@ -8,10 +8,11 @@ import uuid
 import reflex as rx
 
 from clearbg_app.db import session_scope
-from clearbg_app.services import images
+from clearbg_app.services import credits, images
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.credits import BalanceState
 from clearbg_app.storage import get_blob_store
 
 UPLOAD_ID = "image_upload"
@@ -27,6 +28,9 @@ class RemoveState(SessionState):
     result_size: str = ""
     seconds: str = ""
     uploaded_percent: int = 0
+    full_size: str = ""
+    full_price: str = ""  # credits, "" when the preview already is full size
+    full_stage: str = ""  # "", working, done
 
     @rx.var
     def original_url(self) -> str:
@@ -40,8 +44,12 @@ class RemoveState(SessionState):
     def download_url(self) -> str:
         return f"/api/images/{self.image_id}/result?download=1" if self.image_id else ""
 
+    @rx.var
+    def full_download_url(self) -> str:
+        return f"/api/images/{self.image_id}/full?download=1" if self.image_id else ""
+
     def _fail(self, message: str) -> None:
-        self.stage, self.error, self.image_id = "error", message, ""
+        self.stage, self.error, self.image_id, self.full_stage = "error", message, "", ""
 
     @rx.event
     def upload_progress(self, progress: dict) -> None:
@@ -80,15 +88,21 @@ class RemoveState(SessionState):
         if len(data) > limit:
             self._fail(images.too_large_message(upload.size or len(data)))
             return
+        user = self._current_user()
         try:
             with session_scope() as session:
                 image = images.store_upload(
-                    session, store=get_blob_store(), data=data, filename=upload.name or "image", visitor_hash=visitor
+                    session,
+                    store=get_blob_store(),
+                    data=data,
+                    filename=upload.name or "image",
+                    visitor_hash=visitor,
+                    user_id=user.id if user else None,
                 )
         except ServiceError as error:
             self._fail(str(error))
             return
-        self.stage, self.image_id, self.filename = "working", "", upload.name or "image"
+        self.stage, self.image_id, self.filename, self.full_stage = "working", "", upload.name or "image", ""
         return RemoveState.process(str(image.id))
 
     @rx.event(background=True)
@@ -108,10 +122,37 @@ class RemoveState(SessionState):
             self.stage, self.image_id = "done", image_id
             self.result_size = f"{image.result_width}x{image.result_height}"
             self.seconds = f"{(image.processing_ms or 0) / 1000:.1f}"
+            self.full_size = f"{image.width}x{image.height}"
+            price = images.full_resolution_price(image)
+            self.full_price = credits.format_credits(price) if price else ""
+
+    @rx.event(background=True)
+    async def get_full_resolution(self):
+        """Charge the shown price and make the full-size cut-out (nothing is charged if it fails)."""
+        async with self:
+            user, image_id = self._current_user(), self.image_id
+            if user is None:
+                return rx.redirect("/login?next=/")
+            if not image_id or self.full_stage:
+                return
+            self.full_stage, self.error = "working", ""
+        try:
+            await asyncio.to_thread(_full_resolution, uuid.UUID(image_id), self._visitor_hash(), user.id)
+        except ServiceError as error:
+            async with self:
+                self.full_stage, self.error = "", str(error)
+            return
+        except Exception:
+            async with self:
+                self.full_stage, self.error = "", "Something went wrong; you were not charged. Please try again."
+            raise
+        async with self:
+            self.full_stage = "done"
+        return [BalanceState.refresh_balance, rx.download(url=self.full_download_url)]
 
     @rx.event
     def reset_page(self) -> None:
-        self.stage, self.error, self.image_id, self.filename = "idle", "", "", ""
+        self.stage, self.error, self.image_id, self.filename, self.full_stage = "idle", "", "", "", ""
 
 
 def _process(image_id: uuid.UUID, visitor_hash: str | None):
@@ -124,4 +165,12 @@ def _process(image_id: uuid.UUID, visitor_hash: str | None):
             image_id=image_id,
             model=images.default_model(),
             max_pixels=get_settings().preview_pixels,
+        )
+
+
+def _full_resolution(image_id: uuid.UUID, visitor_hash: str | None, user_id: uuid.UUID):
+    with session_scope() as session:
+        image = images.owned_image(session, image_id=image_id, visitor_hash=visitor_hash, user_id=user_id)
+        return images.make_full_resolution(
+            session, store=get_blob_store(), image=image, user_id=user_id, model=images.default_model()
         )

@@ -74,11 +74,17 @@ def stripe_loopback() -> Iterator[FakeStripe]:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory, smtp, oidc, stripe_loopback) -> Iterator[str]:
+def app_data_dir(tmp_path_factory) -> Path:
+    """The running app's data dir (its SQLite database and blobs), for test set-up that has no page."""
+    return tmp_path_factory.mktemp("app-data")
+
+
+@pytest.fixture(scope="session")
+def app_url(app_data_dir, smtp, oidc, stripe_loopback) -> Iterator[str]:
     """Migrate a fresh data dir and start the app on a free port; stop it afterwards."""
     if not (TOOLS_BIN / "bun").exists():
         pytest.fail("bun and node are missing from .tools: run the tests through `make test`")
-    data_dir = tmp_path_factory.mktemp("app-data")
+    data_dir = app_data_dir
     port = free_port()
     env = {
         **os.environ,

@@ -6,8 +6,15 @@ import io
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
+from sqlmodel import Session, select
+
+from clearbg_app.db import make_engine
+from clearbg_app.models import EntryKind, User
+from clearbg_app.services import credits
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_credits import sign_up_confirmed
 from tests.conftest import SAMPLES
 from tests.images import text_as_jpeg
 
@@ -28,7 +35,7 @@ def test_drop_horse_see_cutout_download_png(page, tmp_path):
     with page.expect_download() as download_info:
         page.locator("#download-button").click()
     download = download_info.value
-    assert download.suggested_filename == "horse-no-bg.png"
+    assert download.suggested_filename == "horse-no-bg-preview.png"
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
 
@@ -64,3 +71,27 @@ def test_a_file_over_the_byte_limit_is_refused_before_upload(page, tmp_path):
     error = page.locator("#error-message")
     error.wait_for(state="visible", timeout=30_000)
     assert error.inner_text() == "The file is over the 25 MB limit; send a smaller image."
+
+
+def test_signed_in_user_buys_full_resolution_for_the_shown_price(page, smtp, app_url, app_data_dir, tmp_path):
+    sign_up_confirmed(page, smtp, app_url, "painter@example.com")
+    engine = make_engine(f"sqlite:///{app_data_dir / 'clearbg.db'}")
+    with Session(engine) as session:  # two credits, as an order or an admin would grant them
+        user = session.exec(select(User).where(User.email == "painter@example.com")).one()
+        credits.grant(session, user_id=user.id, units=200, kind=EntryKind.PURCHASE, reason="test", reference="browser-test")
+        session.commit()
+    engine.dispose()
+
+    page.goto("/")
+    expect(page.locator("#header-balance")).to_have_text("2 credits")
+    page.set_input_files("input[type=file]", str(SAMPLES / "images" / "horse.jpg"))
+    full_button = page.locator("#full-button")
+    expect(full_button).to_have_text("Full resolution 770x595 · 1 credit", timeout=60_000)
+    with page.expect_download(timeout=60_000) as download_info:
+        full_button.click()
+    saved = tmp_path / "full.png"
+    download_info.value.save_as(saved)
+    assert download_info.value.suggested_filename == "horse-no-bg.png"
+    assert Image.open(saved).size == (770, 595) and Image.open(saved).mode == "RGBA"
+    expect(page.locator("#header-balance")).to_have_text("1 credit")
+    page.screenshot(path=str(ARTIFACTS / "full-resolution.png"), full_page=True)
