@@ -1,0 +1,50 @@
+"""Inference configuration: one frozen dataclass with defaults that run on a small machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clearbg_app.settings import DEFAULT_MODEL_PATH, PROJECT_ROOT
+
+DEFAULT_MODELS_DIR = PROJECT_ROOT / "data" / "models"
+FAST_MODEL_FILENAME = "u2netp-int8.onnx"
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Where the models are and how hard the pool may work.
+
+    Defaults measured on the 2-core build machine (see bench/README.md): one worker
+    whose ONNX Runtime session uses every core gives the lowest latency, and the same
+    throughput as two single-threaded workers.
+    """
+
+    model_path: Path = DEFAULT_MODEL_PATH  # the default model (u2netp)
+    models_dir: Path = DEFAULT_MODELS_DIR  # downloads, registered models, the derived int8 model
+    workers: int = 1  # images processed at the same time
+    intra_op_threads: int = 0  # ORT threads per inference; 0 = cores // workers
+    queue_size: int = 8  # requests waiting beyond the busy workers before "busy" is answered
+    warm_up: bool = True  # run one inference per model when the pool starts
+    enable_fast_mode: bool = field(default=False)  # the int8 model; see bench/README.md for why it is off
+
+    @property
+    def threads_per_worker(self) -> int:
+        """Intra-op threads for each session: explicit, or the cores shared among workers."""
+        if self.intra_op_threads:
+            return self.intra_op_threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
+
+    @property
+    def fast_model_path(self) -> Path:
+        return self.models_dir / FAST_MODEL_FILENAME
+
+    @classmethod
+    def from_settings(cls, settings) -> InferenceConfig:
+        """The configuration from the app's settings (`clearbg_app.settings.Settings`)."""
+        return cls(
+            model_path=settings.model_path,
+            models_dir=settings.data_dir / "models",
+            intra_op_threads=settings.inference_threads,
+        )
