@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,12 +89,15 @@ def cut_out(
     *,
     max_pixels: int | None = None,
     consume: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> Cutout:
     """Mask and foreground colours at the image's size (or scaled down to `max_pixels`).
 
     With `consume`, the decoded image's pixels are corrected in place instead of copied
-    (the pool does this: it owns the image and keeps memory to one copy).
+    (the pool does this: it owns the image and keeps memory to one copy). Stage durations
+    in seconds are added to `timings` under "inference" and "refine".
     """
+    clock = time.perf_counter()
     out_size = fit_within(image.size, max_pixels)
     rgb = image.rgb
     if out_size != image.size:
@@ -105,6 +109,9 @@ def cut_out(
         return Cutout(rgb, Image.new("L", out_size, 0))
     region = rgb.crop(roi) if roi else rgb
     mask = predict_mask(region, model, tta=options.tta)
+    if timings is not None:
+        timings["inference"] = time.perf_counter() - clock
+        clock = time.perf_counter()
     if options.post_process:
         mask = clean_mask(mask)
     alpha = _mask_to_alpha(region, mask, options)
@@ -116,6 +123,8 @@ def cut_out(
     if image.alpha is not None:
         source_alpha = image.alpha if out_size == image.size else image.alpha.resize(out_size)
         alpha = ImageChops.multiply(alpha, source_alpha)
+    if timings is not None:
+        timings["refine"] = time.perf_counter() - clock
     return Cutout(rgb, alpha)
 
 
