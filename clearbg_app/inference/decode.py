@@ -39,10 +39,12 @@ class DecodedImage:
         return self.rgb.size
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    """Open lazily and check the pixel count before any pixel is decoded."""
+def _open(data: bytes, max_pixels: int, max_bytes: int | None = None) -> Image.Image:
+    """Open lazily and check the size and pixel count before any pixel is decoded."""
     if not data:
         raise ImageDecodeError("The file is empty.")
+    if max_bytes and len(data) > max_bytes:
+        raise ImageTooLarge(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:g} MB.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -67,9 +69,9 @@ def _too_large_message(size: tuple[int, int] | None, max_pixels: int) -> str:
     return f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); the limit is {limit}."
 
 
-def probe_image(data: bytes, *, max_pixels: int) -> tuple[str, tuple[int, int]]:
+def probe_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> tuple[str, tuple[int, int]]:
     """Format and size from the header alone; raises like `decode_image`."""
-    image = _open(data, max_pixels)
+    image = _open(data, max_pixels, max_bytes)
     return image.format or "", image.size
 
 
@@ -78,7 +80,7 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     values = np.asarray(image, dtype=np.float32)
     peak = 65535.0 if image.mode.startswith("I;16") else float(values.max(initial=0.0))
     scale = 255.0 / peak if peak > 255.0 else 1.0
-    return Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(values * scale + 0.5, 0, 255).astype(np.uint8), mode="L")
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
@@ -114,9 +116,9 @@ def _split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
         raise ImageDecodeError(f"Images in colour mode {image.mode} are not supported; send an RGB image.") from None
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
+def decode_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> DecodedImage:
     """Decode `data` (first frame or page), apply EXIF orientation and ICC profile, convert to RGB."""
-    image = _open(data, max_pixels)
+    image = _open(data, max_pixels, max_bytes)
     image_format = image.format or ""
     try:
         image.seek(0)

@@ -41,6 +41,7 @@ class Job:
 
     data: bytes
     max_pixels: int  # refuse larger inputs (before decoding)
+    max_bytes: int | None = None  # refuse larger files
     output_max_pixels: int | None = None  # scale the result down to this many pixels (previews)
     mode: str = "default"  # default, quality (flip averaging), fast (int8 model)
     cutout: CutoutOptions = field(default_factory=CutoutOptions)
@@ -141,7 +142,7 @@ class InferencePool:
     def _run(self, job: Job, submitted: float) -> JobResult:
         started = time.perf_counter()
         try:
-            decoded = decode_image(job.data, max_pixels=job.max_pixels)
+            decoded = decode_image(job.data, max_pixels=job.max_pixels, max_bytes=job.max_bytes)
             decoded_at = time.perf_counter()
             model = self.models["fast" if job.mode == "fast" else "default"]
             options = replace(job.cutout, tta=True) if job.mode == "quality" else job.cutout
