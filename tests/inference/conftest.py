@@ -47,12 +47,6 @@ def reference_mask(folder: str, image_path: Path, size: tuple[int, int]) -> np.n
     return np.asarray(mask, dtype=np.float32) / 255
 
 
-def iou(alpha: np.ndarray, reference: np.ndarray) -> float:
-    ours, theirs = alpha >= 0.5, reference >= 0.5
-    union = np.logical_or(ours, theirs).sum()
-    return float(np.logical_and(ours, theirs).sum() / union) if union else 1.0
-
-
 def tiny_onnx_model(path: Path, side: int = 8, *, channel: int = 0) -> Path:
     """An ONNX model that returns one input channel as its [1, 1, side, side] output."""
     import onnx
