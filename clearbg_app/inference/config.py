@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from clearbg_app.settings import DEFAULT_MODEL_PATH, PROJECT_ROOT
 
 DEFAULT_MODELS_DIR = PROJECT_ROOT / "data" / "models"
+DEFAULT_CALIBRATION_DIR = DEFAULT_MODEL_PATH.parents[1] / "testdata" / "u2net_samples" / "images"
 FAST_MODEL_FILENAME = "u2netp-int8.onnx"
 
 
@@ -27,7 +28,8 @@ class InferenceConfig:
     intra_op_threads: int = 0  # ORT threads per inference; 0 = cores // workers
     queue_size: int = 8  # requests waiting beyond the busy workers before "busy" is answered
     warm_up: bool = True  # run one inference per model when the pool starts
-    enable_fast_mode: bool = field(default=False)  # the int8 model; see bench/README.md for why it is off
+    enable_fast_mode: bool = False  # the int8 model; see bench/README.md for why it is off
+    calibration_dir: Path = DEFAULT_CALIBRATION_DIR  # photos that calibrate the int8 model
 
     @property
     def threads_per_worker(self) -> int:
