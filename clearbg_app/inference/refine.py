@@ -104,7 +104,7 @@ def _blur_fusion_pass(image, foreground, background, alpha, radius):
 class Refinement:
     """The per-guide-pixel maps that the full-resolution pass interpolates."""
 
-    maps: np.ndarray  # (h, w, 7): a (3), b, F_low - B_low (3), at the guide's size
+    maps: np.ndarray  # (7, h, w) at the guide's size: a (3, per 8-bit level), b, 255 (F_low - B_low) (3)
     scale_x: float  # full-resolution pixels per guide pixel
     scale_y: float
 
@@ -136,47 +136,40 @@ def prepare_refinement(guide: np.ndarray, mask: np.ndarray, full_size: tuple[int
     a, b = guided_coefficients(guide, mask, RADIUS, EPSILON)
     alpha = np.clip(np.einsum("hwc,hwc->hw", a, guide) + b, 0, 1)
     foreground, background = blur_fusion(guide, alpha)
-    maps = np.concatenate([a, b[..., None], foreground - background], axis=2).astype(np.float32)
+    maps = np.concatenate([a / 255, b[..., None], (foreground - background) * 255], axis=2)
     height, width = mask.shape
-    return Refinement(maps, full_size[0] / width, full_size[1] / height)
+    return Refinement(np.ascontiguousarray(maps.transpose(2, 0, 1), dtype=np.float32), full_size[0] / width, full_size[1] / height)
 
 
-def _sample_positions(start: int, stop: int, scale: float, limit: int):
-    """Bilinear source rows (or columns) and weights for full-res pixels start..stop."""
-    centres = (np.arange(start, stop, dtype=np.float32) + 0.5) / scale - 0.5
-    centres = np.clip(centres, 0, limit - 1)
+def _interpolation(start: int, stop: int, scale: float, limit: int) -> tuple[int, np.ndarray]:
+    """Bilinear weights from guide pixels to full-res pixels start..stop: (first guide index, matrix)."""
+    centres = np.clip((np.arange(start, stop, dtype=np.float32) + 0.5) / scale - 0.5, 0, limit - 1)
     low = np.floor(centres).astype(np.intp)
     high = np.minimum(low + 1, limit - 1)
-    return low, high, (centres - low).astype(np.float32)
-
-
-def _upsample(maps: np.ndarray, box: tuple[int, int, int, int], refinement: Refinement) -> np.ndarray:
-    """Bilinear interpolation of the guide maps over one full-resolution box."""
-    left, top, right, bottom = box
-    rows_lo, rows_hi, row_w = _sample_positions(top, bottom, refinement.scale_y, maps.shape[0])
-    cols_lo, cols_hi, col_w = _sample_positions(left, right, refinement.scale_x, maps.shape[1])
-    first, last = cols_lo[0], cols_hi[-1] + 1  # only the guide columns this box touches
-    window = maps[:, first:last]
-    rows = window[rows_lo] * (1 - row_w)[:, None, None] + window[rows_hi] * row_w[:, None, None]
-    cols_lo, cols_hi = cols_lo - first, cols_hi - first
-    return rows[:, cols_lo] * (1 - col_w)[None, :, None] + rows[:, cols_hi] * col_w[None, :, None]
+    weight = (centres - low).astype(np.float32)
+    first = int(low[0])
+    matrix = np.zeros((stop - start, int(high[-1]) + 1 - first), dtype=np.float32)
+    rows = np.arange(stop - start)
+    np.add.at(matrix, (rows, low - first), 1 - weight)
+    np.add.at(matrix, (rows, high - first), weight)
+    return first, matrix
 
 
 def _tile_states(refinement: Refinement, full_size: tuple[int, int]) -> np.ndarray:
     """Per tile: 0 certainly background, 1 certainly foreground, 2 needs per-pixel work."""
     maps = refinement.maps
-    slope = np.abs(maps[..., :3]).sum(axis=2)
-    low = maps[..., 3] - slope  # alpha's lower bound over any pixel colour in [0, 1]
-    high = maps[..., 3] + slope
+    slope = np.abs(maps[:3]).sum(axis=0) * 255
+    low = maps[3] - slope  # alpha's lower bound over any pixel colour
+    high = maps[3] + slope
     width, height = full_size
     columns, rows = -(-width // TILE), -(-height // TILE)
     states = np.full((rows, columns), 2, dtype=np.uint8)
     for row in range(rows):
         y0 = max(0, int((row * TILE) / refinement.scale_y) - 1)
-        y1 = min(maps.shape[0], int(((row + 1) * TILE) / refinement.scale_y) + 2)
+        y1 = min(maps.shape[1], int(((row + 1) * TILE) / refinement.scale_y) + 2)
         for column in range(columns):
             x0 = max(0, int((column * TILE) / refinement.scale_x) - 1)
-            x1 = min(maps.shape[1], int(((column + 1) * TILE) / refinement.scale_x) + 2)
+            x1 = min(maps.shape[2], int(((column + 1) * TILE) / refinement.scale_x) + 2)
             if high[y0:y1, x0:x1].max() < 0.5 / 255:
                 states[row, column] = 0
             elif low[y0:y1, x0:x1].min() > 1 - 0.5 / 255:
@@ -185,20 +178,35 @@ def _tile_states(refinement: Refinement, full_size: tuple[int, int]) -> np.ndarr
 
 
 def apply_refinement(rgb: Image.Image, refinement: Refinement, *, decontaminate: bool = True) -> Image.Image:
-    """The full-resolution alpha (mode "L"); with `decontaminate`, corrects `rgb` in place."""
+    """The full-resolution alpha (mode "L"); with `decontaminate`, corrects `rgb` in place.
+
+    Per tile, the guide maps are scaled up by two small matrix products (rows, then columns).
+    """
     width, height = rgb.size
+    _, guide_h, guide_w = refinement.maps.shape
     alpha = Image.new("L", rgb.size, 0)
     states = _tile_states(refinement, rgb.size)
-    for row, column in zip(*np.nonzero(states)):
-        box = (column * TILE, row * TILE, min(width, (column + 1) * TILE), min(height, (row + 1) * TILE))
-        if states[row, column] == 1:
-            alpha.paste(255, box)
-            continue
-        maps = _upsample(refinement.maps, box, refinement)
-        pixels = np.asarray(rgb.crop(box), dtype=np.float32) / 255.0
-        tile_alpha = np.clip(np.einsum("hwc,hwc->hw", maps[..., :3], pixels) + maps[..., 3], 0, 1)
-        alpha.paste(Image.fromarray((tile_alpha * 255 + 0.5).astype(np.uint8), mode="L"), box)
-        if decontaminate:
-            corrected = pixels + (1 - tile_alpha)[..., None] * maps[..., 4:]
-            rgb.paste(Image.fromarray((np.clip(corrected, 0, 1) * 255 + 0.5).astype(np.uint8), mode="RGB"), box)
+    column_weights = [
+        _interpolation(x, min(width, x + TILE), refinement.scale_x, guide_w) for x in range(0, width, TILE)
+    ]
+    for row in np.unique(np.nonzero(states)[0]):
+        top, bottom = row * TILE, min(height, (row + 1) * TILE)
+        first_row, row_matrix = _interpolation(top, bottom, refinement.scale_y, guide_h)
+        band = refinement.maps[:, first_row : first_row + row_matrix.shape[1]]
+        for column in np.nonzero(states[row])[0]:
+            box = (column * TILE, top, min(width, (column + 1) * TILE), bottom)
+            if states[row, column] == 1:
+                alpha.paste(255, box)
+                continue
+            first_col, col_matrix = column_weights[column]
+            maps = row_matrix @ band[:, :, first_col : first_col + col_matrix.shape[1]] @ col_matrix.T
+            pixels = np.asarray(rgb.crop(box), dtype=np.float32)
+            tile_alpha = np.einsum("chw,hwc->hw", maps[:3], pixels)
+            tile_alpha += maps[3]
+            np.clip(tile_alpha, 0, 1, out=tile_alpha)
+            alpha.paste(Image.fromarray((tile_alpha * 255 + 0.5).astype(np.uint8), mode="L"), box)
+            if decontaminate:
+                pixels += (1 - tile_alpha)[..., None] * maps[4:].transpose(1, 2, 0)
+                np.clip(pixels, 0, 255, out=pixels)
+                rgb.paste(Image.fromarray((pixels + 0.5).astype(np.uint8), mode="RGB"), box)
     return alpha
