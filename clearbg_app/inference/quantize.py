@@ -89,6 +89,10 @@ def build_fast_model(config: InferenceConfig, *, method: str = "Percentile") -> 
     float_model = SegmentationModel(config.model_path)
     images = sorted(p for p in config.calibration_dir.iterdir() if p.is_file())
     tensors = calibration_tensors(images, float_model)
+    # ORT keeps every intermediate activation of every calibration input unless told to reduce
+    # every few inputs (24 GB here otherwise); it fails if the last group is empty, so pick a
+    # group size that leaves a remainder.
+    group = next(size for size in (4, 5, 6, 7) if len(tensors) % size)
     config.models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         cleaned = Path(scratch) / "float.onnx"
@@ -104,6 +108,6 @@ def build_fast_model(config: InferenceConfig, *, method: str = "Percentile") -> 
             weight_type=QuantType.QInt8,
             calibrate_method=getattr(CalibrationMethod, method),
             nodes_to_exclude=sensitive_convolutions(model),
-            extra_options={"CalibPercentile": 99.99},
+            extra_options={"CalibPercentile": 99.99, "CalibMaxIntermediateOutputs": group},
         )
     return config.fast_model_path
