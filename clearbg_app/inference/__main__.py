@@ -80,9 +80,14 @@ def models(args: argparse.Namespace, config: InferenceConfig) -> int:
         spec = registry.register_custom(args.name, args.path, config, like=args.like)
         print(f"Registered {spec.name} at {spec.path}")
     elif args.action == "build-fast":
-        from clearbg_app.inference.quantize import build_fast_model
+        from clearbg_app.inference.quantize import agreement_with_official_masks, build_fast_model
 
-        print(f"Built {build_fast_model(config)}")
+        path = build_fast_model(config)
+        scores = agreement_with_official_masks(path, config.calibration_dir.parent)
+        worst = min(scores, key=scores.get)
+        verdict = "may be enabled" if scores[worst] >= 0.9 else "must stay off (needs IoU >= 0.9 on every sample)"
+        print(f"Built {path}; IoU with the official masks: min {scores[worst]:.3f} ({worst}), "
+              f"mean {sum(scores.values()) / len(scores):.3f}; fast mode {verdict}.")
     return 0
 
 
