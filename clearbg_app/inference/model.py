@@ -47,6 +47,7 @@ class SegmentationModel:
         options.log_severity_level = 3  # the shipped u2netp has two harmless unused initializers
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        options.enable_mem_pattern = False  # measured: same speed, ~190 MB less peak memory for u2netp
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # noqa: BLE001 - ORT raises its own exception types

@@ -62,7 +62,7 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def _plain_alpha(mask: np.ndarray, size: tuple[int, int]) -> Image.Image:
-    """rembg's way: the mask resized to the image without looking at the image."""
+    """The mask resized to the image without looking at the image (what rembg does)."""
     alpha = Image.fromarray((mask * 255 + 0.5).astype(np.uint8), mode="L")
     return alpha.resize(size, Image.Resampling.BILINEAR)
 

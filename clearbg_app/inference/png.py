@@ -79,11 +79,16 @@ def encode_png(colour: Image.Image, alpha: Image.Image | None = None, *, level: 
     futures = [
         _executor.submit(_strip, images, top, bottom, level, bottom == height) for top, bottom in bounds
     ]
-    checksum, pieces = 1, []
+    pieces, checksum, crc, size = [b"IDAT", b"\x78\x01"], 1, zlib.crc32(b"IDAT\x78\x01"), 2
     for future in futures:
         body, strip_checksum, length = future.result()
         checksum = _adler32_combine(checksum, strip_checksum, length)
+        crc = zlib.crc32(body, crc)
         pieces.append(body)
-    stream = b"\x78\x01" + b"".join(pieces) + struct.pack(">I", checksum)
+        size += len(body)
+    trailer = struct.pack(">I", checksum)
+    crc = zlib.crc32(trailer, crc)
     header = struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[mode], 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
+    start = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + struct.pack(">I", size + 4)
+    end = trailer + struct.pack(">I", crc) + _chunk(b"IEND", b"")
+    return b"".join([start, *pieces, end])  # one copy of the compressed data, not three
