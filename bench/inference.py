@@ -69,7 +69,9 @@ def _worker_clearbg(model_path: str, mode: str):
     from clearbg_app.inference import InferenceConfig, InferencePool, Job
 
     fast = ROOT / "data" / "models" / "u2netp-int8.onnx"
-    config = InferenceConfig(model_path=Path(model_path), models_dir=fast.parent, enable_fast_mode=mode == "fast")
+    config = InferenceConfig(  # one worker with every core: the latency set-up, like A and B
+        model_path=Path(model_path), models_dir=fast.parent, workers=1, enable_fast_mode=mode == "fast"
+    )
     pool = InferencePool(config)
     return lambda data: pool.process(Job(data, max_pixels=200_000_000, mode=mode)).rendered.content
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import deque
 from pathlib import Path
 
 from clearbg_app.inference import registry
 from clearbg_app.inference.config import InferenceConfig
 from clearbg_app.inference.errors import InferenceError
 from clearbg_app.inference.pipeline import CutoutOptions
-from clearbg_app.inference.pool import MODES, InferencePool, Job
+from clearbg_app.inference.pool import MODES, InferencePool, Job, ServerBusy
 from clearbg_app.inference.render import FORMATS, RenderOptions
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -52,19 +53,42 @@ def remove(args: argparse.Namespace, config: InferenceConfig) -> int:
     cutout_options = CutoutOptions(post_process=args.post_process)
     max_pixels = int(args.max_megapixels * 1_000_000)
     args.output.mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
-    try:
-        for path in tqdm(_inputs(args.inputs), unit="image", disable=args.quiet):
-            try:
-                result = pool.process(Job(path.read_bytes(), max_pixels, mode=args.mode, cutout=cutout_options, render=render_options))
-            except (InferenceError, OSError) as error:
-                failures.append(f"{path}: {error}")
-                continue
+    failures: dict[Path, str] = {}  # reported at the end, in input order
+    pending: deque = deque()  # (path, future), oldest first; the pool's queue bounds it
+
+    def finish() -> None:
+        path, future = pending.popleft()
+        try:
+            result = future.result()
+        except InferenceError as error:
+            failures[path] = str(error)
+        else:
             (args.output / f"{path.stem}.{result.rendered.extension}").write_bytes(result.rendered.content)
-    finally:
-        pool.close()
-    for failure in failures:
-        print(failure, file=sys.stderr)
+        progress.update()
+
+    paths = _inputs(args.inputs)
+    with tqdm(total=len(paths), unit="image", disable=args.quiet) as progress:
+        try:
+            for path in paths:
+                try:
+                    job = Job(path.read_bytes(), max_pixels, mode=args.mode, cutout=cutout_options, render=render_options)
+                except OSError as error:
+                    failures[path] = error.strerror or str(error)
+                    progress.update()
+                    continue
+                while True:
+                    try:
+                        pending.append((path, pool.submit(job)))
+                        break
+                    except ServerBusy:
+                        finish()
+            while pending:
+                finish()
+        finally:
+            pool.close()
+    for path in paths:
+        if path in failures:
+            print(f"{path}: {failures[path]}", file=sys.stderr)
     return 1 if failures else 0
 
 

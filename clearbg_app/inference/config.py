@@ -17,14 +17,16 @@ FAST_MODEL_FILENAME = "u2netp-int8.onnx"
 class InferenceConfig:
     """Where the models are and how hard the pool may work.
 
-    Defaults measured on the 2-core build machine (see bench/README.md): one worker
-    whose ONNX Runtime session uses every core gives the lowest latency, and the same
-    throughput as two single-threaded workers.
+    Defaults measured on the 2-core build machine (bench/pool_sizes.py, bench/README.md):
+    one single-threaded worker per core served a burst of 1 MP photos 35% faster than one
+    worker using both cores (decoding, refinement and encoding of one image overlap the
+    inference of another), with a lower median latency. One worker with every core gives
+    the lowest latency for a lone request: set workers=1 where requests rarely overlap.
     """
 
     model_path: Path = DEFAULT_MODEL_PATH  # the default model (u2netp)
     models_dir: Path = DEFAULT_MODELS_DIR  # downloads, registered models, the derived int8 model
-    workers: int = 1  # images processed at the same time
+    workers: int = 0  # images processed at the same time; 0 = one per core
     intra_op_threads: int = 0  # ORT threads per inference; 0 = cores // workers
     queue_size: int = 8  # requests waiting beyond the busy workers before "busy" is answered
     warm_up: bool = True  # run one inference per model when the pool starts
@@ -32,11 +34,13 @@ class InferenceConfig:
     calibration_dir: Path = DEFAULT_CALIBRATION_DIR  # photos that calibrate the int8 model
 
     @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    @property
     def threads_per_worker(self) -> int:
         """Intra-op threads for each session: explicit, or the cores shared among workers."""
-        if self.intra_op_threads:
-            return self.intra_op_threads
-        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
+        return self.intra_op_threads or max(1, (os.cpu_count() or 1) // self.worker_count)
 
     @property
     def fast_model_path(self) -> Path:

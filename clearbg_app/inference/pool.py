@@ -82,8 +82,8 @@ class InferencePool:
         }
         if self.config.enable_fast_mode:
             self.models["fast"] = load_model(self.config.fast_model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])
-        self._executor = ThreadPoolExecutor(self.config.workers, thread_name_prefix="clearbg-inference")
-        self._slots = threading.BoundedSemaphore(self.config.workers + self.config.queue_size)
+        self._executor = ThreadPoolExecutor(self.config.worker_count, thread_name_prefix="clearbg-inference")
+        self._slots = threading.BoundedSemaphore(self.config.worker_count + self.config.queue_size)
         self._lock = threading.Lock()
         self._in_flight = 0
         self._mean_seconds = 1.0  # running mean of a job's service time, for retry-after hints
@@ -103,7 +103,7 @@ class InferencePool:
 
     def retry_after(self) -> int:
         """Whole seconds until a slot is likely free: the queue ahead, served by the workers."""
-        return max(1, math.ceil(self._mean_seconds * self._in_flight / self.config.workers))
+        return max(1, math.ceil(self._mean_seconds * self._in_flight / self.config.worker_count))
 
     def submit(self, job: Job) -> Future[JobResult]:
         """Queue `job`; raises `ServerBusy` immediately when the queue is full."""

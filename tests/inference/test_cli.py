@@ -21,12 +21,15 @@ def test_batch_keeps_names_and_reports_bad_files_at_the_end(tmp_path, capsys):
     single = tmp_path / "second.png"
     single.write_bytes(encode(subject_image((120, 90))))
     out = tmp_path / "out"
-    code = main(["-q", "remove", str(folder), str(single), "-o", str(out), "--format", "webp"])
+    missing = tmp_path / "missing.jpg"
+    code = main(["-q", "remove", str(folder), str(missing), str(single), "-o", str(out), "--format", "webp"])
     assert code == 1
     assert sorted(p.name for p in out.iterdir()) == ["first.webp", "second.webp"]
     assert Image.open(out / "second.webp").size == (120, 90)
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 1 and "broken.jpg" in errors[0] and "not an image" in errors[0]
+    assert len(errors) == 2
+    assert "broken.jpg" in errors[0] and "not an image" in errors[0]
+    assert "missing.jpg" in errors[1] and "No such file" in errors[1]
 
 
 def test_all_good_exits_zero_with_mask_output(tmp_path):
