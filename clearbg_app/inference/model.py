@@ -10,10 +10,10 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from clearbg_app.inference.errors import ModelNotFound
+from clearbg_app.inference.errors import InferenceError, ModelNotFound
+from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL, ModelSpec
 
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+REDUCING_GAP = 3.0  # Pillow shrinks by an integer factor first; same result within 1/255, much faster
 
 
 def check_model_file(path: Path) -> Path:
@@ -25,45 +25,70 @@ def check_model_file(path: Path) -> Path:
     return Path(path)
 
 
-class SegmentationModel:
-    """U^2-Net-style salient-object model: RGB in, a [0, 1] foreground mask out."""
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-values))
 
-    def __init__(self, path: Path, *, threads: int = 0) -> None:
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+OUTPUT_OPS = {"sigmoid": _sigmoid, "minmax": _minmax}
+
+
+class SegmentationModel:
+    """A salient-object model: RGB in, a [0, 1] foreground mask at the model's side out."""
+
+    def __init__(self, path: Path, *, threads: int = 0, spec: ModelSpec | None = None) -> None:
+        self.path = check_model_file(path)
+        self.spec = spec or BUILTIN[DEFAULT_MODEL]
         options = ort.SessionOptions()
         options.log_severity_level = 3  # the shipped u2netp has two harmless unused initializers
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
-        self.path = check_model_file(path)
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        options.enable_mem_pattern = False  # measured: same speed, ~190 MB less peak memory for u2netp
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - ORT raises its own exception types
+            raise InferenceError(f"The model file {self.path} is not a valid ONNX model ({error}).") from None
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
-        self.side = int(model_input.shape[-1]) if isinstance(model_input.shape[-1], int) else 320
+        self.side = model_input.shape[-1] if isinstance(model_input.shape[-1], int) else self.spec.side
         self.output_name = self.session.get_outputs()[0].name
+        self._mean = np.array(self.spec.mean, dtype=np.float32)
+        self._std = np.array(self.spec.std, dtype=np.float32)
 
     def prepare(self, rgb: Image.Image) -> np.ndarray:
-        """The NCHW float32 tensor the model expects (resize, divide by max, mean/std)."""
-        small = np.asarray(rgb.resize((self.side, self.side), Image.Resampling.LANCZOS), dtype=np.float32)
-        small /= max(float(small.max()), 1e-6)
-        small -= MEAN
-        small /= STD
-        return small.transpose(2, 0, 1)[np.newaxis]
+        """The NCHW float32 tensor the model expects (resize, scale, mean/std)."""
+        small = rgb.resize((self.side, self.side), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+        values = np.asarray(small, dtype=np.float32)
+        values /= max(float(values.max()), 1e-6) if self.spec.divide_by_max else 255.0
+        values -= self._mean
+        values /= self._std
+        return values.transpose(2, 0, 1)[np.newaxis]
+
+    def run(self, tensor: np.ndarray) -> np.ndarray:
+        """The mask for a prepared tensor, post-processed into [0, 1]."""
+        (prediction,) = self.session.run([self.output_name], {self.input_name: tensor})
+        mask = prediction[0, 0].astype(np.float32, copy=False)
+        for op in self.spec.output_ops:
+            mask = OUTPUT_OPS[op](mask)
+        return mask
 
     def predict(self, rgb: Image.Image) -> np.ndarray:
         """The foreground mask at the model's side, float32 in [0, 1]."""
-        (prediction,) = self.session.run([self.output_name], {self.input_name: self.prepare(rgb)})
-        mask = prediction[0, 0]
-        low, high = float(mask.min()), float(mask.max())
-        return (mask - low) / (high - low) if high > low else np.zeros_like(mask)
+        return self.run(self.prepare(rgb))
 
 
-_models: dict[tuple[Path, int], SegmentationModel] = {}
+_models: dict[tuple[Path, int, ModelSpec | None], SegmentationModel] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(path: Path, *, threads: int = 0) -> SegmentationModel:
+def load_model(path: Path, *, threads: int = 0, spec: ModelSpec | None = None) -> SegmentationModel:
     """The shared model for `path`, loaded on first use."""
-    key = (Path(path).resolve(), threads)
+    key = (Path(path).resolve(), threads, spec)
     with _models_lock:
         if key not in _models:
-            _models[key] = SegmentationModel(key[0], threads=threads)
+            _models[key] = SegmentationModel(key[0], threads=threads, spec=spec)
         return _models[key]

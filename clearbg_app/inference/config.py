@@ -1,0 +1,56 @@
+"""Inference configuration: one frozen dataclass with defaults that run on a small machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from clearbg_app.settings import DEFAULT_MODEL_PATH, PROJECT_ROOT
+
+DEFAULT_MODELS_DIR = PROJECT_ROOT / "data" / "models"
+DEFAULT_CALIBRATION_DIR = DEFAULT_MODEL_PATH.parents[1] / "testdata" / "u2net_samples" / "images"
+FAST_MODEL_FILENAME = "u2netp-int8.onnx"
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Where the models are and how hard the pool may work.
+
+    Defaults measured on the 2-core build machine (bench/pool_sizes.py, bench/README.md):
+    one single-threaded worker per core served a burst of 1 MP photos 35% faster than one
+    worker using both cores (decoding, refinement and encoding of one image overlap the
+    inference of another), with a lower median latency. One worker with every core gives
+    the lowest latency for a lone request: set workers=1 where requests rarely overlap.
+    """
+
+    model_path: Path = DEFAULT_MODEL_PATH  # the default model (u2netp)
+    models_dir: Path = DEFAULT_MODELS_DIR  # downloads, registered models, the derived int8 model
+    workers: int = 0  # images processed at the same time; 0 = one per core
+    intra_op_threads: int = 0  # ORT threads per inference; 0 = cores // workers
+    queue_size: int = 8  # requests waiting beyond the busy workers before "busy" is answered
+    warm_up: bool = True  # run one inference per model when the pool starts
+    enable_fast_mode: bool = False  # the int8 model; see bench/README.md for why it is off
+    calibration_dir: Path = DEFAULT_CALIBRATION_DIR  # photos that calibrate the int8 model
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    @property
+    def threads_per_worker(self) -> int:
+        """Intra-op threads for each session: explicit, or the cores shared among workers."""
+        return self.intra_op_threads or max(1, (os.cpu_count() or 1) // self.worker_count)
+
+    @property
+    def fast_model_path(self) -> Path:
+        return self.models_dir / FAST_MODEL_FILENAME
+
+    @classmethod
+    def from_settings(cls, settings) -> InferenceConfig:
+        """The configuration from the app's settings (`clearbg_app.settings.Settings`)."""
+        return cls(
+            model_path=settings.model_path,
+            models_dir=settings.data_dir / "models",
+            intra_op_threads=settings.inference_threads,
+        )

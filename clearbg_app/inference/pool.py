@@ -1,0 +1,166 @@
+"""The inference pool: shared model sessions, a bounded set of workers and a bounded queue.
+
+Callers submit a `Job` (the uploaded bytes and what to make of them) and get a future of a
+`JobResult`. When every worker is busy and the queue is full, `submit` raises `ServerBusy`
+at once, carrying a retry-after hint, instead of letting requests pile up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from PIL import Image
+
+from clearbg_app.inference.config import InferenceConfig
+from clearbg_app.inference.decode import decode_image
+from clearbg_app.inference.errors import InferenceError
+from clearbg_app.inference.model import SegmentationModel, load_model
+from clearbg_app.inference.pipeline import CutoutOptions, cut_out
+from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL
+from clearbg_app.inference.render import Rendered, RenderOptions, render
+
+MODES = ("default", "quality", "fast")
+
+
+class ServerBusy(InferenceError):
+    """Every worker is busy and the queue is full; try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"The server is busy; please try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Job:
+    """One background removal: the uploaded bytes and what to make of them."""
+
+    data: bytes
+    max_pixels: int  # refuse larger inputs (before decoding)
+    max_bytes: int | None = None  # refuse larger files
+    output_max_pixels: int | None = None  # scale the result down to this many pixels (previews)
+    mode: str = "default"  # default, quality (flip averaging), fast (int8 model)
+    cutout: CutoutOptions = field(default_factory=CutoutOptions)
+    render: RenderOptions = field(default_factory=RenderOptions)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent in each stage of one job, for logs and metrics."""
+
+    queue: float
+    decode: float
+    inference: float
+    refine: float
+    encode: float
+
+    @property
+    def total(self) -> float:
+        return self.queue + self.decode + self.inference + self.refine + self.encode
+
+
+@dataclass(frozen=True)
+class JobResult:
+    rendered: Rendered
+    source_format: str  # e.g. "JPEG"
+    source_size: tuple[int, int]
+    timings: Timings
+
+
+class InferencePool:
+    """Shared sessions and a bounded worker pool; see the module docstring."""
+
+    def __init__(self, config: InferenceConfig | None = None) -> None:
+        self.config = config or InferenceConfig()
+        threads = self.config.threads_per_worker
+        self.models: dict[str, SegmentationModel] = {
+            "default": load_model(self.config.model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])
+        }
+        if self.config.enable_fast_mode:
+            self.models["fast"] = load_model(self.config.fast_model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])
+        self._executor = ThreadPoolExecutor(self.config.worker_count, thread_name_prefix="clearbg-inference")
+        self._slots = threading.BoundedSemaphore(self.config.worker_count + self.config.queue_size)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._mean_seconds = 1.0  # running mean of a job's service time, for retry-after hints
+        if self.config.warm_up:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Run each model once so the first real request does not pay for ORT's lazy set-up."""
+        blank = Image.new("RGB", (64, 64), (128, 128, 128))
+        for model in self.models.values():
+            model.predict(blank)
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs accepted and not finished (running or queued)."""
+        return self._in_flight
+
+    def retry_after(self) -> int:
+        """Whole seconds until a slot is likely free: the queue ahead, served by the workers."""
+        return max(1, math.ceil(self._mean_seconds * self._in_flight / self.config.worker_count))
+
+    def submit(self, job: Job) -> Future[JobResult]:
+        """Queue `job`; raises `ServerBusy` immediately when the queue is full."""
+        if job.mode not in MODES:
+            raise InferenceError(f"Unknown mode {job.mode!r}; use one of {', '.join(MODES)}.")
+        if job.mode == "fast" and "fast" not in self.models:
+            raise InferenceError("Fast mode is not available on this server; use the default mode.")
+        if not self._slots.acquire(blocking=False):
+            raise ServerBusy(self.retry_after())
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._executor.submit(self._run, job, time.perf_counter())
+        except RuntimeError:  # the pool was closed
+            self._release(0.0)
+            raise InferenceError("The inference pool is shut down.") from None
+
+    def process(self, job: Job, timeout: float | None = None) -> JobResult:
+        """Submit and wait (for threads; web handlers use `process_async`)."""
+        return self.submit(job).result(timeout)
+
+    async def process_async(self, job: Job) -> JobResult:
+        """Submit and await without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(job))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _release(self, seconds: float) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if seconds:
+                self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
+        self._slots.release()
+
+    def _run(self, job: Job, submitted: float) -> JobResult:
+        started = time.perf_counter()
+        try:
+            decoded = decode_image(job.data, max_pixels=job.max_pixels, max_bytes=job.max_bytes)
+            decoded_at = time.perf_counter()
+            model = self.models["fast" if job.mode == "fast" else "default"]
+            options = replace(job.cutout, tta=True) if job.mode == "quality" else job.cutout
+            source_format, source_size = decoded.format, decoded.size
+            stages: dict[str, float] = {}
+            cutout = cut_out(decoded, model, options, max_pixels=job.output_max_pixels, consume=True, timings=stages)
+            del decoded
+            encode_start = time.perf_counter()
+            rendered = render(cutout, job.render)
+            finished = time.perf_counter()
+            timings = Timings(
+                queue=started - submitted,
+                decode=decoded_at - started,
+                inference=stages["inference"],
+                refine=stages["refine"],
+                encode=finished - encode_start,
+            )
+            return JobResult(rendered, source_format, source_size, timings)
+        finally:
+            self._release(time.perf_counter() - started)
+

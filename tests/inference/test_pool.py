@@ -1,0 +1,110 @@
+"""The pool: shared sessions, backpressure, timings, and robustness against bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+
+import pytest
+from PIL import Image
+
+from clearbg_app.inference import InferenceConfig, InferenceError, InferencePool, Job, ServerBusy
+from tests.inference.conftest import MODEL_PATH, encode, subject_image
+
+LIMIT = 20_000_000
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = InferencePool(InferenceConfig(model_path=MODEL_PATH, workers=1, queue_size=1))
+    yield pool
+    pool.close()
+
+
+def good_job(**kwargs) -> Job:
+    return Job(encode(subject_image(), "JPEG"), LIMIT, **kwargs)
+
+
+def test_result_and_timings(pool):
+    result = pool.process(good_job())
+    assert result.source_format == "JPEG" and result.source_size == (240, 180)
+    assert Image.open(io.BytesIO(result.rendered.content)).mode == "RGBA"
+    timings = result.timings
+    assert min(timings.queue, timings.decode, timings.inference, timings.refine, timings.encode) >= 0
+    assert timings.inference > 0 and timings.total >= timings.inference + timings.refine
+
+
+def test_sessions_are_shared_between_pools(pool):
+    other = InferencePool(InferenceConfig(model_path=MODEL_PATH, workers=1, queue_size=1, warm_up=False))
+    try:
+        assert other.models["default"] is pool.models["default"]
+    finally:
+        other.close()
+
+
+def test_full_queue_answers_busy_with_a_retry_hint(pool):
+    big = Job(encode(subject_image((2000, 1500)), "JPEG"), LIMIT, mode="quality")
+    running, queued = pool.submit(big), pool.submit(big)
+    with pytest.raises(ServerBusy) as busy:
+        pool.submit(big)
+    assert busy.value.retry_after >= 1 and "try again" in str(busy.value)
+    running.result(60), queued.result(60)
+    assert pool.in_flight == 0
+    pool.process(good_job())  # capacity is back
+
+
+def test_quality_mode_and_unavailable_fast_mode(pool):
+    assert pool.process(good_job(mode="quality")).timings.inference > 0
+    with pytest.raises(InferenceError, match="Fast mode is not available"):
+        pool.submit(good_job(mode="fast"))
+    with pytest.raises(InferenceError, match="Unknown mode"):
+        pool.submit(good_job(mode="turbo"))
+
+
+def test_async_submission(pool):
+    result = asyncio.run(pool.process_async(good_job()))
+    assert result.rendered.media_type == "image/png"
+
+
+def _bad_inputs() -> list[tuple[bytes, str]]:
+    """Bad and odd inputs with the outcome each must have."""
+    jpeg = encode(Image.effect_noise((300, 300), 60).convert("RGB"), "JPEG")
+    return [
+        (b"", "ImageDecodeError"),
+        (b"hello, this is text pretending to be a jpeg", "ImageDecodeError"),
+        (jpeg[: len(jpeg) // 2], "ImageDecodeError"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "ImageDecodeError"),
+        (encode(Image.new("RGB", (6000, 4000)), "PNG"), "ImageTooLarge"),  # over the 20 MP limit
+        (encode(Image.new("RGB", (1, 1), (0, 0, 0)), "PNG"), "ok"),
+        (encode(Image.new("RGBA", (50, 50), (0, 0, 0, 0)), "PNG"), "ok"),  # fully transparent
+    ]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def test_two_hundred_bad_inputs_neither_crash_nor_leak(pool):
+    inputs = _bad_inputs()
+    for data, _ in inputs:  # first round: let caches and arenas settle
+        _run_quietly(pool, data)
+    gc.collect()
+    before = _rss_mb()
+    chosen = [inputs[i % len(inputs)] for i in range(200)]
+    outcomes = [_run_quietly(pool, data) for data, _ in chosen]
+    gc.collect()
+    assert _rss_mb() - before < 60
+    assert outcomes == [expected for _, expected in chosen]
+    assert pool.in_flight == 0
+    for _ in range(3):
+        assert pool.process(good_job()).rendered.content
+
+
+def _run_quietly(pool, data: bytes) -> str:
+    try:
+        pool.process(Job(data, LIMIT))
+        return "ok"
+    except InferenceError as error:
+        return type(error).__name__

@@ -1,0 +1,94 @@
+"""Rendering: every format and composition option, checked by decoding the result."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clearbg_app.inference import Cutout, InferenceError, RenderOptions, render
+
+
+@pytest.fixture
+def cutout():
+    """A 200x100 red image whose subject is the opaque square (50..100, 20..70), with a soft edge column."""
+    rgb = Image.new("RGB", (200, 100), (220, 20, 20))
+    alpha = Image.new("L", (200, 100), 0)
+    alpha.paste(255, (50, 20, 100, 70))
+    alpha.paste(128, (100, 20, 101, 70))
+    return Cutout(rgb, alpha)
+
+
+def opened(rendered):
+    return Image.open(io.BytesIO(rendered.content))
+
+
+def test_png_is_rgba_of_the_input_size(cutout):
+    rendered = render(cutout)
+    image = opened(rendered)
+    assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (200, 100))
+    assert rendered.media_type == "image/png" and rendered.extension == "png"
+    assert image.getpixel((60, 30)) == (220, 20, 20, 255) and image.getpixel((5, 5))[3] == 0
+    assert image.getpixel((100, 30))[3] == 128
+
+
+def test_webp_keeps_alpha(cutout):
+    image = opened(render(cutout, RenderOptions(format="webp", quality=100)))
+    assert image.format == "WEBP" and image.mode == "RGBA" and image.getpixel((5, 5))[3] == 0
+
+
+def test_jpeg_sits_on_white_or_the_chosen_colour(cutout):
+    white = opened(render(cutout, RenderOptions(format="jpeg")))
+    assert white.mode == "RGB" and min(white.getpixel((5, 5))) > 245
+    blue = opened(render(cutout, RenderOptions(format="jpeg", background=(0, 0, 255))))
+    assert blue.getpixel((5, 5))[2] > 240 and blue.getpixel((60, 30))[0] > 200
+
+
+def test_zip_holds_colour_jpeg_and_alpha_png(cutout):
+    rendered = render(cutout, RenderOptions(format="zip"))
+    with zipfile.ZipFile(io.BytesIO(rendered.content)) as archive:
+        assert sorted(archive.namelist()) == ["alpha.png", "color.jpg"]
+        colour = Image.open(io.BytesIO(archive.read("color.jpg")))
+        alpha = Image.open(io.BytesIO(archive.read("alpha.png")))
+    assert (colour.format, colour.mode, alpha.mode) == ("JPEG", "RGB", "L")
+    assert np.array_equal(np.asarray(alpha), np.asarray(cutout.alpha))
+
+
+def test_mask_only(cutout):
+    mask = opened(render(cutout, RenderOptions(format="mask")))
+    assert mask.mode == "L" and np.array_equal(np.asarray(mask), np.asarray(cutout.alpha))
+
+
+def test_crop_to_subject_with_margin(cutout):
+    assert opened(render(cutout, RenderOptions(crop=True))).size == (51, 50)
+    with_margin = opened(render(cutout, RenderOptions(crop=True, margin=0.1)))
+    assert with_margin.size == (61, 60)
+
+
+def test_crop_of_an_empty_mask_keeps_the_image(cutout):
+    empty = Cutout(cutout.rgb, Image.new("L", cutout.rgb.size, 0))
+    assert opened(render(empty, RenderOptions(crop=True))).size == (200, 100)
+
+
+def test_subject_scaled_and_placed_on_a_canvas(cutout):
+    options = RenderOptions(crop=True, canvas=(400, 400), subject_scale=0.5, position=(0.25, 0.75))
+    image = opened(render(cutout, options))
+    assert image.size == (400, 400)
+    left, top, right, bottom = image.getchannel("A").getbbox()
+    assert right - left == pytest.approx(200, abs=2)
+    assert (left + right) / 2 == pytest.approx(100, abs=2) and (top + bottom) / 2 == pytest.approx(300, abs=2)
+
+
+def test_background_image_fills_behind(cutout):
+    backdrop = Image.new("RGB", (20, 10), (0, 255, 0))
+    image = opened(render(cutout, RenderOptions(background_image=backdrop)))
+    assert image.mode == "RGB" and image.getpixel((5, 5)) == (0, 255, 0) and image.getpixel((60, 30)) == (220, 20, 20)
+
+
+@pytest.mark.parametrize("options", [{"format": "gif"}, {"canvas": (0, 5)}, {"subject_scale": 0}, {"margin": -1}])
+def test_bad_options_are_refused(options):
+    with pytest.raises(InferenceError):
+        RenderOptions(**options)
