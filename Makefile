@@ -34,7 +34,12 @@ test: setup
 	scripts/ensure-chromium.sh
 	$(PY) -m pytest
 
-bench: setup
+FAST_MODEL := data/models/u2netp-int8.onnx
+
+$(FAST_MODEL): $(VENV)/.installed
+	$(PY) -m clearbg_app.inference models build-fast
+
+bench: setup $(FAST_MODEL)
 	$(PY) bench/inference.py
 
 migrate: setup

@@ -40,7 +40,12 @@ class Settings(BaseSettings):
     preview_megapixels: float = Field(0.25, gt=0, description="result size for anonymous visitors")
     retention_minutes: int = Field(60, gt=0, description="how long originals and results are kept")
     purge_interval_seconds: int = Field(300, gt=0, description="how often the purge job runs")
-    inference_threads: int = Field(0, ge=0, description="ORT intra-op threads; 0 = all cores")
+    inference_threads: int = Field(0, ge=0, description="ORT threads per worker; 0 = cores shared among workers")
+    inference_workers: int = Field(0, ge=0, description="images processed at once; 0 = one per core")
+    inference_queue_size: int = Field(8, ge=0, description="requests waiting before 'busy' is answered")
+    inference_warm_up: bool = Field(True, description="run the model once when the pool starts")
+    models_dir: Path | None = Field(None, description="downloaded and derived models; default data_dir/models")
+    enable_fast_mode: bool = Field(False, description="offer the int8 model (off: it fails the quality bar)")
 
     public_url: str = Field("http://localhost:3000", description="base URL used in emails")
     secret_key: SecretStr = Field(SecretStr(""), description="signs email links; required in production")
@@ -66,10 +71,10 @@ class Settings(BaseSettings):
     free_monthly_credits: Decimal = Field(Decimal("12.5"), ge=0, decimal_places=2, description="granted to every verified account each month (12.5 = 50 API previews)")
     credit_expiry_days: int = Field(730, gt=0, description="how long pay-as-you-go credits last")
 
-    @field_validator("data_dir", "model_path", mode="after")
+    @field_validator("data_dir", "model_path", "models_dir", mode="after")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value if value is None or value.is_absolute() else (PROJECT_ROOT / value).resolve()
 
     @property
     def sqlalchemy_url(self) -> str:

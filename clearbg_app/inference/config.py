@@ -51,6 +51,10 @@ class InferenceConfig:
         """The configuration from the app's settings (`clearbg_app.settings.Settings`)."""
         return cls(
             model_path=settings.model_path,
-            models_dir=settings.data_dir / "models",
+            models_dir=settings.models_dir or settings.data_dir / "models",
+            workers=settings.inference_workers,
             intra_op_threads=settings.inference_threads,
+            queue_size=settings.inference_queue_size,
+            warm_up=settings.inference_warm_up,
+            enable_fast_mode=settings.enable_fast_mode,
         )
