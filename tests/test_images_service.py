@@ -57,9 +57,10 @@ def test_bad_input_is_refused_clearly_and_leaves_nothing(session, store, model, 
 
 @pytest.mark.parametrize(
     "make_input",
-    [make.cmyk_jpeg, make.palette_png_with_transparency, make.png_16bit, make.animated_gif],
-    ids=["cmyk-jpeg", "palette-png-transparency", "16-bit-png", "animated-gif"],
-)
+    [make.cmyk_jpeg, make.palette_png_with_transparency, make.png_16bit, make.animated_gif,
+     lambda: make.encode(make.horse(), "HEIF"), lambda: make.encode(make.horse(), "AVIF")],
+    ids=["cmyk-jpeg", "palette-png-transparency", "16-bit-png", "animated-gif", "heic", "avif"],
+)  # fmt: skip
 def test_unusual_but_valid_images_work(session, store, model, make_input):
     image = upload_and_process(session, store, make_input(), model)
     assert image.status == ImageStatus.DONE

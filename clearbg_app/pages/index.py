@@ -16,6 +16,8 @@ ACCEPT = {
     "image/gif": [".gif"],
     "image/bmp": [".bmp"],
     "image/tiff": [".tif", ".tiff"],
+    "image/heic": [".heic", ".heif"],
+    "image/avif": [".avif"],
 }
 
 CHECKERBOARD = {
@@ -40,7 +42,7 @@ def drop_zone() -> rx.Component:
         rx.vstack(
             rx.icon("image-up", size=40),
             rx.text("Drop a photo here, or click to choose one", weight="medium"),
-            rx.text("JPEG, PNG, WebP, GIF, BMP or TIFF", size="2", color_scheme="gray"),
+            rx.text("JPEG, PNG, WebP, HEIC, AVIF, GIF, BMP or TIFF", size="2", color_scheme="gray"),
             align="center",
             spacing="2",
         ),

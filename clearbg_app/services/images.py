@@ -36,6 +36,8 @@ CONTENT_TYPES = {
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
     "MPO": "image/jpeg",
+    "HEIF": "image/heic",
+    "AVIF": "image/avif",
 }
 
 
@@ -76,7 +78,7 @@ def store_upload(
     except ImageDecodeError as error:
         raise UploadRejected(str(error)) from None
     if image_format not in CONTENT_TYPES:
-        raise UploadRejected(f"{image_format or 'This'} files are not supported; send a JPEG, PNG or WebP.")
+        raise UploadRejected(f"{image_format or 'This'} files are not supported; send a JPEG, PNG, WebP, HEIC or AVIF.")
     now = now or utcnow()
     key = store.put(data, suffix="." + image_format.lower())
     image = ProcessedImage(

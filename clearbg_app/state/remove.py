@@ -67,7 +67,7 @@ class RemoveState(SessionState):
         elif "too-many-files" in codes:
             self._fail("Drop one image at a time.")
         else:
-            self._fail("That file is not an image; send a JPEG, PNG, WebP, GIF, BMP or TIFF file.")
+            self._fail("That file is not an image; send a JPEG, PNG, WebP, HEIC, AVIF, GIF, BMP or TIFF file.")
 
     @rx.event
     async def handle_upload(self, files: list[rx.UploadFile]):
