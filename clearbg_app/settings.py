@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     retention_minutes: int = Field(60, gt=0, description="how long originals and results are kept")
     purge_interval_seconds: int = Field(300, gt=0, description="how often the purge job runs")
     inference_threads: int = Field(0, ge=0, description="ORT intra-op threads; 0 = all cores")
+    inference_queue: int = Field(8, ge=0, description="API requests waiting for a busy pool before 503")
+
+    redis_url: str = Field("", description="empty: API rate limits are kept in memory (one process)")
+    api_rate_limit_per_key: int = Field(500, gt=0, description="megapixel images per minute per API key")
+    api_rate_limit_per_ip: int = Field(1000, gt=0, description="megapixel images (or requests) per minute per IP")
+    url_fetch_connect_seconds: float = Field(5.0, gt=0, description="image_url: connect timeout")
+    url_fetch_read_seconds: float = Field(10.0, gt=0, description="image_url: timeout between reads")
+    url_fetch_total_seconds: float = Field(30.0, gt=0, description="image_url: the whole download")
 
     public_url: str = Field("http://localhost:3000", description="base URL used in emails")
     secret_key: SecretStr = Field(SecretStr(""), description="signs email links; required in production")

@@ -53,4 +53,5 @@ class InferenceConfig:
             model_path=settings.model_path,
             models_dir=settings.data_dir / "models",
             intra_op_threads=settings.inference_threads,
+            queue_size=settings.inference_queue,
         )

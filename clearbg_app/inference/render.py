@@ -62,6 +62,7 @@ class Rendered:
     media_type: str
     extension: str
     size: tuple[int, int]
+    foreground: Box | None = None  # the subject's bounding box in the result; None when nothing is opaque
 
 
 def subject_box(alpha: Image.Image, margin: float, side_margins: tuple[Margin, ...] | None = None) -> Box:
@@ -155,4 +156,4 @@ def render(cutout: Cutout, options: RenderOptions = RenderOptions()) -> Rendered
             content = _encode(backdrop, image_format, options)
         else:
             content = _encode(rgb, image_format, options, alpha)
-    return Rendered(content, MEDIA_TYPES[options.format], EXTENSIONS[options.format], alpha.size)
+    return Rendered(content, MEDIA_TYPES[options.format], EXTENSIONS[options.format], alpha.size, alpha.getbbox())
