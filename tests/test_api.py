@@ -260,3 +260,21 @@ def test_account_reports_credits_in_remove_bg_shape(client, session, clock, owne
     attributes = response.json()["data"]["attributes"]
     assert attributes["credits"] == {"total": 16, "subscription": 0, "payg": 3.5, "enterprise": 0}
     assert attributes["api"] == {"free_calls": 50, "sizes": "all"}
+
+
+def test_usage_log_lists_calls_newest_first_with_their_key(client, session, owner, key):
+    from clearbg_app.services import removal
+
+    give(session, owner, 100)
+    assert post(client, key).status_code == 200
+    assert post(client, key, size="huge").status_code == 400
+    (failed, prefix), (done, _) = removal.recent_usage(session, user_id=owner.id)
+    assert key.startswith(prefix) and (failed.status, failed.error_code, done.status, done.credits_units) == (400, "invalid_parameter", 200, 25)
+    assert failed.at >= done.at and done.latency_ms >= 0
+
+
+def test_account_page_shows_api_usage(db_url):
+    from clearbg_app.pages.account import account
+
+    rendered = str(account())
+    assert "API usage" in rendered and "api-usage" in rendered

@@ -157,6 +157,29 @@ def api_keys() -> rx.Component:
     )
 
 
+def api_usage() -> rx.Component:
+    return section(
+        "API usage",
+        rx.text("Your latest API calls, newest first. Errors are never charged.", size="2"),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(*(rx.table.column_header_cell(h) for h in ("When", "Key", "Size", "Credits", "Latency", "Status")))
+            ),
+            rx.table.body(
+                rx.foreach(
+                    AccountState.usage,
+                    lambda row: rx.table.row(
+                        *(rx.table.cell(row[name]) for name in ("at", "key", "size", "credits", "latency", "status"))
+                    ),
+                )
+            ),
+            width="100%",
+            id="api-usage",
+        ),
+        rx.link("API documentation", href="/docs/api", size="2"),
+    )
+
+
 def account() -> rx.Component:
     return page(
         rx.heading("Your account", size="7"),
@@ -164,6 +187,7 @@ def account() -> rx.Component:
         notice(),
         profile(),
         api_keys(),
+        api_usage(),
         sessions(),
         credentials(),
     )

@@ -27,7 +27,7 @@ from clearbg_app.inference import (
     probe_image,
 )
 from clearbg_app.inference.render import Margin
-from clearbg_app.models import ApiUsage, CreditLot, EntryKind, LedgerEntry
+from clearbg_app.models import ApiKey, ApiUsage, CreditLot, EntryKind, LedgerEntry
 from clearbg_app.services import credits
 from clearbg_app.settings import get_settings
 
@@ -238,10 +238,16 @@ def record_failure(
     session.commit()
 
 
-def recent_usage(session: Session, *, user_id: uuid.UUID, limit: int = 20) -> list[ApiUsage]:
-    """The user's latest API calls, newest first."""
-    query = select(ApiUsage).where(ApiUsage.user_id == user_id).order_by(col(ApiUsage.at).desc()).limit(limit)
-    return list(session.exec(query).all())
+def recent_usage(session: Session, *, user_id: uuid.UUID, limit: int = 20) -> list[tuple[ApiUsage, str | None]]:
+    """The user's latest API calls, newest first, each with its key's prefix (None once deleted)."""
+    query = (
+        select(ApiUsage, ApiKey.prefix)
+        .outerjoin(ApiKey, col(ApiKey.id) == col(ApiUsage.api_key_id))
+        .where(ApiUsage.user_id == user_id)
+        .order_by(col(ApiUsage.at).desc())
+        .limit(limit)
+    )
+    return [(usage, prefix) for usage, prefix in session.exec(query).all()]
 
 
 @dataclass(frozen=True)
