@@ -14,6 +14,7 @@ from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import account, admin, auth, index, legal, pricing
+from clearbg_app.pages.api_docs import api_docs
 from clearbg_app.pages.credits import credits_page
 from clearbg_app.services.images import default_model
 from clearbg_app.settings import get_settings
@@ -61,5 +62,6 @@ app.add_page(admin.admin, route="/admin", title="Admin · ClearBG", on_load=[on_
 app.add_page(legal.privacy, route="/privacy", title="Privacy policy · ClearBG", on_load=on_load)
 app.add_page(legal.terms, route="/terms", title="Terms of service · ClearBG", on_load=on_load)
 app.add_page(pricing.pricing, route="/pricing", title="Pricing · ClearBG", on_load=[on_load, PricingState.load])
+app.add_page(api_docs, route="/docs/api", title="API · ClearBG", on_load=on_load)
 app.add_page(credits_page, route="/credits", title="Your credits · ClearBG", on_load=[on_load, CreditsState.load])
 app.register_lifespan_task(background_services)

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from clearbg_app.api.auth import auth_routes
 from clearbg_app.api.google import google_routes
 from clearbg_app.api.images import image_blob
+from clearbg_app.api.openapi import docs_routes
 from clearbg_app.api.request_log import RequestLogMiddleware
 from clearbg_app.api.stripe_webhook import stripe_routes
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
@@ -22,6 +23,7 @@ def build_api(public_api: PublicApi | None = None) -> Starlette:
     return Starlette(
         routes=[
             *(public_api or PublicApi()).routes(),
+            *docs_routes(),
             Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"]),
             *auth_routes(),
             *google_routes(),
