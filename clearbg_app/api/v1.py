@@ -20,7 +20,7 @@ from starlette.types import Message
 from clearbg_app.api.cookies import client_ip
 from clearbg_app.api.removebg_params import ParameterError, removal_options
 from clearbg_app.db import session_scope
-from clearbg_app.inference import ImageDecodeError, ImageTooLarge, InferenceError, InferencePool, ServerBusy
+from clearbg_app.inference import ImageDecodeError, ImageTooLarge, InferenceError, InferencePool, Job, ServerBusy
 from clearbg_app.models.billing import UNITS_PER_CREDIT
 from clearbg_app.services import api_keys, credits, removal
 from clearbg_app.services.ratelimit import Decision, RateLimiter, default_limiter
@@ -228,7 +228,9 @@ class PublicApi:
                 raise ApiError(429, "rate_limit_exceeded", "Rate limit exceeded", "This key used its megapixel images for this minute.", rate)
             if sized.megapixel_images > 1:
                 self._hit_ip(request, sized.megapixel_images - 1)
-            done = await asyncio.to_thread(self._remove, user.id, key.id, data, options, sized, started)
+            job = await asyncio.to_thread(self._plan, user.id, data, options, sized)
+            rendered = (await self.pool.process_async(job)).rendered
+            done = await asyncio.to_thread(self._settle, user.id, key.id, options, sized, rendered, started)
         except Exception as raised:  # noqa: BLE001 - domain errors become API errors; others propagate
             error = as_api_error(raised)
             if user is not None:
@@ -241,10 +243,16 @@ class PublicApi:
         with session_scope() as session:
             return removal.size_for(session, user_id=user_id, data=data, size=size)
 
-    def _remove(self, user_id, key_id, data, options, sized, started) -> removal.Removal:
+    @staticmethod
+    def _plan(user_id, data, options, sized) -> Job:
         with session_scope() as session:
-            return removal.remove_background(
-                session, pool=self.pool, user_id=user_id, api_key_id=key_id, data=data, options=options, sized=sized, started=started
+            return removal.plan(session, user_id=user_id, data=data, options=options, sized=sized)
+
+    @staticmethod
+    def _settle(user_id, key_id, options, sized, rendered, started) -> removal.Removal:
+        with session_scope() as session:
+            return removal.settle(
+                session, user_id=user_id, api_key_id=key_id, options=options, sized=sized, rendered=rendered, started=started
             )
 
     @staticmethod

@@ -7,7 +7,7 @@ import io
 import math
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
@@ -88,7 +88,7 @@ class Sized:
     output: tuple[int, int]
     size_name: str
     units: int
-    max_pixels: int | None = field(default=None)
+    max_pixels: int | None = None
 
     @property
     def megapixel_images(self) -> int:
@@ -173,30 +173,26 @@ def _job(data: bytes, options: RemovalOptions, sized: Sized) -> Job:
     )
 
 
-def remove_background(
-    session: Session,
-    *,
-    pool: InferencePool,
-    user_id: uuid.UUID,
-    api_key_id: uuid.UUID | None,
-    data: bytes,
-    options: RemovalOptions,
-    sized: Sized | None = None,
-    started: float | None = None,
-    now: datetime | None = None,
-) -> Removal:
-    """Cut out `data` and charge for it with its usage record in one transaction.
-
-    Blocks while the pool works (call it from a thread). Raises `ImageDecodeError`/`ImageTooLarge`,
-    `InsufficientCredits` (checked before any work), `ServerBusy`; none of them charges anything.
-    """
-    started = started or time.perf_counter()
-    sized = sized or size_for(session, user_id=user_id, data=data, size=options.size)
+def plan(session: Session, *, user_id: uuid.UUID, data: bytes, options: RemovalOptions, sized: Sized) -> Job:
+    """The pool job for `data`, once the balance covers its price (`InsufficientCredits` before any work)."""
     if (have := credits.balance(session, user_id=user_id)) < sized.units:
         raise credits.InsufficientCredits(needed=sized.units, balance=have)
     session.rollback()  # end the read transaction: no lock is held while the pool works
-    result = pool.process(_job(data, options, sized))
-    rendered = result.rendered
+    return _job(data, options, sized)
+
+
+def settle(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    api_key_id: uuid.UUID | None,
+    options: RemovalOptions,
+    sized: Sized,
+    rendered: Rendered,
+    started: float,
+    now: datetime | None = None,
+) -> Removal:
+    """Charge for a finished result and record its usage in one transaction (both or neither)."""
     reference = f"api:{uuid.uuid4()}"
     try:
         credits.charge(
@@ -211,6 +207,28 @@ def remove_background(
     box = rendered.foreground or (0, 0, 0, 0)
     detected = options.subject_type if options.subject_type != "auto" else "other"
     return Removal(rendered, sized.size_name, sized.units, (box[0], box[1], box[2] - box[0], box[3] - box[1]), detected, reference)
+
+
+def remove_background(
+    session: Session,
+    *,
+    pool: InferencePool,
+    user_id: uuid.UUID,
+    api_key_id: uuid.UUID | None,
+    data: bytes,
+    options: RemovalOptions,
+    now: datetime | None = None,
+) -> Removal:
+    """`plan`, the pool's work and `settle` in one blocking call (for threads; the API awaits the pool
+    between the two instead). Raises `ImageDecodeError`/`ImageTooLarge`, `InsufficientCredits`,
+    `ServerBusy`; none of them charges anything."""
+    started = time.perf_counter()
+    sized = size_for(session, user_id=user_id, data=data, size=options.size)
+    job = plan(session, user_id=user_id, data=data, options=options, sized=sized)
+    rendered = pool.process(job).rendered
+    return settle(
+        session, user_id=user_id, api_key_id=api_key_id, options=options, sized=sized, rendered=rendered, started=started, now=now
+    )
 
 
 def _usage(user_id, api_key_id, sized, size, status, code, started, now, *, units=0) -> ApiUsage:
