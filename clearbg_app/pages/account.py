@@ -6,6 +6,7 @@ import reflex as rx
 
 from clearbg_app.components.forms import field, flash_callout, native_form, post_form, submit
 from clearbg_app.components.layout import page
+from clearbg_app.components.tables import dict_table
 from clearbg_app.services.accounts import MIN_PASSWORD
 from clearbg_app.state.account import AccountState
 
@@ -161,19 +162,9 @@ def api_usage() -> rx.Component:
     return section(
         "API usage",
         rx.text("Your latest API calls, newest first. Errors are never charged.", size="2"),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("When", "Key", "Size", "Credits", "Latency", "Status")))
-            ),
-            rx.table.body(
-                rx.foreach(
-                    AccountState.usage,
-                    lambda row: rx.table.row(
-                        *(rx.table.cell(row[name]) for name in ("at", "key", "size", "credits", "latency", "status"))
-                    ),
-                )
-            ),
-            width="100%",
+        dict_table(
+            AccountState.usage,
+            (("When", "at"), ("Key", "key"), ("Size", "size"), ("Credits", "credits"), ("Latency", "latency"), ("Status", "status")),
             id="api-usage",
         ),
         rx.link("API documentation", href="/docs/api", size="2"),
