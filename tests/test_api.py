@@ -278,3 +278,15 @@ def test_account_page_shows_api_usage(db_url):
 
     rendered = str(account())
     assert "API usage" in rendered and "api-usage" in rendered
+
+
+def test_request_log_attributes_api_calls_to_the_key(client, session, owner, key):
+    from clearbg_app.api.request_log import writer
+    from clearbg_app.models import ApiKey, RequestLog
+
+    give(session, owner, 100)
+    response = client.post(ENDPOINT, json={"image_file_b64": base64.b64encode(HORSE).decode(), "crop": True}, headers={"X-Api-Key": key})
+    assert response.status_code == 200 and opened(response).size < (570, 440)
+    writer.flush()
+    row = session.exec(select(RequestLog).where(RequestLog.path == ENDPOINT)).one()
+    assert (row.user_id, row.api_key_id, row.status) == (owner.id, session.exec(select(ApiKey.id)).one(), 200)

@@ -4,12 +4,18 @@ API refusing internal addresses. Tests allow 127.0.0.1 by passing their own poli
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from clearbg_app.services import api_keys
 from clearbg_app.services.url_fetch import Timeouts, UrlFetchFailed, UrlRefused, UrlTooLarge, fetch_image, public_only
@@ -176,3 +182,40 @@ def test_the_api_fetches_image_url_and_refuses_internal_ones(db_url, session, cl
     assert redirected.json()["errors"][0]["code"] == "url_refused"
     assert balance(session, owner) == 75
 
+
+
+def self_signed(tmp_path, name: str = "localhost") -> tuple[str, str]:
+    """A certificate for `name` and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1)).add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_is_verified_against_the_host_name_while_pinned(tmp_path):
+    cert, key = self_signed(tmp_path)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    trusting = ssl.create_default_context(cafile=cert)
+    try:
+        port = httpd.server_port
+        assert fetch(f"https://localhost:{port}/horse.jpg", policy=loopback_only, tls_context=trusting) == HORSE
+        with pytest.raises(UrlFetchFailed):  # the certificate names localhost, not 127.0.0.1
+            fetch(f"https://127.0.0.1:{port}/horse.jpg", policy=loopback_only, tls_context=trusting)
+        with pytest.raises(UrlFetchFailed):  # not trusted by the default context
+            fetch(f"https://localhost:{port}/horse.jpg", policy=loopback_only)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
