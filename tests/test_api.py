@@ -290,3 +290,15 @@ def test_request_log_attributes_api_calls_to_the_key(client, session, owner, key
     writer.flush()
     row = session.exec(select(RequestLog).where(RequestLog.path == ENDPOINT)).one()
     assert (row.user_id, row.api_key_id, row.status) == (owner.id, session.exec(select(ApiKey.id)).one(), 200)
+
+
+def test_malformed_bodies_get_the_error_shape(client, session, owner, key):
+    give(session, owner, 100)
+    files = {name: ("a.jpg", HORSE) for name in ("image_file", "bg_image_file", "extra_file")}
+    too_many = client.post(ENDPOINT, files=files, headers={"X-Api-Key": key})
+    no_boundary = client.post(ENDPOINT, content=b"--x\r\n", headers={"X-Api-Key": key, "Content-Type": "multipart/form-data"})
+    bad_json = client.post(ENDPOINT, content=b"{not json", headers={"X-Api-Key": key, "Content-Type": "application/json"})
+    plain = client.post(ENDPOINT, content=b"hello", headers={"X-Api-Key": key, "Content-Type": "text/plain"})
+    for response in (too_many, no_boundary, bad_json, plain):
+        assert response.status_code == 400 and response.json()["errors"][0]["code"] == "invalid_parameter"
+    assert balance(session, owner) == 100

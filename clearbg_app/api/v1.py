@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -117,6 +119,8 @@ async def read_params(request: Request) -> tuple[dict[str, str], dict[str, bytes
         raise ApiError(413, "file_too_large", "File too large", f"The request is over the {limit / 1e6:g} MB limit.") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ParameterError("The body is not valid JSON.") from None
+    except (HTTPException, MultiPartException) as error:  # a malformed form, or too many files or fields
+        raise ParameterError(f"The form could not be read: {getattr(error, 'detail', None) or error}") from None
     raise ParameterError("Send the parameters as multipart/form-data, application/x-www-form-urlencoded or application/json.")
 
 
