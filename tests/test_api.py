@@ -118,6 +118,10 @@ def test_auto_size_is_full_when_the_balance_covers_it_else_a_preview(client, ses
     assert small.headers["X-Credits-Charged"] == "0.25" and opened(small).width < 770 and balance(session, owner) == 0
 
 
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # image options: the DB adds nothing
+
+
+@SQLITE_ONLY
 @pytest.mark.parametrize(
     ("params", "check"),
     [
@@ -139,6 +143,7 @@ def test_remove_bg_options(client, session, owner, key, params, check):
     assert check(image, response)
 
 
+@SQLITE_ONLY
 def test_background_image_fills_behind(client, session, owner, key):
     give(session, owner, 100)
     green = bad.encode(Image.new("RGB", (40, 30), (0, 200, 0)), "PNG")
@@ -302,3 +307,16 @@ def test_malformed_bodies_get_the_error_shape(client, session, owner, key):
     for response in (too_many, no_boundary, bad_json, plain):
         assert response.status_code == 400 and response.json()["errors"][0]["code"] == "invalid_parameter"
     assert balance(session, owner) == 100
+
+
+@SQLITE_ONLY
+def test_exif_rotated_photos_are_sized_and_placed_upright(client, session, owner, key):
+    give(session, owner, 100)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    stored = Image.open(io.BytesIO(HORSE)).resize((400, 300))
+    rotated = bad.encode(stored, "JPEG", exif=exif.tobytes())
+    for params in ({}, {"scale": "80%"}, {"roi": "0px 0px 300px 400px"}):
+        response = post(client, key, files={"image_file": ("r.jpg", rotated)}, **params)
+        assert response.status_code == 200, response.text
+        assert opened(response).size == (300, 400) and response.headers["X-Credits-Charged"] == "0.25"
