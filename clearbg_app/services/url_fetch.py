@@ -59,8 +59,8 @@ class Timeouts:
     total: float = 30.0
 
 
-def _resolve(host: str, port: int, policy: AddressPolicy) -> str:
-    """The first address of `host`, if every address it resolves to passes `policy`."""
+def _resolve(host: str, port: int, policy: AddressPolicy) -> list[str]:
+    """The addresses of `host`, if every one of them passes `policy`."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
@@ -68,18 +68,24 @@ def _resolve(host: str, port: int, policy: AddressPolicy) -> str:
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not addresses or not all(policy(address) for address in addresses):
         raise UrlRefused("image_url points to an address we do not fetch from (a private or local network).")
-    return str(addresses[0])
+    return list(dict.fromkeys(str(address) for address in addresses))
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    """Connects to the checked address; the Host header keeps the name."""
+    """Connects to the checked addresses (the first that answers); the Host header keeps the name."""
 
-    def __init__(self, host: str, port: int, address: str, timeouts: Timeouts) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeouts: Timeouts) -> None:
         super().__init__(host, port, timeout=timeouts.connect)
-        self._address, self._read_timeout = address, timeouts.read
+        self._addresses, self._read_timeout = addresses, timeouts.read
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        for address in self._addresses:
+            try:
+                self.sock = socket.create_connection((address, self.port), self.timeout)
+                break
+            except OSError:
+                if address == self._addresses[-1]:
+                    raise
         self.sock.settimeout(self._read_timeout)
 
 
@@ -88,8 +94,8 @@ class _PinnedHTTPS(_PinnedHTTP):
 
     default_port = 443
 
-    def __init__(self, host: str, port: int, address: str, timeouts: Timeouts, context: ssl.SSLContext) -> None:
-        super().__init__(host, port, address, timeouts)
+    def __init__(self, host: str, port: int, addresses: list[str], timeouts: Timeouts, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, addresses, timeouts)
         self._context = context
 
     def connect(self) -> None:
@@ -115,11 +121,11 @@ def fetch_image(
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise UrlRefused("image_url has an invalid port.") from None
-        address = _resolve(parts.hostname, port, policy)
+        addresses = _resolve(parts.hostname, port, policy)
         if parts.scheme == "https":
-            connection = _PinnedHTTPS(parts.hostname, port, address, timeouts, tls_context or ssl.create_default_context())
+            connection = _PinnedHTTPS(parts.hostname, port, addresses, timeouts, tls_context or ssl.create_default_context())
         else:
-            connection = _PinnedHTTP(parts.hostname, port, address, timeouts)
+            connection = _PinnedHTTP(parts.hostname, port, addresses, timeouts)
         try:
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             connection.request("GET", target, headers={"User-Agent": "ClearBG image fetcher", "Accept": "image/*"})
