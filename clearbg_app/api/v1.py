@@ -166,9 +166,12 @@ class PublicApi:
             Route("/api/v1.0/account", self.account, methods=["GET"]),
         ]
 
-    def _hit_ip(self, request: Request, cost: int = 1) -> Decision:
-        ip = client_ip(request) or "unknown"
-        decision = self.limiter.hit("ip", ip, per_minute=get_settings().api_rate_limit_per_ip, cost=cost)
+    async def _hit(self, scope: str, identity: str, per_minute: int, cost: int = 1) -> Decision:
+        """A rate-limit hit off the event loop (Redis is a network call)."""
+        return await asyncio.to_thread(self.limiter.hit, scope, identity, per_minute=per_minute, cost=cost)
+
+    async def _hit_ip(self, request: Request, cost: int = 1) -> Decision:
+        decision = await self._hit("ip", client_ip(request) or "unknown", get_settings().api_rate_limit_per_ip, cost)
         if not decision.allowed:
             raise ApiError(429, "rate_limit_exceeded", "Rate limit exceeded", "Too many requests from this address.", decision.headers())
         return decision
@@ -218,7 +221,7 @@ class PublicApi:
         rate: dict[str, str] = {}
         user = key = sized = None
         try:
-            rate = self._hit_ip(request).headers()
+            rate = (await self._hit_ip(request)).headers()
             user, key = await self._authenticate(request)
             params, files = await read_params(request)
             data = await self._image(params, files, "image")
@@ -226,12 +229,12 @@ class PublicApi:
                 raise ApiError(400, "missing_source", "No image given", "Send one of image_file, image_file_b64 or image_url.")
             options = removal_options(params, await self._image(params, files, "bg_image"))
             sized = await asyncio.to_thread(self._size, user.id, data, options.size)
-            decision = self.limiter.hit("key", str(key.id), per_minute=get_settings().api_rate_limit_per_key, cost=sized.megapixel_images)
+            decision = await self._hit("key", str(key.id), get_settings().api_rate_limit_per_key, sized.megapixel_images)
             rate = decision.headers()
             if not decision.allowed:
                 raise ApiError(429, "rate_limit_exceeded", "Rate limit exceeded", "This key used its megapixel images for this minute.", rate)
             if sized.megapixel_images > 1:
-                self._hit_ip(request, sized.megapixel_images - 1)
+                await self._hit_ip(request, sized.megapixel_images - 1)
             job = await asyncio.to_thread(self._plan, user.id, data, options, sized)
             rendered = (await self.pool.process_async(job)).rendered
             done = await asyncio.to_thread(self._settle, user.id, key.id, options, sized, rendered, started)
@@ -295,7 +298,7 @@ class PublicApi:
         """GET /api/v1.0/account: the key owner's credits and free calls, in remove.bg's shape."""
         rate: dict[str, str] = {}
         try:
-            rate = self._hit_ip(request).headers()
+            rate = (await self._hit_ip(request)).headers()
             user, _ = await self._authenticate(request)
         except ApiError as error:
             return error.response(rate)
