@@ -14,8 +14,10 @@ from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import account, admin, auth, index, legal, pricing
+from clearbg_app.pages.api_docs import api_docs
 from clearbg_app.pages.credits import credits_page
 from clearbg_app.services.images import default_model
+from clearbg_app.services.removal import default_pool
 from clearbg_app.settings import get_settings
 from clearbg_app.state.account import AccountState
 from clearbg_app.state.admin import AdminState
@@ -27,9 +29,10 @@ log = logging.getLogger("clearbg")
 
 @contextlib.asynccontextmanager
 async def background_services():
-    """Load the model before the first request, and run the scheduled jobs while the app is up."""
+    """Load the model and the API's pool before the first request, and run the scheduled jobs while the app is up."""
     log_redaction.install()  # the servers have set up their log handlers by now
     await asyncio.to_thread(default_model)
+    pool = await asyncio.to_thread(default_pool)  # the API's inference pool, warmed up
     scheduler = build_scheduler()
     scheduler.start()
     log.info("ClearBG ready: model loaded, scheduler started")
@@ -37,6 +40,7 @@ async def background_services():
         yield
     finally:
         scheduler.shutdown(wait=False)
+        await asyncio.to_thread(pool.close)
         request_log_writer.flush()
 
 
@@ -61,5 +65,6 @@ app.add_page(admin.admin, route="/admin", title="Admin · ClearBG", on_load=[on_
 app.add_page(legal.privacy, route="/privacy", title="Privacy policy · ClearBG", on_load=on_load)
 app.add_page(legal.terms, route="/terms", title="Terms of service · ClearBG", on_load=on_load)
 app.add_page(pricing.pricing, route="/pricing", title="Pricing · ClearBG", on_load=[on_load, PricingState.load])
+app.add_page(api_docs, route="/docs/api", title="API · ClearBG", on_load=on_load)
 app.add_page(credits_page, route="/credits", title="Your credits · ClearBG", on_load=[on_load, CreditsState.load])
 app.register_lifespan_task(background_services)

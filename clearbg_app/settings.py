@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(None, description="downloaded and derived models; default data_dir/models")
     enable_fast_mode: bool = Field(False, description="offer the int8 model (off: it fails the quality bar)")
 
+    redis_url: str = Field("", description="empty: API rate limits are kept in memory (one process)")
+    api_rate_limit_per_key: int = Field(500, gt=0, description="megapixel images per minute per API key")
+    api_rate_limit_per_ip: int = Field(1000, gt=0, description="megapixel images (or requests) per minute per IP")
+    url_fetch_connect_seconds: float = Field(5.0, gt=0, description="image_url: connect timeout")
+    url_fetch_read_seconds: float = Field(10.0, gt=0, description="image_url: timeout between reads")
+    url_fetch_total_seconds: float = Field(30.0, gt=0, description="image_url: the whole download")
+
     public_url: str = Field("http://localhost:3000", description="base URL used in emails")
     secret_key: SecretStr = Field(SecretStr(""), description="signs email links; required in production")
     session_days: int = Field(30, gt=0, description="how long a sign-in lasts without activity")

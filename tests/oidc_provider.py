@@ -12,8 +12,6 @@ import asyncio
 import base64
 import hashlib
 import secrets
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,13 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.loopback import serve_asgi
 
 CLIENT_ID = "clearbg-test-client.apps.example"
 CLIENT_SECRET = "loopback-client-secret-0123456789"
@@ -218,20 +217,6 @@ class OIDCProvider:
     @contextmanager
     def serve(self) -> Iterator[OIDCProvider]:
         """Run the provider with uvicorn in a background thread until the block ends."""
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the loopback OIDC provider did not start")
-            time.sleep(0.01)
-        try:
+        with serve_asgi(self.app, "loopback OIDC provider") as url:
+            self.url = url
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()

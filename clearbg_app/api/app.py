@@ -9,16 +9,21 @@ from starlette.routing import Route
 from clearbg_app.api.auth import auth_routes
 from clearbg_app.api.google import google_routes
 from clearbg_app.api.images import image_blob
+from clearbg_app.api.openapi import docs_routes
 from clearbg_app.api.request_log import RequestLogMiddleware
 from clearbg_app.api.stripe_webhook import stripe_routes
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
+from clearbg_app.api.v1 import PublicApi
 from clearbg_app.api.visitor_cookie import VisitorCookieMiddleware
 
 
-def build_api() -> Starlette:
-    """Our routes; the middleware covers Reflex's pages and upload endpoint too."""
+def build_api(public_api: PublicApi | None = None) -> Starlette:
+    """Our routes; the middleware covers Reflex's pages and upload endpoint too. Tests pass a
+    `PublicApi` with their own pool, rate limiter or URL policy."""
     return Starlette(
         routes=[
+            *(public_api or PublicApi()).routes(),
+            *docs_routes(),
             Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"]),
             *auth_routes(),
             *google_routes(),

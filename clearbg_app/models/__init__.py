@@ -12,11 +12,13 @@ SQLModel.metadata.naming_convention = {
 # The tables import after the naming convention is set.
 
 from clearbg_app.models.accounts import ApiKey, AuthSession, LoginThrottle, OAuthIdentity, PolicyVersion, Role, User  # noqa: E402
+from clearbg_app.models.api_usage import ApiUsage  # noqa: E402
 from clearbg_app.models.billing import CreditAccount, CreditLot, EntryKind, LedgerEntry, Order, OrderStatus, Plan, PlanKind, StripeEvent  # noqa: E402
 from clearbg_app.models.images import ImageStatus, ProcessedImage  # noqa: E402
 from clearbg_app.models.request_log import RequestLog  # noqa: E402
 
 __all__ = [
+    "ApiUsage",
     "ApiKey",
     "AuthSession",
     "CreditAccount",

@@ -6,6 +6,7 @@ import reflex as rx
 
 from clearbg_app.components.forms import field, flash_callout, native_form, post_form, submit
 from clearbg_app.components.layout import page
+from clearbg_app.components.tables import dict_table
 from clearbg_app.services.accounts import MIN_PASSWORD
 from clearbg_app.state.account import AccountState
 
@@ -157,6 +158,19 @@ def api_keys() -> rx.Component:
     )
 
 
+def api_usage() -> rx.Component:
+    return section(
+        "API usage",
+        rx.text("Your latest API calls, newest first. Errors are never charged.", size="2"),
+        dict_table(
+            AccountState.usage,
+            (("When", "at"), ("Key", "key"), ("Size", "size"), ("Credits", "credits"), ("Latency", "latency"), ("Status", "status")),
+            id="api-usage",
+        ),
+        rx.link("API documentation", href="/docs/api", size="2"),
+    )
+
+
 def account() -> rx.Component:
     return page(
         rx.heading("Your account", size="7"),
@@ -164,6 +178,7 @@ def account() -> rx.Component:
         notice(),
         profile(),
         api_keys(),
+        api_usage(),
         sessions(),
         credentials(),
     )

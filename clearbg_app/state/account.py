@@ -8,7 +8,7 @@ import reflex as rx
 
 from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
-from clearbg_app.services import accounts, api_keys
+from clearbg_app.services import accounts, api_keys, credits, removal
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 
@@ -31,6 +31,7 @@ def _device(user_agent: str) -> str:
 class AccountState(SessionState):
     sessions: list[dict[str, str]] = []
     keys: list[dict[str, str]] = []
+    usage: list[dict[str, str]] = []
     new_key_secret: str = ""
     notice: str = ""
     notice_kind: str = ""
@@ -60,6 +61,17 @@ class AccountState(SessionState):
                     "last_used": _when(key.last_used_at),
                 }
                 for key in api_keys.list_keys(session, user=signed_in.user)
+            ]
+            self.usage = [
+                {
+                    "at": _when(row.at),
+                    "key": (prefix + "…") if prefix else "deleted key",
+                    "size": f"{row.size} {row.width}x{row.height}" if row.width else (row.size or "-"),
+                    "credits": credits.format_credits(row.credits_units),
+                    "latency": f"{row.latency_ms} ms",
+                    "status": str(row.status) if row.status == 200 else f"{row.status} {row.error_code or ''}".strip(),
+                }
+                for row, prefix in removal.recent_usage(session, user_id=signed_in.user.id)
             ]
         self._publish(signed_in.user)
 

@@ -92,3 +92,20 @@ def test_background_image_fills_behind(cutout):
 def test_bad_options_are_refused(options):
     with pytest.raises(InferenceError):
         RenderOptions(**options)
+
+
+def test_side_margins_mix_fractions_and_pixels(cutout):
+    margins = ((0.1, 0), (0.0, 10), (0.0, 0), (0.0, 5))  # top 10% of 50 px, right 10 px, left 5 px
+    assert opened(render(cutout, RenderOptions(crop=True, side_margins=margins))).size == (66, 55)
+
+
+def test_subject_keeps_its_size_when_only_positioned(cutout):
+    image = opened(render(cutout, RenderOptions(crop=True, canvas=(200, 100), subject_scale=None, position=(0.5, 0.5))))
+    left, top, right, bottom = image.getchannel("A").getbbox()
+    assert (right - left, bottom - top) == (51, 50) and (left, top) == (74, 25)
+
+
+def test_semi_transparent_background_colour(cutout):
+    image = opened(render(cutout, RenderOptions(background=(0, 0, 255), background_opacity=119)))
+    assert image.mode == "RGBA" and image.getpixel((5, 5)) == (0, 0, 255, 119)
+    assert image.getpixel((60, 30)) == (220, 20, 20, 255)

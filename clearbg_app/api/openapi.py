@@ -1,0 +1,181 @@
+"""The API's description, written once: the OpenAPI 3 document (`/api/openapi.json`), the plain HTML
+reference (`/api/docs`, no scripts, no CDN) and the `/docs/api` page all read these tables."""
+
+from __future__ import annotations
+
+import html
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from clearbg_app.api.removebg_params import CHANNELS, FORMATS, SIZE_NAMES, TYPES
+
+# name, schema, description
+PARAMETERS: list[tuple[str, dict, str]] = [
+    ("image_file", {"type": "string", "format": "binary"}, "The image (multipart upload). Send exactly one of image_file, image_file_b64, image_url."),
+    ("image_file_b64", {"type": "string"}, "The image as base64 (a data: URL works too)."),
+    ("image_url", {"type": "string", "format": "uri"}, "An http(s) URL to download the image from; private and local addresses are refused."),
+    ("size", {"type": "string", "enum": list(SIZE_NAMES), "default": "preview"},
+     "preview/small/regular: up to 0.25 megapixels, 0.25 credit. full/4k/50mp: the input's size, 1 credit (0.25 if it is "
+     "small). medium (1.5 MP), hd (4 MP): 1 credit. auto: full when your balance covers it, else preview."),
+    ("type", {"type": "string", "enum": list(TYPES), "default": "auto"},
+     "Accepted for compatibility; any foreground is found. X-Type echoes it, or says 'other' for auto."),
+    ("format", {"type": "string", "enum": list(FORMATS), "default": "auto"},
+     "auto: PNG when the result has transparency, else JPG. zip: color.jpg plus alpha.png."),
+    ("channels", {"type": "string", "enum": list(CHANNELS), "default": "rgba"}, "alpha: only the mask, as a greyscale PNG."),
+    ("bg_color", {"type": "string"}, "Background colour: hex (81d4fa, fff, with a 4th/8th digit pair for opacity: 81d4fa77) or a name (green)."),
+    ("bg_image_file", {"type": "string", "format": "binary"}, "A background image, scaled to cover the result."),
+    ("bg_image_url", {"type": "string", "format": "uri"}, "A background image by URL (same rules as image_url)."),
+    ("crop", {"type": "boolean", "default": False}, "Crop the result to the subject."),
+    ("crop_margin", {"type": "string"},
+     "With crop: margin around the subject, 1, 2 or 4 values (CSS order) in px or % of the subject; at most 500px or 50%."),
+    ("scale", {"type": "string"}, "The subject's size relative to the image, 10% to 100%, or original (default). Implies position=center."),
+    ("position", {"type": "string"}, "original (default), center, or one or two percentages (horizontal, vertical) for the subject's centre."),
+    ("roi", {"type": "string"}, "Region of interest 'x1 y1 x2 y2' in px or % of the input; outside it everything is background."),
+]
+
+RESULT_HEADERS = {
+    "X-Credits-Charged": "Credits charged for this call (0.25 or 1).",
+    "X-Width": "Width of the result in pixels.",
+    "X-Height": "Height of the result in pixels.",
+    "X-Type": "The requested type, or 'other'.",
+    "X-Foreground-Top": "Top of the subject's bounding box in the result.",
+    "X-Foreground-Left": "Left of the subject's bounding box.",
+    "X-Foreground-Width": "Width of the subject's bounding box.",
+    "X-Foreground-Height": "Height of the subject's bounding box.",
+}
+RATE_HEADERS = {
+    "X-RateLimit-Limit": "Megapixel images allowed per minute (per key; per IP before the key is known).",
+    "X-RateLimit-Remaining": "What is left of it in the current moving minute.",
+    "X-RateLimit-Reset": "Unix time when the window has room again.",
+}
+ERRORS = [
+    (400, "invalid_parameter, missing_source, multiple_sources, invalid_image, url_refused, url_fetch_failed", "Bad parameters or an unreadable image."),
+    (402, "insufficient_credits", "The balance does not cover the price."),
+    (403, "auth_failed", "X-Api-Key missing, unknown or revoked."),
+    (413, "file_too_large", "The file, the body or the image's pixel count is over the limit."),
+    (429, "rate_limit_exceeded", "Rate limited; wait Retry-After seconds."),
+    (503, "server_busy", "The inference queue is full; wait Retry-After seconds."),
+]
+
+CURL_EXAMPLE = """curl -H 'X-Api-Key: YOUR_KEY' \\
+     -F 'image_file=@/path/to/photo.jpg' -F 'size=auto' \\
+     -f {base}/api/v1.0/removebg -o no-bg.png"""
+PYTHON_EXAMPLE = """import requests
+
+response = requests.post(
+    "{base}/api/v1.0/removebg",
+    files={{"image_file": open("/path/to/photo.jpg", "rb")}},
+    data={{"size": "auto"}},
+    headers={{"X-Api-Key": "YOUR_KEY"}},
+)
+if response.status_code == requests.codes.ok:
+    with open("no-bg.png", "wb") as out:
+        out.write(response.content)
+else:
+    print("Error:", response.status_code, response.json()["errors"])"""
+
+
+def _headers(described: dict[str, str]) -> dict:
+    return {name: {"description": text, "schema": {"type": "string"}} for name, text in described.items()}
+
+
+def _error(description: str, retry: bool = False) -> dict:
+    headers = _headers(RATE_HEADERS) | (_headers({"Retry-After": "Seconds to wait."}) if retry else {})
+    return {"description": description, "headers": headers, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}}
+
+
+def openapi_document() -> dict:
+    """The OpenAPI 3.1 description of the public API."""
+    properties = {name: {**schema, "description": text} for name, schema, text in PARAMETERS}
+    text_properties = {name: schema for name, schema in properties.items() if schema.get("format") != "binary"}
+    errors = {str(status): _error(f"{codes}: {text}", retry=status in (429, 503)) for status, codes, text in ERRORS}
+    result_json = {
+        "type": "object",
+        "properties": {"data": {"type": "object", "properties": {
+            "result_b64": {"type": "string"}, "foreground_top": {"type": "integer"}, "foreground_left": {"type": "integer"},
+            "foreground_width": {"type": "integer"}, "foreground_height": {"type": "integer"}}}},
+    }  # fmt: skip
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ClearBG API", "version": "1.0", "description": "Background removal, compatible with remove.bg's API v1.0."},
+        "components": {
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+            "schemas": {
+                "Errors": {"type": "object", "properties": {"errors": {"type": "array", "items": {"type": "object", "properties": {
+                    "title": {"type": "string"}, "code": {"type": "string"}, "detail": {"type": "string"}}}}}},
+            },  # fmt: skip
+        },
+        "security": [{"ApiKey": []}],
+        "paths": {
+            "/api/v1.0/removebg": {
+                "post": {
+                    "summary": "Remove the background of an image",
+                    "requestBody": {"required": True, "content": {
+                        "multipart/form-data": {"schema": {"type": "object", "properties": properties}},
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": text_properties}},
+                        "application/json": {"schema": {"type": "object", "properties": text_properties}}}},  # fmt: skip
+                    "responses": {
+                        "200": {
+                            "description": "The result image, or JSON with result_b64 when Accept: application/json.",
+                            "headers": _headers(RESULT_HEADERS | RATE_HEADERS),
+                            "content": {"image/png": binary, "image/jpeg": binary, "image/webp": binary,
+                                        "application/zip": binary, "application/json": {"schema": result_json}},  # fmt: skip
+                        },
+                        **errors,
+                    },
+                }
+            },
+            "/api/v1.0/account": {
+                "get": {
+                    "summary": "Credits and free API calls of the key's account",
+                    "responses": {
+                        "200": {"description": "data.attributes.credits {total, subscription, payg, enterprise}; data.attributes.api {free_calls, sizes}",
+                                "headers": _headers(RATE_HEADERS), "content": {"application/json": {"schema": {"type": "object"}}}},  # fmt: skip
+                        "403": errors["403"],
+                        "429": errors["429"],
+                    },
+                }
+            },
+        },
+    }
+
+
+def docs_html(base: str) -> str:
+    """The reference as one self-contained HTML page."""
+    esc = html.escape
+    rows = "".join(f"<tr><td><code>{esc(n)}</code></td><td>{esc(', '.join(s.get('enum', [])) or s['type'])}</td><td>{esc(t)}</td></tr>" for n, s, t in PARAMETERS)
+    headers = "".join(f"<tr><td><code>{esc(n)}</code></td><td>{esc(t)}</td></tr>" for n, t in (RESULT_HEADERS | RATE_HEADERS).items())
+    errors = "".join(f"<tr><td>{status}</td><td><code>{esc(codes)}</code></td><td>{esc(text)}</td></tr>" for status, codes, text in ERRORS)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ClearBG API reference</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
+table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;vertical-align:top;text-align:left}}
+pre{{background:#f4f4f4;padding:1rem;overflow:auto}}</style></head><body>
+<h1>ClearBG API v1.0</h1>
+<p>Compatible with remove.bg's API: point a remove.bg client at <code>{esc(base)}/api</code>. Authenticate with the
+<code>X-Api-Key</code> header (create keys on your account page). Machine-readable: <a href="/api/openapi.json">openapi.json</a>.</p>
+<h2>POST /api/v1.0/removebg</h2>
+<p>Send multipart/form-data, application/x-www-form-urlencoded or JSON. The answer is the image, or
+<code>{{"data": {{"result_b64": ..., "foreground_top": ...}}}}</code> with <code>Accept: application/json</code>.
+Errors are never charged.</p>
+<table><tr><th>Parameter</th><th>Values</th><th>Meaning</th></tr>{rows}</table>
+<h3>Response headers</h3><table>{headers}</table>
+<h2>GET /api/v1.0/account</h2><p>Your credits (total, subscription, payg) and free API calls left.</p>
+<h2>Errors</h2><p>Shape: <code>{{"errors": [{{"title": ..., "code": ..., "detail": ...}}]}}</code></p>
+<table><tr><th>Status</th><th>Codes</th><th>When</th></tr>{errors}</table>
+<h2>Examples</h2><pre>{esc(CURL_EXAMPLE.format(base=base))}</pre><pre>{esc(PYTHON_EXAMPLE.format(base=base))}</pre>
+</body></html>"""
+
+
+async def openapi_json(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document())
+
+
+async def docs_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(docs_html(str(request.base_url).rstrip("/")), headers={"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'"})
+
+
+def docs_routes() -> list[Route]:
+    return [Route("/api/openapi.json", openapi_json, methods=["GET"]), Route("/api/docs", docs_page, methods=["GET"])]

@@ -1,0 +1,150 @@
+"""remove.bg's request parameters, read into `RemovalOptions`. Unknown parameter names are ignored (as
+remove.bg does); unknown values are refused with a sentence that names the parameter."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from PIL import ImageColor
+
+from clearbg_app.services.removal import Length, RemovalOptions
+
+SIZE_NAMES = {
+    "preview": "preview", "small": "preview", "regular": "preview",
+    "medium": "medium", "hd": "hd",
+    "full": "full", "4k": "full", "50mp": "full",
+    "auto": "auto",
+}  # fmt: skip
+TYPES = ("auto", "person", "product", "car", "animal", "graphic", "transportation", "other")
+FORMATS = ("auto", "png", "jpg", "webp", "zip")
+CHANNELS = ("rgba", "alpha")
+MAX_MARGIN_PX, MAX_MARGIN_PERCENT = 500, 50
+LENGTH = re.compile(r"^(\d+(?:\.\d+)?)(px|%)?$")
+HEX = re.compile(r"^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
+
+
+class ParameterError(ValueError):
+    """A parameter value we cannot use; `str()` says which and why."""
+
+
+def _choice(params: Mapping[str, str], name: str, allowed, default: str) -> str:
+    value = (params.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise ParameterError(f"{name}={value!r} is not supported; use one of {', '.join(allowed)}.")
+    return value
+
+
+def _boolean(params: Mapping[str, str], name: str) -> bool:
+    value = str(params.get(name, "false")).strip().lower()
+    if value not in ("true", "false", "1", "0", ""):
+        raise ParameterError(f"{name} must be true or false.")
+    return value in ("true", "1")
+
+
+def _lengths(text: str, name: str, counts: tuple[int, ...], default_unit: str) -> list[Length]:
+    parts = text.split()
+    if len(parts) not in counts:
+        raise ParameterError(f"{name} takes {' or '.join(map(str, counts))} values, got {len(parts)}.")
+    lengths = []
+    for part in parts:
+        match = LENGTH.match(part.lower())
+        if not match:
+            raise ParameterError(f"{name}: {part!r} is not a length like 30px or 10%.")
+        lengths.append((float(match[1]), match[2] or default_unit))
+    return lengths
+
+
+def crop_margin(text: str) -> tuple[Length, Length, Length, Length]:
+    """1, 2 or 4 lengths (CSS order: top, right, bottom, left); at most 500px or 50% each."""
+    values = _lengths(text, "crop_margin", (1, 2, 4), "px")
+    for value, unit in values:
+        if value > (MAX_MARGIN_PERCENT if unit == "%" else MAX_MARGIN_PX):
+            raise ParameterError(f"crop_margin may be at most {MAX_MARGIN_PX}px or {MAX_MARGIN_PERCENT}% per side.")
+    if len(values) == 1:
+        values *= 4
+    elif len(values) == 2:
+        values *= 2
+    return tuple(values)
+
+
+def roi(text: str) -> tuple[Length, Length, Length, Length]:
+    """x1 y1 x2 y2 in pixels or percent of the input image, with x1 < x2 and y1 < y2 (same units)."""
+    values = _lengths(text, "roi", (4,), "px")
+    if any(unit == "%" and value > 100 for value, unit in values):
+        raise ParameterError("roi percentages must be 0% to 100%.")
+    (x1, ux1), (y1, uy1), (x2, ux2), (y2, uy2) = values
+    if (ux1 == ux2 and x1 >= x2) or (uy1 == uy2 and y1 >= y2):
+        raise ParameterError("roi must be 'x1 y1 x2 y2' with x1 < x2 and y1 < y2.")
+    return tuple(values)
+
+
+def _percent(text: str, name: str) -> float:
+    match = re.match(r"^(\d+(?:\.\d+)?)%$", text)
+    if not match or not 0 <= float(match[1]) <= 100:
+        raise ParameterError(f"{name}: {text!r} must be a percentage from 0% to 100%.")
+    return float(match[1]) / 100
+
+
+def scale(text: str) -> float | None:
+    if text in ("", "original"):
+        return None
+    value = _percent(text, "scale")
+    if value < 0.1:
+        raise ParameterError("scale must be from 10% to 100%, or original.")
+    return value
+
+
+def position(text: str, scaled: bool) -> tuple[float, float] | None:
+    """original, center, one percentage (both axes) or two (horizontal, vertical)."""
+    if text in ("", "original"):
+        return (0.5, 0.5) if scaled else None
+    if text == "center":
+        return (0.5, 0.5)
+    parts = text.split()
+    if len(parts) not in (1, 2):
+        raise ParameterError("position takes one or two percentages, center, or original.")
+    values = [_percent(part, "position") for part in parts]
+    return (values[0], values[-1])
+
+
+def colour(text: str) -> tuple[tuple[int, int, int], int]:
+    """A hex colour (3, 4, 6 or 8 digits; the last of 4 or 8 is the opacity) or a CSS colour name."""
+    value = text.strip().lower()
+    if match := HEX.match(value):
+        digits = match[1]
+        if len(digits) in (3, 4):
+            digits = "".join(ch * 2 for ch in digits)
+        channels = [int(digits[i : i + 2], 16) for i in range(0, len(digits), 2)]
+        return tuple(channels[:3]), channels[3] if len(channels) == 4 else 255
+    try:
+        return ImageColor.getrgb(value)[:3], 255
+    except ValueError:
+        raise ParameterError(f"bg_color={text!r} is neither a hex colour (81d4fa, fff8) nor a colour name.") from None
+
+
+def removal_options(params: Mapping[str, str], background_image: bytes | None) -> RemovalOptions:
+    """Every option of one request, checked."""
+    size = SIZE_NAMES.get((params.get("size") or "preview").strip().lower())
+    if size is None:
+        raise ParameterError(f"size={params.get('size')!r} is not supported; use preview, full, auto (or small, regular, medium, hd, 4k).")
+    if params.get("bg_color") and background_image is not None:
+        raise ParameterError("Send bg_color or a background image, not both.")
+    background, opacity = colour(params["bg_color"]) if params.get("bg_color") else (None, 255)
+    scaled = scale(str(params.get("scale") or "").strip().lower())
+    margin = str(params.get("crop_margin") or "").strip()
+    region = str(params.get("roi") or "").strip()
+    return RemovalOptions(
+        size=size,
+        format=_choice(params, "format", FORMATS, "auto"),
+        channels=_choice(params, "channels", CHANNELS, "rgba"),
+        subject_type=_choice(params, "type", TYPES, "auto"),
+        background=background,
+        background_opacity=opacity,
+        background_image=background_image,
+        crop=_boolean(params, "crop"),
+        crop_margin=crop_margin(margin) if margin else None,
+        scale=scaled,
+        position=position(str(params.get("position") or "").strip().lower(), scaled is not None),
+        roi=roi(region) if region else None,
+    )

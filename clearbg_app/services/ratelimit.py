@@ -1,0 +1,56 @@
+"""Rate limits of the public API: a moving one-minute window per API key and per client IP, counted in
+"megapixel images" like remove.bg. In memory by default; in Redis when `CLEARBG_REDIS_URL` is set."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from clearbg_app.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one hit, with what the `X-RateLimit-*` and `Retry-After` headers say."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds when the window has room again
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, math.ceil(self.reset_at - time.time())))
+        return headers
+
+
+class RateLimiter:
+    """Moving windows of one minute, shared by every process that uses the same storage."""
+
+    def __init__(self, storage_url: str = "", *, key_prefix: str = "clearbg") -> None:
+        storage = RedisStorage(storage_url, key_prefix=key_prefix) if storage_url else MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    def hit(self, scope: str, identity: str, *, per_minute: int, cost: int = 1) -> Decision:
+        """Spend `cost` of `identity`'s budget in `scope` ("key", "ip"); refused hits spend nothing."""
+        item = RateLimitItemPerMinute(per_minute)
+        allowed = self._limiter.hit(item, scope, identity, cost=min(cost, per_minute))
+        reset, remaining = self._limiter.get_window_stats(item, scope, identity)
+        return Decision(allowed and cost <= per_minute, per_minute, max(0, remaining), reset)
+
+
+@lru_cache
+def default_limiter() -> RateLimiter:
+    """The process-wide limiter for the configured storage."""
+    return RateLimiter(get_settings().redis_url)

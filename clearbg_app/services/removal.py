@@ -1,0 +1,299 @@
+"""Background removal as a paid service: size and price, one process-wide inference pool, the charge
+and the usage record committed together. The public API calls this; the web page can call it too."""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from PIL import Image
+from sqlmodel import Session, col, select
+
+from clearbg_app.clock import utcnow
+from clearbg_app.inference import (
+    CutoutOptions,
+    InferenceConfig,
+    InferencePool,
+    Job,
+    Rendered,
+    RenderOptions,
+    decode_image,
+    fit_within,
+    probe_image,
+)
+from clearbg_app.inference.render import Margin
+from clearbg_app.models import ApiKey, ApiUsage, CreditLot, EntryKind, LedgerEntry
+from clearbg_app.services import credits
+from clearbg_app.settings import get_settings
+
+# Output sizes: the most pixels a result may have (None: the input's own size).
+SIZES = ("preview", "medium", "hd", "full")
+SIZE_MEGAPIXELS = {"medium": 1.5, "hd": 4.0}
+EXIF_ORIENTATION = 0x0112
+Colour = tuple[int, int, int]
+Length = tuple[float, str]  # a number and its unit, "px" or "%"
+
+
+@lru_cache
+def default_pool() -> InferencePool:
+    """The process-wide inference pool (loads the model on first use)."""
+    return InferencePool(InferenceConfig.from_settings(get_settings()))
+
+
+@dataclass(frozen=True)
+class RemovalOptions:
+    """What to make of one image; the defaults give a transparent PNG preview."""
+
+    size: str = "preview"  # preview, medium, hd, full or auto (full when the balance covers it)
+    format: str = "auto"  # auto (png if transparent, else jpg), png, jpg, webp, zip
+    channels: str = "rgba"  # rgba, or alpha: the mask alone (a greyscale PNG)
+    subject_type: str = "auto"  # accepted for compatibility; the model finds any foreground
+    background: Colour | None = None
+    background_opacity: int = 255
+    background_image: bytes | None = None
+    crop: bool = False
+    crop_margin: tuple[Length, Length, Length, Length] | None = None  # top, right, bottom, left
+    scale: float | None = None  # the subject's share of the image; None keeps it as it is
+    position: tuple[float, float] | None = None  # the subject's centre as fractions; None keeps it
+    roi: tuple[Length, Length, Length, Length] | None = None  # x1 y1 x2 y2 in the input image
+
+    @property
+    def transparent(self) -> bool:
+        opaque_backdrop = self.background_image is not None or (self.background is not None and self.background_opacity == 255)
+        return not opaque_backdrop
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A finished, charged result."""
+
+    rendered: Rendered
+    size_name: str
+    units: int
+    foreground: tuple[int, int, int, int]  # left, top, width, height in the result
+    subject_type: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class Sized:
+    """An image checked from its header: its upright size, the output size and what it costs."""
+
+    source: tuple[int, int]
+    output: tuple[int, int]
+    size_name: str
+    units: int
+    max_pixels: int | None = None
+
+    @property
+    def megapixel_images(self) -> int:
+        """The rate-limit weight: the output's megapixels, rounded up, at least 1 (as remove.bg counts)."""
+        return max(1, math.ceil(self.output[0] * self.output[1] / 1e6))
+
+
+def upright_size(data: bytes) -> tuple[int, int]:
+    """The image's size after its EXIF orientation is applied, from the header (checked first)."""
+    settings = get_settings()
+    _, (width, height) = probe_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
+    with Image.open(io.BytesIO(data)) as image:
+        try:
+            turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+        except Exception:  # noqa: BLE001 - a corrupt EXIF block does not turn the image
+            turned = False
+    return (height, width) if turned else (width, height)
+
+
+def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str) -> Sized:
+    """Output size and price; `auto` is full size when the balance covers it, else a preview."""
+    source = upright_size(data)
+
+    def priced(name: str) -> Sized:
+        settings = get_settings()
+        limit = settings.preview_pixels if name == "preview" else None
+        if name in SIZE_MEGAPIXELS:
+            limit = int(SIZE_MEGAPIXELS[name] * 1e6)
+        output = fit_within(source, limit)
+        units = credits.price_for(channel="api", megapixels=output[0] * output[1] / 1e6)
+        return Sized(source, output, name, units, limit)
+
+    if size != "auto":
+        return priced(size)
+    full = priced("full")
+    return full if credits.balance(session, user_id=user_id) >= full.units else priced("preview")
+
+
+def _to_pixels(length: Length, extent: int) -> float:
+    value, unit = length
+    return value * extent / 100 if unit == "%" else value
+
+
+def _job(data: bytes, options: RemovalOptions, sized: Sized) -> Job:
+    settings = get_settings()
+    out_w, out_h = sized.output
+    roi = None
+    if options.roi:
+        factor = out_w / sized.source[0]
+        extents = (sized.source[0], sized.source[1]) * 2
+        roi = tuple(round(_to_pixels(length, extent) * factor) for length, extent in zip(options.roi, extents, strict=True))
+    margins: tuple[Margin, ...] | None = None
+    if options.crop_margin:
+        margins = tuple((value / 100, 0) if unit == "%" else (0.0, round(value)) for value, unit in options.crop_margin)
+    placed = not options.crop and (options.scale is not None or options.position is not None)
+    background_image = None
+    if options.background_image is not None:
+        background_image = decode_image(options.background_image, max_pixels=settings.max_pixels).rgb
+    image_format = options.format
+    if options.channels == "alpha":
+        image_format = "mask"
+    elif image_format == "auto":
+        image_format = "png" if options.transparent else "jpg"
+    render = RenderOptions(
+        format={"jpg": "jpeg"}.get(image_format, image_format),
+        background=options.background,
+        background_opacity=options.background_opacity,
+        background_image=background_image,
+        crop=options.crop or placed,
+        side_margins=margins if options.crop else None,
+        canvas=(out_w, out_h) if placed else None,
+        subject_scale=options.scale,
+        position=options.position or (0.5, 0.5),
+    )
+    return Job(
+        data=data,
+        max_pixels=settings.max_pixels,
+        max_bytes=settings.max_upload_bytes,
+        output_max_pixels=sized.max_pixels,
+        cutout=CutoutOptions(roi=roi),
+        render=render,
+    )
+
+
+def plan(session: Session, *, user_id: uuid.UUID, data: bytes, options: RemovalOptions, sized: Sized) -> Job:
+    """The pool job for `data`, once the balance covers its price (`InsufficientCredits` before any work)."""
+    if (have := credits.balance(session, user_id=user_id)) < sized.units:
+        raise credits.InsufficientCredits(needed=sized.units, balance=have)
+    session.rollback()  # end the read transaction: no lock is held while the pool works
+    return _job(data, options, sized)
+
+
+def settle(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    api_key_id: uuid.UUID | None,
+    options: RemovalOptions,
+    sized: Sized,
+    rendered: Rendered,
+    started: float,
+    now: datetime | None = None,
+) -> Removal:
+    """Charge for a finished result and record its usage in one transaction (both or neither)."""
+    reference = f"api:{uuid.uuid4()}"
+    try:
+        credits.charge(
+            session, user_id=user_id, units=sized.units, reason=f"API {sized.size_name} {rendered.size[0]}x{rendered.size[1]}",
+            reference=reference, now=now,
+        )  # fmt: skip
+        session.add(_usage(user_id, api_key_id, sized, rendered.size, 200, None, started, now, units=sized.units))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    box = rendered.foreground or (0, 0, 0, 0)
+    detected = options.subject_type if options.subject_type != "auto" else "other"
+    return Removal(rendered, sized.size_name, sized.units, (box[0], box[1], box[2] - box[0], box[3] - box[1]), detected, reference)
+
+
+def remove_background(
+    session: Session,
+    *,
+    pool: InferencePool,
+    user_id: uuid.UUID,
+    api_key_id: uuid.UUID | None,
+    data: bytes,
+    options: RemovalOptions,
+    now: datetime | None = None,
+) -> Removal:
+    """`plan`, the pool's work and `settle` in one blocking call (for threads; the API awaits the pool
+    between the two instead). Raises `ImageDecodeError`/`ImageTooLarge`, `InsufficientCredits`,
+    `ServerBusy`; none of them charges anything."""
+    started = time.perf_counter()
+    sized = size_for(session, user_id=user_id, data=data, size=options.size)
+    job = plan(session, user_id=user_id, data=data, options=options, sized=sized)
+    rendered = pool.process(job).rendered
+    return settle(
+        session, user_id=user_id, api_key_id=api_key_id, options=options, sized=sized, rendered=rendered, started=started, now=now
+    )
+
+
+def _usage(user_id, api_key_id, sized, size, status, code, started, now, *, units=0) -> ApiUsage:
+    return ApiUsage(
+        at=now or utcnow(),
+        user_id=user_id,
+        api_key_id=api_key_id,
+        size=sized.size_name if sized else "",
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        credits_units=units,
+        latency_ms=round((time.perf_counter() - started) * 1000),
+        status=status,
+        error_code=code,
+    )
+
+
+def record_failure(
+    session: Session, *, user_id: uuid.UUID, api_key_id: uuid.UUID | None, sized: Sized | None, status: int,
+    code: str, started: float, now: datetime | None = None,
+) -> None:  # fmt: skip
+    """A usage row for a call that failed after its key was known (it costs nothing)."""
+    session.rollback()
+    session.add(_usage(user_id, api_key_id, sized, None, status, code, started, now))
+    session.commit()
+
+
+def recent_usage(session: Session, *, user_id: uuid.UUID, limit: int = 20) -> list[tuple[ApiUsage, str | None]]:
+    """The user's latest API calls, newest first, each with its key's prefix (None once deleted)."""
+    query = (
+        select(ApiUsage, ApiKey.prefix)
+        .outerjoin(ApiKey, col(ApiKey.id) == col(ApiUsage.api_key_id))
+        .where(ApiUsage.user_id == user_id)
+        .order_by(col(ApiUsage.at).desc())
+        .limit(limit)
+    )
+    return [(usage, prefix) for usage, prefix in session.exec(query).all()]
+
+
+@dataclass(frozen=True)
+class CreditSummary:
+    """The balance split as remove.bg's account endpoint reports it, in units."""
+
+    total: int
+    subscription: int
+    free: int
+
+    @property
+    def payg(self) -> int:
+        return self.total - self.subscription - self.free
+
+    @property
+    def free_calls(self) -> int:
+        """Previews the free monthly allowance still pays for."""
+        return self.free // credits.PREVIEW_API_UNITS
+
+
+def credit_summary(session: Session, *, user_id: uuid.UUID) -> CreditSummary:
+    """Total balance; the unspent credits of subscription lots and of the free monthly allowance."""
+    lots = session.exec(
+        select(CreditLot.remaining_units, CreditLot.subscription_id, LedgerEntry.kind)
+        .join(LedgerEntry, col(LedgerEntry.id) == col(CreditLot.entry_id))
+        .where(CreditLot.user_id == user_id, CreditLot.remaining_units > 0)
+    ).all()
+    subscription = sum(units for units, subscription_id, _ in lots if subscription_id)
+    free = sum(units for units, subscription_id, kind in lots if not subscription_id and kind == EntryKind.MONTHLY_ALLOWANCE)
+    return CreditSummary(credits.balance(session, user_id=user_id), subscription, free)
+

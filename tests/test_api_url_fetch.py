@@ -1,0 +1,222 @@
+"""`image_url`: the fetcher against real HTTP servers on loopback, the default address policy, and the
+API refusing internal addresses. Tests allow 127.0.0.1 by passing their own policy; production never does."""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from clearbg_app.services import api_keys
+from clearbg_app.services.url_fetch import Timeouts, UrlFetchFailed, UrlRefused, UrlTooLarge, fetch_image, public_only
+from tests.conftest import sample_bytes
+from tests.test_accounts import verified_user
+from tests.test_api import ENDPOINT, api_client, balance, give, pool  # noqa: F401 - pool is a fixture
+
+HORSE = sample_bytes("horse.jpg")
+LOOPBACK = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}  # what localhost may resolve to
+HUGE = 20_000_000
+
+
+def loopback_only(address) -> bool:
+    """The tests' policy: their own loopback servers (not other loopback addresses such as 127.0.0.2)."""
+    return address in LOOPBACK
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    sent = 0
+    hosts: list[str] = []
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        Handler.hosts.append(self.headers["Host"])
+        if self.path == "/horse.jpg":
+            self._send(200, HORSE, {"Content-Type": "image/jpeg", "Content-Length": str(len(HORSE))})
+        elif self.path == "/hop":
+            self._send(302, b"", {"Location": "/horse.jpg"})
+        elif self.path == "/to-metadata":
+            self._send(302, b"", {"Location": "http://169.254.169.254/latest/meta-data/"})
+        elif self.path == "/to-other-loopback":
+            self._send(302, b"", {"Location": f"http://127.0.0.2:{self.server.server_port}/horse.jpg"})
+        elif self.path == "/loop":
+            self._send(302, b"", {"Location": "/loop"})
+        elif self.path == "/slow":
+            time.sleep(2)
+            self._send(200, HORSE, {})
+        elif self.path == "/declared-huge":
+            self._send(200, b"", {"Content-Length": str(HUGE)})
+        elif self.path == "/huge":
+            self.send_response(200)
+            self.end_headers()
+            chunk = b"\0" * 65536
+            try:
+                while Handler.sent < HUGE:
+                    self.wfile.write(chunk)
+                    Handler.sent += len(chunk)
+            except OSError:
+                pass
+        else:
+            self._send(404, b"", {})
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+QUICK = Timeouts(connect=1, read=0.5, total=5)
+
+
+def fetch(url: str, **kwargs) -> bytes:
+    return fetch_image(url, max_bytes=kwargs.pop("max_bytes", 1_000_000), timeouts=QUICK, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
+     "240.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "ff02::1", "::ffff:127.0.0.1",
+     "::ffff:10.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::1", "64:ff9b::a00:1"],
+)  # fmt: skip
+def test_default_policy_refuses_internal_addresses(address):
+    assert not public_only(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_default_policy_allows_public_addresses(address):
+    assert public_only(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "path_or_url",
+    ["/horse.jpg", "http://10.0.0.1/a.jpg", "http://169.254.169.254/latest/meta-data/", "http://[::1]/a.jpg",
+     "http://[::ffff:127.0.0.1]/a.jpg", "http://localhost/a.jpg", "http://0x7f000001/a.jpg"],
+)  # fmt: skip
+def test_default_policy_refuses_before_connecting(server, path_or_url):
+    url = server + path_or_url if path_or_url.startswith("/") else path_or_url
+    with pytest.raises(UrlRefused):
+        fetch(url)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/a.jpg", "file:///etc/passwd", "gopher://x/", "http:///nohost"])
+def test_only_http_and_https(url):
+    with pytest.raises(UrlRefused, match="http"):
+        fetch(url)
+
+
+def test_allowed_address_downloads_and_redirects_are_followed(server):
+    assert fetch(server + "/horse.jpg", policy=loopback_only) == HORSE
+    assert fetch(server + "/hop", policy=loopback_only) == HORSE
+
+
+def test_connection_goes_to_the_checked_address_with_the_name_as_host(server):
+    port = server.rsplit(":", 1)[1]
+    Handler.hosts.clear()
+    assert fetch(f"http://localhost:{port}/horse.jpg", policy=loopback_only) == HORSE
+    assert Handler.hosts == [f"localhost:{port}"]
+
+
+@pytest.mark.parametrize("path", ["/to-metadata", "/to-other-loopback"])
+def test_a_redirect_to_a_forbidden_address_is_refused(server, path):
+    with pytest.raises(UrlRefused):
+        fetch(server + path, policy=loopback_only)
+
+
+def test_redirect_loops_stop_after_five(server):
+    with pytest.raises(UrlFetchFailed, match="more than 5"):
+        fetch(server + "/loop", policy=loopback_only)
+
+
+def test_a_slow_server_times_out(server):
+    started = time.monotonic()
+    with pytest.raises(UrlFetchFailed, match="too long"):
+        fetch(server + "/slow", policy=loopback_only)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_body_over_the_limit_is_abandoned_early(server):
+    with pytest.raises(UrlTooLarge):
+        fetch(server + "/declared-huge", policy=loopback_only)
+    Handler.sent = 0
+    with pytest.raises(UrlTooLarge):
+        fetch(server + "/huge", policy=loopback_only)
+    time.sleep(0.2)
+    assert Handler.sent < HUGE / 2
+
+
+def test_the_api_fetches_image_url_and_refuses_internal_ones(db_url, session, clock, pool, server):
+    owner = verified_user(session, clock)
+    _, key = api_keys.create_key(session, user=owner, label="url", now=clock())
+    give(session, owner, 100)
+    strict = api_client(pool).post(ENDPOINT, data={"image_url": server + "/horse.jpg"}, headers={"X-Api-Key": key})
+    assert strict.status_code == 400 and strict.json()["errors"][0]["code"] == "url_refused"
+    for url in ("http://10.0.0.1/a.jpg", "http://169.254.169.254/", "http://[::1]/"):
+        assert api_client(pool).post(ENDPOINT, json={"image_url": url}, headers={"X-Api-Key": key}).status_code == 400
+    lenient = api_client(pool, url_policy=loopback_only)
+    assert lenient.post(ENDPOINT, data={"image_url": server + "/horse.jpg"}, headers={"X-Api-Key": key}).status_code == 200
+    redirected = lenient.post(ENDPOINT, data={"image_url": server + "/to-metadata"}, headers={"X-Api-Key": key})
+    assert redirected.json()["errors"][0]["code"] == "url_refused"
+    assert balance(session, owner) == 75
+
+
+
+def self_signed(tmp_path, name: str = "localhost") -> tuple[str, str]:
+    """A certificate for `name` and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1)).add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_is_verified_against_the_host_name_while_pinned(tmp_path):
+    cert, key = self_signed(tmp_path)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    trusting = ssl.create_default_context(cafile=cert)
+    try:
+        port = httpd.server_port
+        assert fetch(f"https://localhost:{port}/horse.jpg", policy=loopback_only, tls_context=trusting) == HORSE
+        with pytest.raises(UrlFetchFailed):  # the certificate names localhost, not 127.0.0.1
+            fetch(f"https://127.0.0.1:{port}/horse.jpg", policy=loopback_only, tls_context=trusting)
+        with pytest.raises(UrlFetchFailed):  # not trusted by the default context
+            fetch(f"https://localhost:{port}/horse.jpg", policy=loopback_only)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
