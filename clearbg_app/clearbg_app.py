@@ -16,7 +16,6 @@ from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import account, admin, auth, index, legal, pricing
 from clearbg_app.pages.api_docs import api_docs
 from clearbg_app.pages.credits import credits_page
-from clearbg_app.services.images import default_model
 from clearbg_app.services.removal import default_pool
 from clearbg_app.settings import get_settings
 from clearbg_app.state.account import AccountState
@@ -29,10 +28,10 @@ log = logging.getLogger("clearbg")
 
 @contextlib.asynccontextmanager
 async def background_services():
-    """Load the model and the API's pool before the first request, and run the scheduled jobs while the app is up."""
+    """Load the inference pool (its model serves the page and the API) before the first request, and
+    run the scheduled jobs while the app is up."""
     log_redaction.install()  # the servers have set up their log handlers by now
-    await asyncio.to_thread(default_model)
-    pool = await asyncio.to_thread(default_pool)  # the API's inference pool, warmed up
+    pool = await asyncio.to_thread(default_pool)
     scheduler = build_scheduler()
     scheduler.start()
     log.info("ClearBG ready: model loaded, scheduler started")

@@ -16,12 +16,11 @@ from clearbg_app.inference import (
     ImageDecodeError,
     SegmentationModel,
     decode_image,
-    load_model,
     probe_image,
     remove_background,
 )
 from clearbg_app.models import ImageStatus, ProcessedImage
-from clearbg_app.services import credits
+from clearbg_app.services import credits, removal
 from clearbg_app.services.errors import NotFound, UploadRejected
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore
@@ -48,9 +47,8 @@ def encode_png(cutout) -> bytes:
 
 
 def default_model() -> SegmentationModel:
-    """The configured model, loaded once per process."""
-    settings = get_settings()
-    return load_model(settings.model_path, threads=settings.inference_threads)
+    """The model of the process-wide inference pool (one session per model, shared with the API)."""
+    return removal.default_pool().models["default"]
 
 
 def too_large_message(size: int) -> str:
