@@ -50,7 +50,7 @@ def remove(args: argparse.Namespace, config: InferenceConfig) -> int:
     render_options = RenderOptions(
         format="mask" if args.only_mask else args.format, background=args.background, crop=args.crop, margin=args.margin
     )
-    cutout_options = CutoutOptions(post_process=args.post_process)
+    cutout_options = CutoutOptions(post_process=args.post_process, alpha_matting=args.alpha_matting)
     max_pixels = int(args.max_megapixels * 1_000_000)
     args.output.mkdir(parents=True, exist_ok=True)
     failures: dict[Path, str] = {}  # reported at the end, in input order
@@ -126,6 +126,7 @@ def parser() -> argparse.ArgumentParser:
     cut.add_argument("--mode", choices=MODES, default="default")
     cut.add_argument("--only-mask", action="store_true")
     cut.add_argument("--post-process", action="store_true", help="clean, nearly binary mask")
+    cut.add_argument("--alpha-matting", action="store_true", help="re-estimate hair and fur edges (slow)")
     cut.add_argument("--crop", action="store_true", help="crop to the subject")
     cut.add_argument("--margin", type=float, default=0.0, help="with --crop: margin as a fraction of the subject")
     cut.add_argument("--background", type=_colour, help="hex colour behind the subject")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter
 
-from clearbg_app.inference import refine
+from clearbg_app.inference import matting, refine
 from clearbg_app.inference.decode import DecodedImage
 from clearbg_app.inference.model import REDUCING_GAP, SegmentationModel
 
@@ -23,6 +23,7 @@ class CutoutOptions:
     tta: bool = False  # quality mode: average with a horizontally flipped pass
     refine_edges: bool = True  # guided-filter upsampling and colour decontamination; False: plain bilinear
     post_process: bool = False  # a clean, nearly binary mask (specks removed, steep edges)
+    alpha_matting: bool = False  # re-estimate the border's alpha from its colours (hair, fur); slow
     roi: Box | None = None  # only look for the subject inside this box
 
 
@@ -70,12 +71,16 @@ def _plain_alpha(mask: np.ndarray, size: tuple[int, int]) -> Image.Image:
 
 
 def _mask_to_alpha(rgb: Image.Image, mask: np.ndarray, options: CutoutOptions) -> Image.Image:
-    """Full-resolution alpha; with edge refinement, also decontaminates `rgb` in place."""
-    if not options.refine_edges:
-        return _plain_alpha(mask, rgb.size)
-    guide = refine.guide_image(rgb)
-    plan = refine.prepare_refinement(guide, refine.to_guide(mask, guide), rgb.size)
-    return refine.apply_refinement(rgb, plan)
+    """Full-resolution alpha; with edge refinement, also decontaminates `rgb` in place. Matting
+    reads the colours as they were, before decontamination."""
+    original = rgb.copy() if options.alpha_matting and options.refine_edges else rgb
+    if options.refine_edges:
+        guide = refine.guide_image(rgb)
+        plan = refine.prepare_refinement(guide, refine.to_guide(mask, guide), rgb.size)
+        alpha = refine.apply_refinement(rgb, plan)
+    else:
+        alpha = _plain_alpha(mask, rgb.size)
+    return matting.matte(original, alpha) if options.alpha_matting else alpha
 
 
 def _clamp_box(box: Box, size: tuple[int, int]) -> Box | None:

@@ -52,3 +52,10 @@ def test_models_list_and_download_failure_run_as_a_module(tmp_path):
     assert register.returncode == 0 and "mine" in run("models", "list").stdout
     unknown = run("models", "download", "nope")
     assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "known models" in unknown.stderr
+
+
+def test_alpha_matting_flag(tmp_path):
+    source = tmp_path / "a.png"
+    source.write_bytes(encode(subject_image()))
+    assert main(["-q", "remove", str(source), "-o", str(tmp_path / "out"), "--alpha-matting"]) == 0
+    assert Image.open(tmp_path / "out" / "a.png").mode == "RGBA"
