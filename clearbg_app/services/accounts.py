@@ -115,6 +115,32 @@ def _send_link(
     )
 
 
+def _new_user(
+    session: Session,
+    *,
+    email: str,
+    display_name: str,
+    now: datetime,
+    password_hash: str | None = None,
+    verified: bool = False,
+) -> User:
+    """A new account with its adult confirmation and the policy and terms versions in effect now."""
+    user = User(
+        email=email,
+        display_name=display_name,
+        password_hash=password_hash,
+        email_verified_at=now if verified else None,
+        adult_confirmed_at=now,
+        policy_accepted_at=now,
+        accepted_policy_version=policies.current_label(session, kind="privacy", now=now),
+        accepted_terms_version=policies.current_label(session, kind="terms", now=now),
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
 def _user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email)).first()
 
@@ -151,17 +177,7 @@ def sign_up(
             f"Reset it at {get_settings().public_url}/forgot-password.\n",
         )
         return None
-    user = User(
-        email=email,
-        display_name=name,
-        password_hash=password_hash,
-        adult_confirmed_at=now,
-        policy_accepted_at=now,
-        accepted_policy_version=policies.current_label(session, kind="privacy", now=now),
-        accepted_terms_version=policies.current_label(session, kind="terms", now=now),
-        created_at=now,
-    )
-    session.add(user)
+    user = _new_user(session, email=email, display_name=name, password_hash=password_hash, now=now)
     session.commit()
     send_verification(user, now=now)
     return user
@@ -533,18 +549,13 @@ def sign_in_with_identity(
                 "To create your account with Google, confirm that you are an adult and accept the privacy policy "
                 "and the terms on the sign-up page."
             )
-        user = User(
+        user = _new_user(
+            session,
             email=email,
             display_name=clean_display_name(identity.name or email.split("@")[0]),
-            email_verified_at=now if identity.email_verified else None,
-            adult_confirmed_at=now,
-            policy_accepted_at=now,
-            accepted_policy_version=policies.current_label(session, kind="privacy", now=now),
-            accepted_terms_version=policies.current_label(session, kind="terms", now=now),
-            created_at=now,
+            verified=identity.email_verified,
+            now=now,
         )
-        session.add(user)
-        session.flush()
     elif user.email_verified_at is None:
         # The address was never proven by whoever set the password: the provider has now proven it is
         # this person's, so the unproven password and its sessions go (no pre-registered hijack).
@@ -567,16 +578,7 @@ def make_admin(session: Session, *, email: str, now: datetime | None = None) -> 
     user = _user_by_email(session, email)
     created = user is None
     if user is None:
-        user = User(
-            email=email,
-            display_name=email.split("@")[0][:MAX_NAME],
-            email_verified_at=now,
-            adult_confirmed_at=now,
-            policy_accepted_at=now,
-            accepted_policy_version=policies.current_label(session, kind="privacy", now=now),
-            accepted_terms_version=policies.current_label(session, kind="terms", now=now),
-            created_at=now,
-        )
+        user = _new_user(session, email=email, display_name=email.split("@")[0][:MAX_NAME], verified=True, now=now)
     user.role = Role.ADMIN
     session.add(user)
     session.commit()
