@@ -73,13 +73,13 @@ def stripe_loopback() -> Iterator[FakeStripe]:
         yield fake
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app_data_dir(tmp_path_factory) -> Path:
     """The running app's data dir (its SQLite database and blobs), for test set-up that has no page."""
     return tmp_path_factory.mktemp("app-data")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app_url(app_data_dir, smtp, oidc, stripe_loopback) -> Iterator[str]:
     """Migrate a fresh data dir and start the app on a free port; stop it afterwards."""
     if not (TOOLS_BIN / "bun").exists():
@@ -128,8 +128,10 @@ def app_url(app_data_dir, smtp, oidc, stripe_loopback) -> Iterator[str]:
             shutil.copy(log, ARTIFACTS / "app.log")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """Chromium for the browser tests only: Playwright's sync API runs an event loop in this thread
+    while it is open, so it must be closed before the rest of the suite (which uses asyncio.run)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (scripts/ensure-chromium.sh)")
     from playwright.sync_api import sync_playwright

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import ARTIFACTS
+
 pytestmark = pytest.mark.browser
 
 
@@ -18,3 +20,14 @@ def test_footer_links_the_policies(page):
     page.goto("/")
     page.get_by_role("link", name="Privacy policy").click()
     page.get_by_role("heading", name="Privacy policy").wait_for()
+
+
+def test_api_documentation_pages(page):
+    page.goto("/docs/api")
+    page.get_by_role("heading", name="ClearBG API").wait_for()
+    assert "X-Api-Key" in page.content() and "/api/v1.0/removebg" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=True)
+    reference = page.request.get("/api/docs")
+    assert reference.ok and "removebg" in reference.text()
+    spec = page.request.get("/api/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and "/v1.0/removebg" in "".join(spec["paths"])
