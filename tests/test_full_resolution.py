@@ -17,8 +17,8 @@ VISITOR = "v" * 64
 
 
 @pytest.fixture(scope="module")
-def model():
-    return images.default_model()
+def pool():
+    return images.default_pool()
 
 
 @pytest.fixture
@@ -31,41 +31,41 @@ def give(session, user, credit_amount: int) -> None:
     session.commit()
 
 
-def uploaded(session, store, model, user, name="horse.jpg"):
+def uploaded(session, store, pool, user, name="horse.jpg"):
     image = images.store_upload(session, store=store, data=sample_bytes(name), filename=name, visitor_hash=VISITOR, user_id=user.id)
-    return images.process_image(session, store=store, image_id=image.id, model=model, max_pixels=250_000)
+    return images.process_image(session, store=store, image_id=image.id, pool=pool, max_pixels=250_000)
 
 
-def test_full_resolution_costs_one_credit_once(session, store, model, buyer):
+def test_full_resolution_costs_one_credit_once(session, store, pool, buyer):
     give(session, buyer, 2)
-    image = uploaded(session, store, model, buyer)
+    image = uploaded(session, store, pool, buyer)
     assert images.full_resolution_price(image) == 100
-    done = images.make_full_resolution(session, store=store, image=image, user_id=buyer.id, model=model)
+    done = images.make_full_resolution(session, store=store, image=image, user_id=buyer.id, pool=pool)
     full = Image.open(io.BytesIO(store.get(done.full_result_key)))
     assert full.mode == "RGBA" and full.size == (770, 595)
     assert credits.balance(session, user_id=buyer.id) == 100 and done.charged_units == 100
-    again = images.make_full_resolution(session, store=store, image=done, user_id=buyer.id, model=model)
+    again = images.make_full_resolution(session, store=store, image=done, user_id=buyer.id, pool=pool)
     assert again.full_result_key == done.full_result_key and credits.balance(session, user_id=buyer.id) == 100
 
 
-def test_small_images_are_full_size_already_and_free(session, store, model, buyer):
+def test_small_images_are_full_size_already_and_free(session, store, pool, buyer):
     small = Image.open(io.BytesIO(sample_bytes("girl.png")))
     assert small.width * small.height <= 250_000
-    image = uploaded(session, store, model, buyer, "girl.png")
+    image = uploaded(session, store, pool, buyer, "girl.png")
     assert images.full_resolution_price(image) == 0 and (image.result_width, image.result_height) == small.size
 
 
-def test_short_balance_is_refused_before_any_work(session, store, model, buyer):
-    image = uploaded(session, store, model, buyer)
+def test_short_balance_is_refused_before_any_work(session, store, pool, buyer):
+    image = uploaded(session, store, pool, buyer)
     blobs = set(store.keys())
     with pytest.raises(credits.InsufficientCredits, match="Insufficient credits: this costs 1 credit"):
-        images.make_full_resolution(session, store=store, image=image, user_id=buyer.id, model=model)
+        images.make_full_resolution(session, store=store, image=image, user_id=buyer.id, pool=pool)
     assert set(store.keys()) == blobs and session.get(type(image), image.id).full_result_key is None
 
 
-def test_a_failure_while_recording_charges_nothing_and_leaves_no_blob(session, store, model, buyer, monkeypatch):
+def test_a_failure_while_recording_charges_nothing_and_leaves_no_blob(session, store, pool, buyer, monkeypatch):
     give(session, buyer, 1)
-    image = uploaded(session, store, model, buyer)
+    image = uploaded(session, store, pool, buyer)
     blobs = set(store.keys())
 
     def crash():
@@ -73,7 +73,7 @@ def test_a_failure_while_recording_charges_nothing_and_leaves_no_blob(session, s
 
     monkeypatch.setattr(session, "commit", crash)
     with pytest.raises(RuntimeError):
-        images.make_full_resolution(session, store=store, image=image, user_id=buyer.id, model=model)
+        images.make_full_resolution(session, store=store, image=image, user_id=buyer.id, pool=pool)
     monkeypatch.undo()
     session.expire_all()
     assert credits.balance(session, user_id=buyer.id) == 100
@@ -81,8 +81,8 @@ def test_a_failure_while_recording_charges_nothing_and_leaves_no_blob(session, s
     assert session.get(type(image), image.id).full_result_key is None
 
 
-def test_signed_in_uploader_owns_the_image_from_any_browser(session, store, model, buyer, clock):
-    image = uploaded(session, store, model, buyer)
+def test_signed_in_uploader_owns_the_image_from_any_browser(session, store, pool, buyer, clock):
+    image = uploaded(session, store, pool, buyer)
     assert images.owned_image(session, image_id=image.id, visitor_hash=None, user_id=buyer.id).id == image.id
     other = verified_user(session, clock, email="eve@example.com", name="Eve")
     with pytest.raises(NotFound):

@@ -10,6 +10,7 @@ from PIL import Image
 from sqlmodel import select
 
 from clearbg_app.clock import as_utc
+from clearbg_app.inference import InferenceConfig, InferencePool, Job
 from clearbg_app.models import ImageStatus, ProcessedImage
 from clearbg_app.services import images
 from clearbg_app.services.errors import NotFound, UploadRejected
@@ -21,15 +22,15 @@ VISITOR = "a" * 64
 
 
 @pytest.fixture(scope="module")
-def model():
-    return images.default_model()
+def pool():
+    return images.default_pool()
 
 
-def upload_and_process(session, store, data: bytes, model, *, filename="photo.jpg", clock=None):
+def upload_and_process(session, store, data: bytes, pool, *, filename="photo.jpg", clock=None):
     now = clock() if clock else None
     image = images.store_upload(session, store=store, data=data, filename=filename, visitor_hash=VISITOR, now=now)
     return images.process_image(
-        session, store=store, image_id=image.id, model=model, max_pixels=get_settings().preview_pixels, now=now
+        session, store=store, image_id=image.id, pool=pool, max_pixels=get_settings().preview_pixels, now=now
     )
 
 
@@ -49,9 +50,9 @@ def assert_nothing_stored(session, store) -> None:
     ],
     ids=["empty", "text-renamed-jpg", "truncated-jpeg", "over-byte-limit", "decompression-bomb"],
 )
-def test_bad_input_is_refused_clearly_and_leaves_nothing(session, store, model, make_input, message):
+def test_bad_input_is_refused_clearly_and_leaves_nothing(session, store, pool, make_input, message):
     with pytest.raises(UploadRejected, match=re.escape(message)):
-        upload_and_process(session, store, make_input(), model)
+        upload_and_process(session, store, make_input(), pool)
     assert_nothing_stored(session, store)
 
 
@@ -61,8 +62,8 @@ def test_bad_input_is_refused_clearly_and_leaves_nothing(session, store, model, 
      lambda: make.encode(make.horse(), "HEIF"), lambda: make.encode(make.horse(), "AVIF")],
     ids=["cmyk-jpeg", "palette-png-transparency", "16-bit-png", "animated-gif", "heic", "avif"],
 )  # fmt: skip
-def test_unusual_but_valid_images_work(session, store, model, make_input):
-    image = upload_and_process(session, store, make_input(), model)
+def test_unusual_but_valid_images_work(session, store, pool, make_input):
+    image = upload_and_process(session, store, make_input(), pool)
     assert image.status == ImageStatus.DONE
     cutout = Image.open(io.BytesIO(store.get(image.result_key)))
     assert cutout.mode == "RGBA"
@@ -73,29 +74,29 @@ def test_unusual_but_valid_images_work(session, store, model, make_input):
     assert alpha.getpixel((2, 2)) < 30
 
 
-def test_sixteen_bit_png_is_scaled_not_clipped(session, store, model):
-    image = upload_and_process(session, store, make.png_16bit(), model)
+def test_sixteen_bit_png_is_scaled_not_clipped(session, store, pool):
+    image = upload_and_process(session, store, make.png_16bit(), pool)
     cutout = Image.open(io.BytesIO(store.get(image.result_key))).convert("RGB")
     extrema = cutout.convert("L").getextrema()
     assert extrema[1] - extrema[0] > 100, "a clipped 16-bit image would be almost all white"
 
 
-def test_anonymous_result_is_preview_size_and_original_kept_whole(session, store, model):
+def test_anonymous_result_is_preview_size_and_original_kept_whole(session, store, pool):
     data = sample_bytes("bike.jpg")
-    image = upload_and_process(session, store, data, model)
+    image = upload_and_process(session, store, data, pool)
     assert (image.width, image.height) == (3000, 2000)
     assert image.result_width * image.result_height <= 250_000
     assert store.get(image.original_key) == data
     assert image.original_content_type == "image/jpeg"
 
 
-def test_result_expires_an_hour_after_processing(session, store, model, clock):
-    image = upload_and_process(session, store, sample_bytes("horse.jpg"), model, clock=clock)
+def test_result_expires_an_hour_after_processing(session, store, pool, clock):
+    image = upload_and_process(session, store, sample_bytes("horse.jpg"), pool, clock=clock)
     assert as_utc(image.expires_at) == clock.now.replace(hour=13)
 
 
-def test_only_the_owner_gets_the_image_until_it_expires(session, store, model, clock):
-    image = upload_and_process(session, store, sample_bytes("horse.jpg"), model, clock=clock)
+def test_only_the_owner_gets_the_image_until_it_expires(session, store, pool, clock):
+    image = upload_and_process(session, store, sample_bytes("horse.jpg"), pool, clock=clock)
     assert images.owned_image(session, image_id=image.id, visitor_hash=VISITOR, now=clock()).id == image.id
     for other in ("b" * 64, None):
         with pytest.raises(NotFound):
@@ -105,9 +106,9 @@ def test_only_the_owner_gets_the_image_until_it_expires(session, store, model, c
         images.owned_image(session, image_id=image.id, visitor_hash=VISITOR, now=clock())
 
 
-def test_processing_twice_does_not_leak_a_second_result(session, store, model):
-    image = upload_and_process(session, store, sample_bytes("horse.jpg"), model)
-    again = images.process_image(session, store=store, image_id=image.id, model=model, max_pixels=None)
+def test_processing_twice_does_not_leak_a_second_result(session, store, pool):
+    image = upload_and_process(session, store, sample_bytes("horse.jpg"), pool)
+    again = images.process_image(session, store=store, image_id=image.id, pool=pool, max_pixels=None)
     assert again.result_key == image.result_key
     assert len(list(store.keys())) == 2
 
@@ -120,3 +121,16 @@ def test_failed_commit_leaves_no_blob(session, store, monkeypatch):
     with pytest.raises(RuntimeError):
         images.store_upload(session, store=store, data=sample_bytes("horse.jpg"), filename="h.jpg", visitor_hash=VISITOR)
     assert list(store.keys()) == []
+
+
+def test_a_busy_pool_refuses_clearly_and_keeps_nothing(session, store):
+    busy_pool = InferencePool(InferenceConfig(workers=1, queue_size=0, warm_up=False))
+    try:
+        running = busy_pool.submit(Job(sample_bytes("bike.jpg"), max_pixels=50_000_000))  # takes the only slot
+        image = images.store_upload(session, store=store, data=sample_bytes("horse.jpg"), filename="h.jpg", visitor_hash=VISITOR)
+        with pytest.raises(UploadRejected, match=r"^ClearBG is busy right now; please try again in \d+ seconds\.$"):
+            images.process_image(session, store=store, image_id=image.id, pool=busy_pool, max_pixels=250_000)
+        assert_nothing_stored(session, store)
+        running.result()
+    finally:
+        busy_pool.close()

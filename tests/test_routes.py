@@ -40,7 +40,7 @@ def processed(session, store, client):
         session, store=store, data=sample_bytes("horse.jpg"), filename="my horse.jpg", visitor_hash=sha256_hex(token)
     )
     image = images.process_image(
-        session, store=store, image_id=image.id, model=images.default_model(), max_pixels=250_000
+        session, store=store, image_id=image.id, pool=images.default_pool(), max_pixels=250_000
     )
     return browser, image
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 import logging
 import time
@@ -12,16 +11,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
-from clearbg_app.inference import (
-    ImageDecodeError,
-    SegmentationModel,
-    decode_image,
-    probe_image,
-    remove_background,
-)
+from clearbg_app.inference import ImageDecodeError, InferencePool, Job, Rendered, ServerBusy, probe_image
 from clearbg_app.models import ImageStatus, ProcessedImage
 from clearbg_app.services import credits, removal
-from clearbg_app.services.errors import NotFound, UploadRejected
+from clearbg_app.services.errors import NotFound, ServiceError, UploadRejected
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore
 
@@ -40,15 +33,9 @@ CONTENT_TYPES = {
 }
 
 
-def encode_png(cutout) -> bytes:
-    buffer = io.BytesIO()
-    cutout.save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()
-
-
-def default_model() -> SegmentationModel:
-    """The model of the process-wide inference pool (one session per model, shared with the API)."""
-    return removal.default_pool().models["default"]
+def default_pool() -> InferencePool:
+    """The process-wide inference pool, shared by the page and the API."""
+    return removal.default_pool()
 
 
 def too_large_message(size: int) -> str:
@@ -105,11 +92,12 @@ def process_image(
     *,
     store: BlobStore,
     image_id: uuid.UUID,
-    model: SegmentationModel,
+    pool: InferencePool,
     max_pixels: int | None,
     now: datetime | None = None,
 ) -> ProcessedImage:
-    """Cut the subject out of a stored upload; on bad pixels, forget the upload entirely."""
+    """Cut the subject out of a stored upload through the inference pool; on bad pixels, or when the
+    pool is too busy to take it, forget the upload entirely."""
     image = session.get(ProcessedImage, image_id)
     if image is None:
         raise NotFound("That image no longer exists.")
@@ -117,13 +105,12 @@ def process_image(
         return image
     started = time.perf_counter()
     try:
-        decoded = decode_image(store.get(image.original_key), max_pixels=get_settings().max_pixels)
-        cutout = remove_background(decoded, model, max_pixels=max_pixels)
-    except ImageDecodeError as error:
+        rendered = _cut_out(pool, store.get(image.original_key), output_max_pixels=max_pixels)
+    except (ImageDecodeError, Busy) as error:
         delete_image(session, store=store, image=image)
         raise UploadRejected(str(error)) from None
-    image.result_key = store.put(encode_png(cutout), suffix=".png")
-    image.result_width, image.result_height = cutout.size
+    image.result_key = store.put(rendered.content, suffix=".png")
+    image.result_width, image.result_height = rendered.size
     image.status = ImageStatus.DONE
     image.processing_ms = round((time.perf_counter() - started) * 1000)
     image.processed_at = now or utcnow()
@@ -137,6 +124,19 @@ def process_image(
     return image
 
 
+class Busy(ServiceError):
+    """The inference pool's queue is full; the message says when to try again."""
+
+
+def _cut_out(pool: InferencePool, data: bytes, *, output_max_pixels: int | None) -> Rendered:
+    """A transparent PNG of `data` from the pool (the same queue and back-pressure as the API)."""
+    job = Job(data, max_pixels=get_settings().max_pixels, output_max_pixels=output_max_pixels)
+    try:
+        return pool.process(job).rendered
+    except ServerBusy as busy:
+        raise Busy(f"ClearBG is busy right now; please try again in {busy.retry_after} seconds.") from None
+
+
 def full_resolution_price(image: ProcessedImage) -> int:
     """What the full-resolution cut-out of this upload costs in the web app, in credit units."""
     return credits.price_for(channel="web", megapixels=image.width * image.height / 1e6)
@@ -148,7 +148,7 @@ def make_full_resolution(
     store: BlobStore,
     image: ProcessedImage,
     user_id: uuid.UUID,
-    model: SegmentationModel,
+    pool: InferencePool,
     now: datetime | None = None,
 ) -> ProcessedImage:
     """The full-size cut-out, charged in the same transaction that records it: a failure charges
@@ -158,8 +158,7 @@ def make_full_resolution(
     price = full_resolution_price(image)
     if (have := credits.balance(session, user_id=user_id)) < price:  # refuse before spending the CPU
         raise credits.InsufficientCredits(needed=price, balance=have)
-    decoded = decode_image(read_blob(store, image.original_key), max_pixels=get_settings().max_pixels)
-    key = store.put(encode_png(remove_background(decoded, model)), suffix=".png")
+    key = store.put(_cut_out(pool, read_blob(store, image.original_key), output_max_pixels=None).content, suffix=".png")
     try:
         credits.charge(
             session,

@@ -163,7 +163,7 @@ def _process(image_id: uuid.UUID, visitor_hash: str | None):
             session,
             store=get_blob_store(),
             image_id=image_id,
-            model=images.default_model(),
+            pool=images.default_pool(),
             max_pixels=get_settings().preview_pixels,
         )
 
@@ -172,5 +172,5 @@ def _full_resolution(image_id: uuid.UUID, visitor_hash: str | None, user_id: uui
     with session_scope() as session:
         image = images.owned_image(session, image_id=image_id, visitor_hash=visitor_hash, user_id=user_id)
         return images.make_full_resolution(
-            session, store=get_blob_store(), image=image, user_id=user_id, model=images.default_model()
+            session, store=get_blob_store(), image=image, user_id=user_id, pool=images.default_pool()
         )
