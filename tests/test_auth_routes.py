@@ -184,3 +184,19 @@ def test_redaction_filter_scrubs_tokens_and_keys():
     record = logging.LogRecord("granian.access", logging.INFO, "", 0, '"GET /auth/verify?token=%s&x=1" %s', ("abc.def", "cbg_live_Sekr3t"), None)
     RedactSecrets().filter(record)
     assert record.getMessage() == '"GET /auth/verify?token=[redacted]&x=1" [redacted]'
+
+
+def test_account_forms_change_password_and_email(client, data_dir):
+    from tests.mail import outbox
+
+    sign_up_and_in(client)
+    wrong = client.post("/auth/password", data={"current_password": "nope-nope-nope", "new_password": "another-good-one"}, headers=ORIGIN)
+    assert urlsplit(wrong.headers["location"]).path == "/account"
+    assert flash_of(wrong) == {**flash_of(wrong), "kind": "error", "msg": "Your current password is not correct."}
+    changed = client.post("/auth/password", data={"current_password": PASSWORD, "new_password": "another-good-one"}, headers=ORIGIN)
+    assert flash_of(changed)["msg"] == "Your password is changed; your other browsers are signed out."
+    email = client.post("/auth/email", data={"new_email": "New@Example.com", "password": "another-good-one"}, headers=ORIGIN)
+    assert flash_of(email)["msg"] == "We sent a link to new@example.com; your address changes when you open it."
+    assert outbox(data_dir)[-1]["To"] == "new@example.com"
+    bad = client.post("/auth/email", data={"new_email": "not an address", "password": "another-good-one"}, headers=ORIGIN)
+    assert flash_of(bad)["kind"] == "error" and "valid email" in flash_of(bad)["msg"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode, urlsplit
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -164,43 +165,49 @@ async def reset_password(request: Request) -> Response:
     return response
 
 
-@form_post
-async def change_password(request: Request) -> Response:
+AccountAction = Callable[[Session, accounts.SignedIn, dict[str, str]], str]
+
+
+async def _account_action(request: Request, action: AccountAction) -> Response:
+    """Run `action` for the signed-in user with the posted form, then back to /account with its
+    message (or the error's); signed out, to the login page."""
     form = await read_form(request)
     try:
         with session_scope() as session:
             signed_in = signed_in_user(request, session)
             if signed_in is None:
                 return redirect("/login", next="/account")
-            accounts.change_password(
-                session,
-                user=signed_in.user,
-                current_password=form.get("current_password", ""),
-                new_password=form.get("new_password", ""),
-                keep_session_id=signed_in.auth_session.id,
-            )
+            message = action(session, signed_in, form)
     except ServiceError as error:
         return redirect("/account", message=str(error))
-    return redirect("/account", kind="info", message="Your password is changed; your other browsers are signed out.")
+    return redirect("/account", kind="info", message=message)
+
+
+def _change_password(session: Session, signed_in: accounts.SignedIn, form: dict[str, str]) -> str:
+    accounts.change_password(
+        session,
+        user=signed_in.user,
+        current_password=form.get("current_password", ""),
+        new_password=form.get("new_password", ""),
+        keep_session_id=signed_in.auth_session.id,
+    )
+    return "Your password is changed; your other browsers are signed out."
+
+
+def _change_email(session: Session, signed_in: accounts.SignedIn, form: dict[str, str]) -> str:
+    new_email = accounts.normalize_email(form.get("new_email", ""))
+    accounts.request_email_change(session, user=signed_in.user, new_email=new_email, password=form.get("password", ""))
+    return f"We sent a link to {new_email}; your address changes when you open it."
+
+
+@form_post
+async def change_password(request: Request) -> Response:
+    return await _account_action(request, _change_password)
 
 
 @form_post
 async def change_email(request: Request) -> Response:
-    form = await read_form(request)
-    try:
-        with session_scope() as session:
-            signed_in = signed_in_user(request, session)
-            if signed_in is None:
-                return redirect("/login", next="/account")
-            new_email = accounts.normalize_email(form.get("new_email", ""))
-            accounts.request_email_change(
-                session, user=signed_in.user, new_email=new_email, password=form.get("password", "")
-            )
-    except ServiceError as error:
-        return redirect("/account", message=str(error))
-    return redirect(
-        "/account", kind="info", message=f"We sent a link to {new_email}; your address changes when you open it."
-    )
+    return await _account_action(request, _change_email)
 
 
 async def confirm_email_change(request: Request) -> Response:
