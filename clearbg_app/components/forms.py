@@ -20,18 +20,23 @@ class NativeForm(BaseHTML):
 native_form = NativeForm.create
 
 
-def flash_callout() -> rx.Component:
-    """The message the last redirect carried, if any."""
+def message_callout(message: rx.Var, kind: rx.Var, *, id: str) -> rx.Component:
+    """A green "info" or red error message, shown only when there is one."""
     return rx.cond(
-        SessionState.flash_message != "",
+        message != "",
         rx.callout(
-            SessionState.flash_message,
-            icon=rx.cond(SessionState.flash_kind == "info", "info", "triangle-alert"),
-            color_scheme=rx.cond(SessionState.flash_kind == "info", "green", "red"),
-            id="flash-message",
+            message,
+            icon=rx.cond(kind == "info", "info", "triangle-alert"),
+            color_scheme=rx.cond(kind == "info", "green", "red"),
+            id=id,
             width="100%",
         ),
     )
+
+
+def flash_callout() -> rx.Component:
+    """The message the last redirect carried, if any."""
+    return message_callout(SessionState.flash_message, SessionState.flash_kind, id="flash-message")
 
 
 def field(label: str, name: str, *, type: str = "text", **props) -> rx.Component:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.components.forms import field, flash_callout, native_form, post_form, submit
+from clearbg_app.components.forms import field, flash_callout, message_callout, native_form, post_form, submit
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table
 from clearbg_app.services.accounts import MIN_PASSWORD
@@ -16,15 +16,7 @@ def section(title: str, *children: rx.Component, **props) -> rx.Component:
 
 
 def notice() -> rx.Component:
-    return rx.cond(
-        AccountState.notice != "",
-        rx.callout(
-            AccountState.notice,
-            color_scheme=rx.cond(AccountState.notice_kind == "info", "green", "red"),
-            id="account-notice",
-            width="100%",
-        ),
-    )
+    return message_callout(AccountState.notice, AccountState.notice_kind, id="account-notice")
 
 
 def profile() -> rx.Component:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from clearbg_app.components.layout import page
+from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
@@ -42,7 +43,7 @@ def drop_zone() -> rx.Component:
         rx.vstack(
             rx.icon("image-up", size=40),
             rx.text("Drop a photo here, or click to choose one", weight="medium"),
-            rx.text("JPEG, PNG, WebP, HEIC, AVIF, GIF, BMP or TIFF", size="2", color_scheme="gray"),
+            rx.text(SUPPORTED, size="2", color_scheme="gray"),
             align="center",
             spacing="2",
         ),

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
+from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.inference import ImageDecodeError, InferencePool, Job, Rendered, ServerBusy, probe_image
 from clearbg_app.models import ImageStatus, ProcessedImage
 from clearbg_app.services import credits, removal
@@ -63,7 +64,7 @@ def store_upload(
     except ImageDecodeError as error:
         raise UploadRejected(str(error)) from None
     if image_format not in CONTENT_TYPES:
-        raise UploadRejected(f"{image_format or 'This'} files are not supported; send a JPEG, PNG, WebP, HEIC or AVIF.")
+        raise UploadRejected(f"{image_format or 'This'} files are not supported; send a {SUPPORTED} file.")
     now = now or utcnow()
     key = store.put(data, suffix="." + image_format.lower())
     image = ProcessedImage(

@@ -8,6 +8,7 @@ import uuid
 import reflex as rx
 
 from clearbg_app.db import session_scope
+from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.services import credits, images
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
@@ -67,7 +68,7 @@ class RemoveState(SessionState):
         elif "too-many-files" in codes:
             self._fail("Drop one image at a time.")
         else:
-            self._fail("That file is not an image; send a JPEG, PNG, WebP, HEIC, AVIF, GIF, BMP or TIFF file.")
+            self._fail(f"That file is not an image; send a {SUPPORTED} file.")
 
     @rx.event
     async def handle_upload(self, files: list[rx.UploadFile]):
