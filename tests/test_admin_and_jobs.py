@@ -40,5 +40,5 @@ def test_request_logs_are_deleted_after_the_retention_period(session, clock):
     for age in (timedelta(days=91), timedelta(days=89)):
         session.add(RequestLog(at=clock() - age, method="GET", path="/", status=200, latency_ms=3))
     session.commit()
-    assert purge_request_logs_job(clock=clock) == 1
+    assert purge_request_logs_job(clock=clock) == {"logs_deleted": 1}
     assert [as_utc(row.at) for row in session.exec(select(RequestLog)).all()] == [clock() - timedelta(days=89)]

@@ -167,10 +167,10 @@ def test_bought_credits_expire_after_the_configured_period_unless_spent(session,
     credits.charge(session, user_id=user.id, units=120, reason="Images", reference="img-1")
     session.commit()
     clock.advance(days=9, hours=23)
-    assert credits_job(clock=clock) == (0, 0)
+    assert credits_job(clock=clock) == {"allowances_granted": 0, "lots_expired": 0}
     clock.advance(hours=1)
-    assert credits_job(clock=clock) == (0, 1)
-    assert credits_job(clock=clock) == (0, 0)  # idempotent
+    assert credits_job(clock=clock) == {"allowances_granted": 0, "lots_expired": 1}
+    assert credits_job(clock=clock) == {"allowances_granted": 0, "lots_expired": 0}  # idempotent
     assert [(e.kind, e.amount_units, e.reason) for e in entries(session, user)][-1] == ("expiry", -380, "3.8 unused credits expired")
     assert_consistent(session, user, 200)
 
@@ -178,15 +178,15 @@ def test_bought_credits_expire_after_the_configured_period_unless_spent(session,
 def test_monthly_allowance_goes_to_verified_accounts_once_and_lapses(session, clock):
     verified = verified_user(session, clock)
     unverified = sign_up(session, clock, email="grace@example.com", name="Grace")
-    assert credits_job(clock=clock) == (1, 0)
+    assert credits_job(clock=clock) == {"allowances_granted": 1, "lots_expired": 0}
     clock.advance(days=3)
-    assert credits_job(clock=clock) == (0, 0)
+    assert credits_job(clock=clock) == {"allowances_granted": 0, "lots_expired": 0}
     assert credits.balance(session, user_id=unverified.id) == 0
     assert_consistent(session, verified, 1250)
     credits.charge(session, user_id=verified.id, units=25, reason="API preview", reference="req-1")
     session.commit()
     clock.advance(days=30)  # 2027-02-03: January's rest lapses, February's arrives
-    assert credits_job(clock=clock) == (1, 1)
+    assert credits_job(clock=clock) == {"allowances_granted": 1, "lots_expired": 1}
     kinds = [(e.kind, e.amount_units, as_utc(e.created_at).month) for e in entries(session, verified)]
     assert kinds[-2:] in ([("monthly_allowance", 1250, 2), ("expiry", -1225, 2)], [("expiry", -1225, 2), ("monthly_allowance", 1250, 2)])
     assert_consistent(session, verified, 1250)

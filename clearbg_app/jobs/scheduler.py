@@ -1,13 +1,16 @@
-"""The in-process scheduler and its jobs. Each job opens its own session and is idempotent."""
+"""The in-process scheduler and its jobs. Each job opens its own sessions, is idempotent, and
+returns its counts; `run_job` records every run and keeps a job to one instance at a time."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import session_scope
+from clearbg_app.jobs.runs import Counts, run_job
 from clearbg_app.services import credits, images, request_logs
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
@@ -18,50 +21,59 @@ REQUEST_LOG_PURGE_SECONDS = 3600
 CREDITS_JOB_SECONDS = 3600
 
 
-def purge_images_job(clock: Clock = utcnow) -> int:
+def purge_images_job(clock: Clock = utcnow) -> Counts:
     """Delete expired originals and results (blobs first, then rows)."""
     with session_scope() as session:
         purged = images.purge_expired(session, store=get_blob_store(), clock=clock)
     if purged:
         log.info("purge_images: deleted %d expired images", purged)
-    return purged
+    return {"images_deleted": purged}
 
 
-def purge_request_logs_job(clock: Clock = utcnow) -> int:
+def purge_request_logs_job(clock: Clock = utcnow) -> Counts:
     """Delete request logs past their retention period."""
     with session_scope() as session:
         purged = request_logs.purge_old(session, clock=clock)
     if purged:
         log.info("purge_request_logs: deleted %d old entries", purged)
-    return purged
+    return {"logs_deleted": purged}
 
 
-def credits_job(clock: Clock = utcnow) -> tuple[int, int]:
-    """Grant this month's free allowance to verified accounts, then expire lots past their date.
-    Returns (allowances granted, lots expired)."""
+def credits_job(clock: Clock = utcnow) -> Counts:
+    """Grant this month's free allowance to verified accounts, then expire lots past their date."""
     with session_scope() as session:
         granted = credits.grant_monthly_allowance(session, now=clock())
     with session_scope() as session:
         expired = credits.expire_due(session, now=clock())
     if granted or expired:
         log.info("credits: %d monthly allowances granted, %d lots expired", granted, expired)
-    return granted, expired
+    return {"allowances_granted": granted, "lots_expired": expired}
 
 
-def build_scheduler(clock: Clock = utcnow) -> BackgroundScheduler:
-    """A scheduler with every job registered; the caller starts and stops it."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-    for job, seconds in (
+def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
+    """Every job with its interval in seconds."""
+    return [
         (purge_images_job, get_settings().purge_interval_seconds),
         (purge_request_logs_job, REQUEST_LOG_PURGE_SECONDS),
         (credits_job, CREDITS_JOB_SECONDS),
-    ):
+    ]
+
+
+def job_name(job: Callable[..., Counts]) -> str:
+    return job.__name__.removesuffix("_job")
+
+
+def build_scheduler(clock: Clock = utcnow) -> BackgroundScheduler:
+    """A scheduler with every job registered (each run through `run_job`); the caller starts and stops it."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    for job, seconds in scheduled_jobs():
         scheduler.add_job(
-            job,
+            run_job,
             "interval",
             seconds=seconds,
+            args=(job_name(job), job),
             kwargs={"clock": clock},
-            id=job.__name__.removesuffix("_job"),
+            id=job_name(job),
             max_instances=1,
             coalesce=True,
             next_run_time=clock(),

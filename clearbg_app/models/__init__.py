@@ -15,9 +15,13 @@ from clearbg_app.models.accounts import ApiKey, AuthSession, LoginThrottle, OAut
 from clearbg_app.models.api_usage import ApiUsage  # noqa: E402
 from clearbg_app.models.billing import CreditAccount, CreditLot, EntryKind, LedgerEntry, Order, OrderStatus, Plan, PlanKind, StripeEvent  # noqa: E402
 from clearbg_app.models.images import ImageStatus, ProcessedImage  # noqa: E402
+from clearbg_app.models.operations import AuditEvent, JobRun, JobStatus  # noqa: E402
 from clearbg_app.models.request_log import RequestLog  # noqa: E402
 
 __all__ = [
+    "AuditEvent",
+    "JobRun",
+    "JobStatus",
     "ApiUsage",
     "ApiKey",
     "AuthSession",
