@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     url_fetch_connect_seconds: float = Field(5.0, gt=0, description="image_url: connect timeout")
     url_fetch_read_seconds: float = Field(10.0, gt=0, description="image_url: timeout between reads")
     url_fetch_total_seconds: float = Field(30.0, gt=0, description="image_url: the whole download")
+    batch_max_items: int = Field(50, gt=0, description="images in one batch job")
+    batch_max_bytes: int = Field(100_000_000, gt=0, description="uploaded bytes in one batch job")
+    batch_retention_hours: int = Field(24, gt=0, description="how long batch results are kept after the batch finishes")
 
     public_url: str = Field("http://localhost:3000", description="base URL used in emails")
     secret_key: SecretStr = Field(SecretStr(""), description="signs email links; required in production")

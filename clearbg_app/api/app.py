@@ -7,6 +7,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from clearbg_app.api.auth import auth_routes
+from clearbg_app.api.batches import BatchApi
 from clearbg_app.api.google import google_routes
 from clearbg_app.api.images import image_blob
 from clearbg_app.api.openapi import docs_routes
@@ -20,9 +21,11 @@ from clearbg_app.api.visitor_cookie import VisitorCookieMiddleware
 def build_api(public_api: PublicApi | None = None) -> Starlette:
     """Our routes; the middleware covers Reflex's pages and upload endpoint too. Tests pass a
     `PublicApi` with their own pool, rate limiter or URL policy."""
+    public_api = public_api or PublicApi()
     return Starlette(
         routes=[
-            *(public_api or PublicApi()).routes(),
+            *public_api.routes(),
+            *BatchApi(public_api).routes(),
             *docs_routes(),
             Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"]),
             *auth_routes(),

@@ -25,6 +25,8 @@ from clearbg_app.db import session_scope
 from clearbg_app.inference import ImageDecodeError, ImageTooLarge, InferenceError, InferencePool, Job, ServerBusy
 from clearbg_app.models.billing import UNITS_PER_CREDIT
 from clearbg_app.services import api_keys, credits, removal
+from clearbg_app.services.batches import BatchRefused
+from clearbg_app.services.errors import NotFound
 from clearbg_app.services.ratelimit import Decision, RateLimiter, default_limiter
 from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, UrlFetchFailed, UrlRefused, UrlTooLarge, fetch_image, public_only
 from clearbg_app.settings import get_settings
@@ -72,7 +74,17 @@ def as_api_error(error: Exception) -> ApiError:
         return ApiError(503, "server_busy", "Server busy", str(error), {"Retry-After": str(error.retry_after)})
     if isinstance(error, InferenceError):
         return ApiError(400, "invalid_parameter", "Invalid parameter", str(error))
+    if isinstance(error, BatchRefused):
+        return ApiError(error.status, error.code, error.title, str(error))
+    if isinstance(error, NotFound):
+        return ApiError(404, "not_found", "Not found", str(error))
     raise error
+
+
+def error_fields(error: Exception) -> tuple[int, str, str, str]:
+    """A domain error as (status, code, title, detail): how a batch item records its failure."""
+    found = as_api_error(error)
+    return found.status, found.code, found.title, found.detail or found.title
 
 
 def body_limit() -> int:

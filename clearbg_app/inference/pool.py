@@ -107,14 +107,30 @@ class InferencePool:
 
     def submit(self, job: Job) -> Future[JobResult]:
         """Queue `job`; raises `ServerBusy` immediately when the queue is full."""
-        if job.mode not in MODES:
-            raise InferenceError(f"Unknown mode {job.mode!r}; use one of {', '.join(MODES)}.")
-        if job.mode == "fast" and "fast" not in self.models:
-            raise InferenceError("Fast mode is not available on this server; use the default mode.")
+        self._check(job)
         if not self._slots.acquire(blocking=False):
             raise ServerBusy(self.retry_after())
         with self._lock:
             self._in_flight += 1
+        return self._start(job)
+
+    def submit_if_idle(self, job: Job) -> Future[JobResult] | None:
+        """The low-priority lane (batch jobs): start `job` only when a worker is idle, so it never waits
+        in the queue ahead of a request; None (nothing queued) when every worker is taken."""
+        self._check(job)
+        with self._lock:
+            if self._in_flight >= self.config.worker_count or not self._slots.acquire(blocking=False):
+                return None
+            self._in_flight += 1
+        return self._start(job)
+
+    def _check(self, job: Job) -> None:
+        if job.mode not in MODES:
+            raise InferenceError(f"Unknown mode {job.mode!r}; use one of {', '.join(MODES)}.")
+        if job.mode == "fast" and "fast" not in self.models:
+            raise InferenceError("Fast mode is not available on this server; use the default mode.")
+
+    def _start(self, job: Job) -> Future[JobResult]:
         try:
             return self._executor.submit(self._run, job, time.perf_counter())
         except RuntimeError:  # the pool was closed

@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.jobs.runs import Counts, run_job
-from clearbg_app.services import credits, images, request_logs
+from clearbg_app.services import batches, credits, images, request_logs
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
 
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_LOG_PURGE_SECONDS = 3600
 CREDITS_JOB_SECONDS = 3600
+BATCH_WEBHOOK_SECONDS = 30
 
 
 def purge_images_job(clock: Clock = utcnow) -> Counts:
@@ -50,12 +51,27 @@ def credits_job(clock: Clock = utcnow) -> Counts:
     return {"allowances_granted": granted, "lots_expired": expired}
 
 
+def purge_batches_job(clock: Clock = utcnow) -> Counts:
+    """Delete finished batches past their retention (blobs first, then rows)."""
+    with session_scope() as session:
+        purged = batches.purge_expired(session, store=get_blob_store(), clock=clock)
+    return {"batches_deleted": purged}
+
+
+def batch_webhooks_job(clock: Clock = utcnow) -> Counts:
+    """Retry the batch webhooks that are due (backoff 1 min, 5 min, 30 min, 2 h, 12 h)."""
+    delivered, failed = batches.deliver_due_webhooks(clock=clock)
+    return {"webhooks_delivered": delivered, "webhooks_failed": failed}
+
+
 def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
     """Every job with its interval in seconds."""
     return [
         (purge_images_job, get_settings().purge_interval_seconds),
         (purge_request_logs_job, REQUEST_LOG_PURGE_SECONDS),
         (credits_job, CREDITS_JOB_SECONDS),
+        (purge_batches_job, get_settings().purge_interval_seconds),
+        (batch_webhooks_job, BATCH_WEBHOOK_SECONDS),
     ]
 
 

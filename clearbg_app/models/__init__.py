@@ -13,6 +13,7 @@ SQLModel.metadata.naming_convention = {
 
 from clearbg_app.models.accounts import ApiKey, AuthSession, LoginThrottle, OAuthIdentity, PolicyVersion, Role, User  # noqa: E402
 from clearbg_app.models.api_usage import ApiUsage  # noqa: E402
+from clearbg_app.models.batches import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus  # noqa: E402
 from clearbg_app.models.billing import CreditAccount, CreditLot, EntryKind, LedgerEntry, Order, OrderStatus, Plan, PlanKind, StripeEvent  # noqa: E402
 from clearbg_app.models.images import ImageStatus, ProcessedImage  # noqa: E402
 from clearbg_app.models.operations import AuditEvent, JobRun, JobStatus  # noqa: E402
@@ -23,6 +24,11 @@ __all__ = [
     "JobRun",
     "JobStatus",
     "ApiUsage",
+    "Batch",
+    "BatchItem",
+    "BatchStatus",
+    "ItemStatus",
+    "WebhookStatus",
     "ApiKey",
     "AuthSession",
     "CreditAccount",

@@ -191,9 +191,11 @@ def settle(
     rendered: Rendered,
     started: float,
     now: datetime | None = None,
+    reference: str | None = None,
 ) -> Removal:
-    """Charge for a finished result and record its usage in one transaction (both or neither)."""
-    reference = f"api:{uuid.uuid4()}"
+    """Charge for a finished result and record its usage in one transaction (both or neither), with
+    whatever the caller added to the session. The same `reference` is never charged twice."""
+    reference = reference or f"api:{uuid.uuid4()}"
     try:
         credits.charge(
             session, user_id=user_id, units=sized.units, reason=f"API {sized.size_name} {rendered.size[0]}x{rendered.size[1]}",
