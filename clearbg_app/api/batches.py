@@ -51,6 +51,8 @@ async def read_batch(request: Request) -> tuple[dict[str, str], dict[str, bytes]
             for name, value in form.multi_items():
                 if name == "image_file" and isinstance(value, UploadFile):
                     sources.append(Source(value.filename or "", data=await value.read()))
+                elif name == "image_file":
+                    raise ParameterError(f"image_file #{len(sources) + 1} must be a file upload (with a filename).")
                 elif name == "image_url" and isinstance(value, str):
                     sources.append(Source("", url=value.strip()))
                 elif name == "image_file_b64" and isinstance(value, str):

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import session_scope
@@ -624,8 +624,7 @@ def purge_expired(session: Session, *, store: BlobStore, clock: Clock = utcnow) 
         items = batch_items(session, batch_id=batch.id)
         for key in [key for item in items for key in item.blob_keys()] + ([batch.background_key] if batch.background_key else []):
             store.delete(key)
-        for item in items:
-            session.delete(item)
+        session.exec(delete(BatchItem).where(col(BatchItem.batch_id) == batch.id))
         session.delete(batch)
         session.commit()
     return len(expired)
