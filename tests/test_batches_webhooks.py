@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -124,3 +125,19 @@ def test_redirects_and_errors_count_as_failures(client, key, worker, clock, stat
         run_all(worker)
     shown = client.get(f"{BATCHES}/{batch_id}", headers={"X-Api-Key": key}).json()["data"]["webhook"]
     assert shown == {"url": f"{base}/hook", "status": "pending", "attempts": 1}
+
+
+def test_the_documented_python_snippet_verifies_our_signatures(monkeypatch):
+    from clearbg_app.api.openapi import WEBHOOK_VERIFY_EXAMPLE, docs_html, openapi_document
+
+    namespace: dict = {}
+    exec(WEBHOOK_VERIFY_EXAMPLE, namespace)  # noqa: S102 - the documentation's own code
+    check = namespace["verify_clearbg_webhook"]
+    body, now = b'{"type":"batch.completed"}', int(time.time())
+    header = batches.signature_header("whsec_test", now, body)
+    assert check("whsec_test", header, body)
+    assert not check("whsec_test", header, body + b" ")
+    assert not check("whsec_other", header, body)
+    assert not check("whsec_test", batches.signature_header("whsec_test", now - 3600, body), body)  # a replay
+    assert WEBHOOK_VERIFY_EXAMPLE in openapi_document()["info"]["description"]
+    assert "verify_clearbg_webhook" in docs_html("http://x")

@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from clearbg_app.api.removebg_params import CHANNELS, FORMATS, SIZE_NAMES, TYPES
+from clearbg_app.settings import get_settings
 
 # name, schema, description
 PARAMETERS: list[tuple[str, dict, str]] = [
@@ -51,9 +52,12 @@ RATE_HEADERS = {
     "X-RateLimit-Reset": "Unix time when the window has room again.",
 }
 ERRORS = [
-    (400, "invalid_parameter, missing_source, multiple_sources, invalid_image, url_refused, url_fetch_failed", "Bad parameters or an unreadable image."),
+    (400, "invalid_parameter, missing_source, multiple_sources, invalid_image, url_refused, url_fetch_failed, too_many_items, webhook_refused",
+     "Bad parameters or an unreadable image."),
     (402, "insufficient_credits", "The balance does not cover the price."),
     (403, "auth_failed", "X-Api-Key missing, unknown or revoked."),
+    (404, "not_found", "No such batch (or not yours, or expired)."),
+    (409, "batch_not_ready", "result.zip asked for before any item of the batch is done; wait Retry-After seconds."),
     (413, "file_too_large", "The file, the body or the image's pixel count is over the limit."),
     (429, "rate_limit_exceeded", "Rate limited; wait Retry-After seconds."),
     (503, "server_busy", "The inference queue is full; wait Retry-After seconds."),
@@ -77,6 +81,68 @@ else:
     print("Error:", response.status_code, response.json()["errors"])"""
 
 
+BATCH_NOTES = [
+    "POST /api/v1.0/batches takes many images at once: repeated image_file parts and/or image_url (or image_file_b64) "
+    "fields, or JSON with image_urls and images_b64 lists (strings, or {{filename, data}} objects), plus the same options "
+    "as /removebg and an optional webhook_url. It answers 202 with the batch and a Location header.",
+    "Limits: {max_items} images and {max_mb:g} MB of uploads per batch (400 too_many_items, 413 file_too_large); "
+    "a malformed base64 image or a bad option refuses the whole batch (400) and stores nothing.",
+    "Each image is an item: queued, processing, done, failed or cancelled. A failed item carries errors in the same "
+    "shape as /removebg's and is never charged; done items cost what /removebg would. An item your balance cannot "
+    "cover fails with insufficient_credits (402) and the other items go on.",
+    "Items run one at a time, only when the server has an idle worker: single /removebg calls are never delayed by batches.",
+    "GET .../result.zip streams the finished items under their original names (the result's extension; repeated "
+    "names get ' (2)'). Before any item is done it answers 409 batch_not_ready with Retry-After; a finished batch "
+    "without results gives an empty ZIP. DELETE cancels the items not started yet. Results are kept for "
+    "{hours} hours after the batch finishes.",
+    "Webhook: when the batch finishes, its summary is POSTed to webhook_url as {{\"type\": \"batch.completed\", \"data\": ...}} "
+    "with the header ClearBG-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\"> keyed by your signing "
+    "secret (GET /api/v1.0/webhook_secret). Any answer other than 2xx is retried after "
+    "1 min, 5 min, 30 min, 2 h and 12 h. webhook_url must be public: private, local and metadata addresses are refused (400 webhook_refused).",
+]
+BATCH_CURL_EXAMPLE = """curl -H 'X-Api-Key: YOUR_KEY' \\
+     -F 'image_file=@cat.jpg' -F 'image_file=@dog.jpg' -F 'image_url=https://example.com/bird.jpg' \\
+     -F 'size=auto' -F 'webhook_url=https://example.com/clearbg-hook' \\
+     {base}/api/v1.0/batches
+# -> 202 {{"data": {{"id": "...", "status": "running", "items": [...]}}}}
+curl -H 'X-Api-Key: YOUR_KEY' {base}/api/v1.0/batches/BATCH_ID
+curl -H 'X-Api-Key: YOUR_KEY' -f -o results.zip {base}/api/v1.0/batches/BATCH_ID/result.zip"""
+BATCH_PYTHON_EXAMPLE = """import time, requests
+
+headers = {{"X-Api-Key": "YOUR_KEY"}}
+paths = ["cat.jpg", "dog.jpg"]
+response = requests.post(
+    "{base}/api/v1.0/batches",
+    files=[("image_file", open(path, "rb")) for path in paths],
+    data={{"size": "auto"}},
+    headers=headers,
+)
+response.raise_for_status()  # 202
+batch_url = "{base}" + response.headers["Location"]
+while (batch := requests.get(batch_url, headers=headers).json()["data"])["status"] != "done":
+    time.sleep(2)
+for item in batch["items"]:
+    print(item["filename"], item["status"], item.get("errors", ""))
+with open("results.zip", "wb") as out:
+    out.write(requests.get(batch_url + "/result.zip", headers=headers).content)"""
+WEBHOOK_VERIFY_EXAMPLE = """import hashlib, hmac, time
+
+def verify_clearbg_webhook(secret: str, signature_header: str, raw_body: bytes, tolerance: int = 300) -> bool:
+    \"\"\"secret: whsec_... from GET /api/v1.0/webhook_secret; signature_header: the ClearBG-Signature header.\"\"\"
+    fields = dict(part.split("=", 1) for part in signature_header.split(",") if "=" in part)
+    timestamp, received = fields.get("t", ""), fields.get("v1", "")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance:
+        return False  # too old (or from the future): refuse replays
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, received)"""
+
+
+def batch_notes() -> list[str]:
+    """The batch rules with this server's limits."""
+    settings = get_settings()
+    return [note.format(max_items=settings.batch_max_items, max_mb=settings.batch_max_bytes / 1e6, hours=settings.batch_retention_hours) for note in BATCH_NOTES]
+
+
 def _headers(described: dict[str, str]) -> dict:
     return {name: {"description": text, "schema": {"type": "string"}} for name, text in described.items()}
 
@@ -90,7 +156,8 @@ def openapi_document() -> dict:
     """The OpenAPI 3.1 description of the public API."""
     properties = {name: {**schema, "description": text} for name, schema, text in PARAMETERS}
     text_properties = {name: schema for name, schema in properties.items() if schema.get("format") != "binary"}
-    errors = {str(status): _error(f"{codes}: {text}", retry=status in (429, 503)) for status, codes, text in ERRORS}
+    errors = {str(status): _error(f"{codes}: {text}", retry=status in (409, 429, 503)) for status, codes, text in ERRORS}
+    single_errors = {status: errors[status] for status in ("400", "402", "403", "413", "429", "503")}
     result_json = {
         "type": "object",
         "properties": {"data": {"type": "object", "properties": {
@@ -100,10 +167,12 @@ def openapi_document() -> dict:
     binary = {"schema": {"type": "string", "format": "binary"}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ClearBG API", "version": "1.0", "description": "Background removal, compatible with remove.bg's API v1.0."},
+        "info": {"title": "ClearBG API", "version": "1.0", "description": "Background removal, compatible with remove.bg's API v1.0.\n\n"
+                 "Batch jobs:\n\n" + "\n\n".join(batch_notes()) + "\n\nVerifying a webhook in Python:\n\n```python\n" + WEBHOOK_VERIFY_EXAMPLE + "\n```"},
         "components": {
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
             "schemas": {
+                "Batch": BATCH_SCHEMA,
                 "Errors": {"type": "object", "properties": {"errors": {"type": "array", "items": {"type": "object", "properties": {
                     "title": {"type": "string"}, "code": {"type": "string"}, "detail": {"type": "string"}}}}}},
             },  # fmt: skip
@@ -124,10 +193,11 @@ def openapi_document() -> dict:
                             "content": {"image/png": binary, "image/jpeg": binary, "image/webp": binary,
                                         "application/zip": binary, "application/json": {"schema": result_json}},  # fmt: skip
                         },
-                        **errors,
+                        **single_errors,
                     },
                 }
             },
+            **batch_paths(properties, errors),
             "/api/v1.0/account": {
                 "get": {
                     "summary": "Credits and free API calls of the key's account",
@@ -143,12 +213,84 @@ def openapi_document() -> dict:
     }
 
 
+_ERRORS_SCHEMA = {"type": "array", "items": {"type": "object", "properties": {
+    "title": {"type": "string"}, "code": {"type": "string"}, "detail": {"type": "string"}}}}  # fmt: skip
+BATCH_SCHEMA = {
+    "type": "object",
+    "properties": {"data": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "status": {"type": "string", "enum": ["running", "done"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "credits_charged": {"type": "string"},
+        "result_url": {"type": "string"},
+        "webhook": {"type": "object", "properties": {"url": {"type": ["string", "null"]}, "status": {"type": "string"}, "attempts": {"type": "integer"}}},
+        "items": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "position": {"type": "integer"}, "filename": {"type": "string"},
+            "source": {"type": "string", "enum": ["file", "url"]},
+            "status": {"type": "string", "enum": ["queued", "processing", "done", "failed", "cancelled"]},
+            "credits_charged": {"type": "string"}, "zip_name": {"type": "string"}, "width": {"type": "integer"},
+            "height": {"type": "integer"}, "errors": _ERRORS_SCHEMA}}},
+    }}},
+}  # fmt: skip
+
+
+def batch_paths(properties: dict, errors: dict) -> dict:
+    """The batch routes: the same options as /removebg, the images as lists."""
+    options = {name: schema for name, schema in properties.items() if not name.startswith("image_")}
+    text_options = {name: schema for name, schema in options.items() if schema.get("format") != "binary"}
+    webhook = {"webhook_url": {"type": "string", "format": "uri", "description": "Gets a signed POST when the batch finishes."}}
+    form = {
+        "image_file": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "The images (repeat the part)."},
+        "image_url": {"type": "array", "items": {"type": "string", "format": "uri"}, "description": "Image URLs (repeat the field)."},
+        **options, **webhook,
+    }  # fmt: skip
+    body = {
+        "images_b64": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "object", "properties": {
+            "filename": {"type": "string"}, "data": {"type": "string"}}, "required": ["data"]}]}},
+        "image_urls": {"type": "array", "items": {"type": "string", "format": "uri"}},
+        **text_options, **webhook,
+    }  # fmt: skip
+    batch = {"description": "The batch.", "headers": _headers(RATE_HEADERS), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}}}
+    path_id = [{"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
+    known = {status: errors[status] for status in ("403", "404", "429")}
+    return {
+        "/api/v1.0/batches": {"post": {
+            "summary": "Queue many images with one set of options",
+            "description": "\n\n".join(batch_notes()),
+            "requestBody": {"required": True, "content": {
+                "multipart/form-data": {"schema": {"type": "object", "properties": form}},
+                "application/json": {"schema": {"type": "object", "properties": body}}}},
+            "responses": {"202": {**batch, "description": "Queued; Location is the batch's URL.",
+                                  "headers": _headers(RATE_HEADERS | {"Location": "The batch's URL."})},
+                          **{status: errors[status] for status in ("400", "403", "413", "429")}},
+        }},
+        "/api/v1.0/batches/{batch_id}": {
+            "get": {"summary": "The batch: per-item status, errors and credits", "parameters": path_id, "responses": {"200": batch, **known}},
+            "delete": {"summary": "Cancel the items not started yet", "parameters": path_id, "responses": {"200": batch, **known}},
+        },
+        "/api/v1.0/batches/{batch_id}/result.zip": {"get": {
+            "summary": "The finished items as a ZIP, under their original names", "parameters": path_id,
+            "responses": {"200": {"description": "A ZIP archive (streamed).", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                          "409": errors["409"], **known},
+        }},
+        "/api/v1.0/webhook_secret": {"get": {
+            "summary": "Your webhook signing secret",
+            "responses": {"200": {"description": "data.signing_secret (whsec_...) and data.header (ClearBG-Signature)",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}, "403": errors["403"], "429": errors["429"]},
+        }},
+    }  # fmt: skip
+
+
 def docs_html(base: str) -> str:
     """The reference as one self-contained HTML page."""
     esc = html.escape
     rows = "".join(f"<tr><td><code>{esc(n)}</code></td><td>{esc(', '.join(s.get('enum', [])) or s['type'])}</td><td>{esc(t)}</td></tr>" for n, s, t in PARAMETERS)
     headers = "".join(f"<tr><td><code>{esc(n)}</code></td><td>{esc(t)}</td></tr>" for n, t in (RESULT_HEADERS | RATE_HEADERS).items())
     errors = "".join(f"<tr><td>{status}</td><td><code>{esc(codes)}</code></td><td>{esc(text)}</td></tr>" for status, codes, text in ERRORS)
+    batch = "".join(f"<p>{esc(note)}</p>" for note in batch_notes())
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ClearBG API reference</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
 table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;vertical-align:top;text-align:left}}
@@ -163,6 +305,9 @@ Errors are never charged.</p>
 <table><tr><th>Parameter</th><th>Values</th><th>Meaning</th></tr>{rows}</table>
 <h3>Response headers</h3><table>{headers}</table>
 <h2>GET /api/v1.0/account</h2><p>Your credits (total, subscription, payg) and free API calls left.</p>
+<h2>Batch jobs: POST /api/v1.0/batches</h2>{batch}
+<pre>{esc(BATCH_CURL_EXAMPLE.format(base=base))}</pre><pre>{esc(BATCH_PYTHON_EXAMPLE.format(base=base))}</pre>
+<h3>Verifying a webhook</h3><pre>{esc(WEBHOOK_VERIFY_EXAMPLE)}</pre>
 <h2>Errors</h2><p>Shape: <code>{{"errors": [{{"title": ..., "code": ..., "detail": ...}}]}}</code></p>
 <table><tr><th>Status</th><th>Codes</th><th>When</th></tr>{errors}</table>
 <h2>Examples</h2><pre>{esc(CURL_EXAMPLE.format(base=base))}</pre><pre>{esc(PYTHON_EXAMPLE.format(base=base))}</pre>

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.api.openapi import CURL_EXAMPLE, ERRORS, PARAMETERS, PYTHON_EXAMPLE
+from clearbg_app.api.openapi import (
+    BATCH_CURL_EXAMPLE,
+    BATCH_PYTHON_EXAMPLE,
+    CURL_EXAMPLE,
+    ERRORS,
+    PARAMETERS,
+    PYTHON_EXAMPLE,
+    WEBHOOK_VERIFY_EXAMPLE,
+    batch_notes,
+)
 from clearbg_app.components.layout import page
 from clearbg_app.settings import get_settings
 
@@ -34,6 +43,12 @@ def api_docs() -> rx.Component:
         rx.code_block(PYTHON_EXAMPLE.format(base=base), language="python"),
         rx.heading("POST /api/v1.0/removebg parameters", size="4"),
         _table(("Parameter", "Values", "Meaning"), parameters),
+        rx.heading("Batch jobs", size="4", id="batches"),
+        *(rx.text(note) for note in batch_notes()),
+        rx.code_block(BATCH_CURL_EXAMPLE.format(base=base), language="bash"),
+        rx.code_block(BATCH_PYTHON_EXAMPLE.format(base=base), language="python"),
+        rx.heading("Verifying a batch webhook", size="4"),
+        rx.code_block(WEBHOOK_VERIFY_EXAMPLE, language="python"),
         rx.heading("Errors", size="4"),
         _table(("Status", "Codes", "When"), [(str(status), codes, text) for status, codes, text in ERRORS]),
         rx.text(
