@@ -1,4 +1,5 @@
-"""`/`: drop a photo, see the cut-out over a checkerboard, download the PNG."""
+"""`/`: drop a photo, see the cut-out over a checkerboard, download the PNG; or, signed in, drop many
+photos in batch mode, follow each one and download them all as a ZIP."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from clearbg_app.components.layout import page
 from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.batch import BATCH_UPLOAD_ID, SIZES, BatchState
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
 
 ACCEPT = {
@@ -166,10 +168,124 @@ def results() -> rx.Component:
     )
 
 
-def index() -> rx.Component:
-    return page(
-        rx.heading("Remove the background of any photo", size="8"),
-        rx.text("Drop an image: ClearBG finds the subject and gives you a transparent PNG in seconds."),
+STATUS_COLOURS = (("done", "green"), ("failed", "red"), ("processing", "blue"), ("cancelled", "gray"))
+
+
+def batch_drop_zone() -> rx.Component:
+    settings = get_settings()
+    return rx.upload(
+        rx.vstack(
+            rx.icon("images", size=40),
+            rx.text("Drop many photos here, or click to choose them", weight="medium"),
+            rx.text(f"Up to {settings.batch_max_items} images · {SUPPORTED}", size="2", color_scheme="gray"),
+            align="center",
+            spacing="2",
+        ),
+        id=BATCH_UPLOAD_ID,
+        accept=ACCEPT,
+        multiple=True,
+        max_files=settings.batch_max_items,
+        max_size=settings.max_upload_bytes,
+        on_drop_rejected=lambda rejections: BatchState.drop_rejected(rejection_codes(rejections)),
+        on_drop=BatchState.handle_batch_upload(
+            rx.upload_files(upload_id=BATCH_UPLOAD_ID, on_upload_progress=BatchState.upload_progress)
+        ),
+        border="2px dashed var(--gray-7)",
+        border_radius="12px",
+        padding="2em",
+        width="100%",
+        cursor="pointer",
+    )
+
+
+def batch_row(item: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(item["name"]),
+        rx.table.cell(
+            rx.hstack(
+                rx.cond(item["status"] == "processing", rx.spinner(size="1")),
+                rx.badge(item["status"], color_scheme=rx.match(item["status"], *STATUS_COLOURS, "gray")),
+                align="center",
+            )
+        ),
+        rx.table.cell(item["message"], color_scheme="red"),
+        class_name="batch-item",
+        custom_attrs={"data-status": item["status"]},
+    )
+
+
+def batch_queue() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.text(
+                BatchState.done_count.to_string() + " done, " + BatchState.failed_count.to_string() + " failed of "
+                + BatchState.items.length().to_string() + " · " + BatchState.credits_charged + " credits charged",
+                id="batch-summary",
+            ),  # fmt: skip
+            rx.progress(value=BatchState.finished_percent, width="12em"),
+            align="center",
+            spacing="3",
+        ),
+        rx.table.root(
+            rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in ("File", "Status", "Message")))),
+            rx.table.body(rx.foreach(BatchState.items, batch_row)),
+            width="100%",
+        ),
+        rx.hstack(
+            rx.button(
+                rx.icon("download"), "Download all as ZIP", size="3", id="batch-download",
+                disabled=BatchState.done_count == 0, on_click=rx.download(url=BatchState.zip_url),
+            ),  # fmt: skip
+            rx.cond(
+                (BatchState.failed_count > 0) & ~BatchState.running,
+                rx.button("Retry failed", variant="outline", size="3", id="batch-retry", on_click=BatchState.retry_failed),
+            ),
+            rx.button("New batch", variant="soft", size="3", on_click=BatchState.new_batch),
+            spacing="3",
+        ),
+        width="100%",
+        spacing="3",
+    )
+
+
+def batch_mode() -> rx.Component:
+    """Signed-in accounts only: each image is charged like an API call."""
+    return rx.cond(
+        SessionState.signed_in,
+        rx.vstack(
+            rx.text("Each image is charged like an API call; failed images cost nothing. Results are kept for "
+                    f"{get_settings().batch_retention_hours} hours.", size="2", color_scheme="gray"),  # fmt: skip
+            rx.hstack(
+                rx.text("Result size", size="2"),
+                rx.select(list(SIZES), value=BatchState.size_label, on_change=BatchState.set_size_label, id="batch-size"),
+                align="center",
+            ),
+            batch_drop_zone(),
+            rx.cond(
+                BatchState.error != "",
+                rx.callout(BatchState.error, icon="triangle-alert", color_scheme="red", id="batch-error", width="100%"),
+            ),
+            rx.cond(BatchState.uploading, rx.text(f"Uploading… {BatchState.uploaded_percent}%", id="batch-uploading")),
+            rx.cond(BatchState.items.length() > 0, batch_queue()),
+            width="100%",
+            spacing="3",
+        ),
+        rx.callout.root(
+            rx.callout.icon(rx.icon("info")),
+            rx.callout.text(
+                "Batch mode is for signed-in accounts, because each image is charged like an API call "
+                "(0.25 credit for a preview, 1 credit at full size). ",
+                rx.link("Sign in", href="/login?next=/"),
+                " to use it, or drop one photo at a time on the first tab for a free preview.",
+            ),
+            id="batch-sign-in",
+            width="100%",
+        ),
+    )
+
+
+def single_mode() -> rx.Component:
+    return rx.vstack(
         drop_zone(),
         rx.cond(
             RemoveState.error != "",
@@ -177,4 +293,23 @@ def index() -> rx.Component:
         ),
         rx.cond((RemoveState.stage == "uploading") | (RemoveState.stage == "working"), progress()),
         rx.cond(RemoveState.stage == "done", results()),
+        width="100%",
+        spacing="4",
+    )
+
+
+def index() -> rx.Component:
+    return page(
+        rx.heading("Remove the background of any photo", size="8"),
+        rx.text("Drop an image: ClearBG finds the subject and gives you a transparent PNG in seconds."),
+        rx.tabs.root(
+            rx.tabs.list(
+                rx.tabs.trigger("One photo", value="single", id="single-tab"),
+                rx.tabs.trigger("Batch", value="batch", id="batch-tab"),
+            ),
+            rx.tabs.content(single_mode(), value="single", padding_top="1em"),
+            rx.tabs.content(batch_mode(), value="batch", padding_top="1em"),
+            default_value="single",
+            width="100%",
+        ),
     )
