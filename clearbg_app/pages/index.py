@@ -248,6 +248,21 @@ def batch_queue() -> rx.Component:
     )
 
 
+def webhook_secret() -> rx.Component:
+    """API batches with a webhook_url are signed with this secret (see /docs/api#batches)."""
+    return rx.hstack(
+        rx.text("API batch webhooks are signed with your secret:", size="2", color_scheme="gray"),
+        rx.cond(
+            BatchState.webhook_secret != "",
+            rx.code(BatchState.webhook_secret, id="webhook-secret", size="1"),
+            rx.button("Show", variant="ghost", size="1", id="show-webhook-secret", on_click=BatchState.show_webhook_secret),
+        ),
+        rx.link("how to verify", href="/docs/api", size="2"),
+        align="center",
+        wrap="wrap",
+    )
+
+
 def batch_mode() -> rx.Component:
     """Signed-in accounts only: each image is charged like an API call."""
     return rx.cond(
@@ -267,6 +282,7 @@ def batch_mode() -> rx.Component:
             ),
             rx.cond(BatchState.uploading, rx.text(f"Uploading… {BatchState.uploaded_percent}%", id="batch-uploading")),
             rx.cond(BatchState.items.length() > 0, batch_queue()),
+            webhook_secret(),
             width="100%",
             spacing="3",
         ),

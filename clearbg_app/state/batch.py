@@ -34,6 +34,7 @@ class BatchState(SessionState):
     uploading: bool = False
     size_label: str = next(iter(SIZES))
     credits_charged: str = "0"
+    webhook_secret: str = ""
 
     @rx.var
     def done_count(self) -> int:
@@ -143,6 +144,12 @@ class BatchState(SessionState):
             batches.retry_failed(session, batch=batch)
             self._show(batches.summary(session, batch=batch))
         return BatchState.follow
+
+    @rx.event
+    def show_webhook_secret(self) -> None:
+        """The key that signs this account's batch webhooks (API batches with a webhook_url)."""
+        user = self._current_user()
+        self.webhook_secret = batches.webhook_secret(user.id) if user else ""
 
     @rx.event
     def new_batch(self) -> None:

@@ -4,6 +4,7 @@ of them not an image), sees two done and one failed with a clear message, and do
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -58,6 +59,8 @@ def test_batch_of_three_with_one_bad_file(page, smtp, app_url, app_data_dir, tmp
     expect(page.locator("#header-balance")).to_have_text("1.5 credits")
     expect(page.locator("#batch-retry")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
+    page.locator("#show-webhook-secret").click()
+    expect(page.locator("#webhook-secret")).to_have_text(re.compile(r"^whsec_[0-9a-f]{64}$"))
 
     with page.expect_download(timeout=60_000) as download_info:
         page.locator("#batch-download").click()
@@ -67,3 +70,8 @@ def test_batch_of_three_with_one_bad_file(page, smtp, app_url, app_data_dir, tmp
         assert archive.namelist() == ["horse.png", "pony.png"]
         cutout = Image.open(io.BytesIO(archive.read("pony.png")))
     assert cutout.mode == "RGBA" and cutout.width * cutout.height <= 250_000  # previews
+
+    page.locator("#batch-retry").click()  # the bad file is tried again, fails again, and still costs nothing
+    expect(page.locator("#batch-retry")).to_be_visible(timeout=60_000)
+    expect(page.locator("#batch-summary")).to_contain_text("2 done, 1 failed of 3 · 0.5 credits charged")
+    expect(page.locator("#header-balance")).to_have_text("1.5 credits")
