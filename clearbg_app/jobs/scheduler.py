@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_LOG_PURGE_SECONDS = 3600
 CREDITS_JOB_SECONDS = 3600
-BATCH_WEBHOOK_SECONDS = 30
+BATCH_WEBHOOK_SECONDS = 60
 
 
 def purge_images_job(clock: Clock = utcnow) -> Counts:

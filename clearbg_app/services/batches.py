@@ -21,6 +21,7 @@ import http.client
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -546,8 +547,6 @@ def _post(url: str, body: bytes, headers: dict[str, str], *, policy: AddressPoli
     port = parts.port or (443 if parts.scheme == "https" else 80)
     addresses = _resolve(parts.hostname or "", port, policy)
     if parts.scheme == "https":
-        import ssl
-
         connection = _PinnedHTTPS(parts.hostname, port, addresses, timeouts, ssl.create_default_context())
     else:
         connection = _PinnedHTTP(parts.hostname, port, addresses, timeouts)
