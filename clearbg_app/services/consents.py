@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from clearbg_app.clock import utcnow
+from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models import AnalyticsEvent, ConsentEvent, User
 from clearbg_app.services import policies
 from clearbg_app.services.deletion_lock import pending_deletion
@@ -90,16 +90,16 @@ def set_consent(
     withdrawing analytics deletes the analytics events recorded so far."""
     from clearbg_app.services import images  # images reads consents for its retention
 
-    _check_purpose(purpose)
     now = now or utcnow()
-    if has_consent(session, user_id=user.id, purpose=purpose) == granted:
+    latest = _latest(session, user.id, _check_purpose(purpose))
+    if (latest is not None and latest.granted) == granted:
         return False
     session.add(
         ConsentEvent(
             user_id=user.id,
             purpose=purpose,
             granted=granted,
-            at=now,
+            at=max(now, as_utc(latest.at) + timedelta(microseconds=1)) if latest else now,  # strictly newest
             policy_version=policies.current_label(session, kind="privacy", now=now),
             source=source[:32],
         )
