@@ -38,10 +38,11 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api import cookies
-from clearbg_app.api.auth import safe_next, same_origin
+from clearbg_app.api.auth import redirect, safe_next, same_origin
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.services import accounts
+from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.security import InvalidToken, sign, unsign
 from clearbg_app.settings import Settings, get_settings
 
@@ -337,9 +338,14 @@ def _record_sign_in(callback: _Callback, *, user_agent: str | None, ip: str | No
 async def google_callback(request: Request, settings: Settings) -> Response:
     """GET /auth/google/callback?code=&state=: verify everything, sign in, set the session cookie."""
     callback = await _verify_callback(request, settings)
-    token = await run_in_threadpool(
-        _record_sign_in, callback, user_agent=request.headers.get("user-agent"), ip=cookies.client_ip(request)
-    )
+    try:
+        token = await run_in_threadpool(
+            _record_sign_in, callback, user_agent=request.headers.get("user-agent"), ip=cookies.client_ip(request)
+        )
+    except DeletionPending as pending:  # offer to cancel the deletion instead of signing in
+        response = redirect("/restore-account", kind="info", message=str(pending), token=pending.token)
+        response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
+        return response
     response = RedirectResponse(callback.next, status_code=303)
     cookies.set_session_cookie(response, token)
     response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
