@@ -572,6 +572,14 @@ def sign_in_with_identity(
     return user
 
 
+def has_identity(session: Session, *, user: User, provider: str, subject: str) -> bool:
+    """Whether this provider identity is linked to `user`."""
+    linked = session.exec(
+        select(OAuthIdentity).where(OAuthIdentity.provider == provider, OAuthIdentity.subject == subject)
+    ).first()
+    return linked is not None and linked.user_id == user.id
+
+
 # Roles -----------------------------------------------------------------------------------------------
 
 
