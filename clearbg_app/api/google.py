@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from clearbg_app.api import cookies
 from clearbg_app.api.auth import redirect, safe_next, same_origin
+from clearbg_app.api.privacy import PRIVACY_CENTER, deletion_scheduled
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.services import accounts, deletion
@@ -63,7 +64,6 @@ METADATA_TTL_SECONDS = 3600
 LEEWAY_SECONDS = 60
 DEFAULT_NEXT = "/account"
 DELETE_PURPOSE = "delete"  # a fresh sign-in that confirms an account deletion
-PRIVACY_CENTER = "/privacy-center"
 REAUTH_MAX_AGE = 300
 NOT_ENABLED = "Google sign-in is not enabled on this server."
 # Google issues ID tokens with either form of its issuer (see its OpenID Connect documentation).
@@ -366,13 +366,7 @@ def _delete_after_reauth(callback: _Callback, session_token: str | None) -> Resp
             scheduled = deletion.request_deletion(session, user=signed_in.user, store=get_blob_store(), reauthenticated=True)
         except ServiceError as error:
             return redirect(PRIVACY_CENTER, message=str(error))
-    response = redirect(
-        "/login",
-        kind="info",
-        message=f"Your account is locked and will be deleted on {scheduled.purge_after:%Y-%m-%d} (UTC). "
-        "We emailed you a confirmation. To keep it, sign in before then.",
-    )
-    cookies.clear_session_cookie(response)
+    response = deletion_scheduled(scheduled)
     response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
     return response
 

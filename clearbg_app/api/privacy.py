@@ -12,11 +12,12 @@ from starlette.routing import Route
 from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user
 from clearbg_app.api.cookies import clear_session_cookie, client_ip, set_session_cookie
 from clearbg_app.db import session_scope
+from clearbg_app.models import AccountDeletion
 from clearbg_app.services import accounts, deletion, exports
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.storage import get_blob_store
 
-CENTER = "/privacy-center"
+PRIVACY_CENTER = "/privacy-center"
 PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -41,17 +42,22 @@ async def delete_account(request: Request) -> Response:
     """POST /privacy/delete with the password: lock the account now, sign this browser out."""
     form = await read_form(request)
     if form.get("confirm") != "on":
-        return redirect(CENTER, message="Tick the box to confirm that you want your account deleted.")
+        return redirect(PRIVACY_CENTER, message="Tick the box to confirm that you want your account deleted.")
     try:
         with session_scope() as session:
             signed_in = signed_in_user(request, session)
             if signed_in is None:
-                return redirect("/login", next=CENTER)
+                return redirect("/login", next=PRIVACY_CENTER)
             scheduled = deletion.request_deletion(
                 session, user=signed_in.user, store=get_blob_store(), password=form.get("password", "")
             )
     except ServiceError as error:
-        return redirect(CENTER, message=str(error))
+        return redirect(PRIVACY_CENTER, message=str(error))
+    return deletion_scheduled(scheduled)
+
+
+def deletion_scheduled(scheduled: AccountDeletion) -> Response:
+    """To the login page, signed out, with the date the account will be deleted."""
     response = redirect(
         "/login",
         kind="info",
@@ -73,7 +79,7 @@ async def restore_account(request: Request) -> Response:
     except ServiceError as error:
         return redirect("/login", message=str(error))
     response = redirect(
-        CENTER,
+        PRIVACY_CENTER,
         kind="info",
         message="Your account will not be deleted. Your API keys stay revoked; create new ones on your account page.",
     )
