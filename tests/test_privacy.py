@@ -436,3 +436,21 @@ def test_request_log_ips_go_after_7_days_and_logs_after_90(session, clock):
     assert session.exec(select(RequestLog)).one().ip_prefix == ""
     clock.advance(days=83)
     assert purge_request_logs_job(clock=clock) == {"logs_deleted": 1}
+
+
+# Correction ----------------------------------------------------------------------------------------------
+
+
+def test_correction_of_name_and_email_and_an_address_in_use(session, clock, data_dir):
+    user = new_user(session, clock)
+    new_user(session, clock, email="taken@example.com", name="Taken")
+    accounts.update_display_name(session, user=user, display_name="  Grace H. ")
+    assert session.get(User, user.id).display_name == "Grace H."
+    with pytest.raises(accounts.AccountError):
+        accounts.update_display_name(session, user=user, display_name="\u200b")
+    before = len(outbox(data_dir))
+    accounts.request_email_change(session, user=user, new_email="taken@example.com", password=PASSWORD, now=clock())
+    assert len(outbox(data_dir)) == before  # nothing sent, nothing revealed, nothing changed
+    assert session.get(User, user.id).email == EMAIL
+    with pytest.raises(accounts.AccountError, match="password is not correct"):
+        accounts.request_email_change(session, user=user, new_email="new@example.com", password="wrong-password", now=clock())

@@ -54,8 +54,8 @@ def history() -> rx.Component:
                 spacing="4",
             ),
             rx.vstack(
-                rx.text("Without your consent, ClearBG deletes every upload and result one hour after you send it, so there is no history to show."),
-                rx.button("Keep my images for 30 days", on_click=HistoryState.turn_on, id="history-on"),
+                rx.text("Without your consent, ClearBG deletes every upload and result within the hour, so there is no history to show."),
+                rx.button("Keep my images for ", HistoryState.days, " days", on_click=HistoryState.turn_on, id="history-on"),
                 rx.link("More about your privacy choices", href="/privacy-center", size="2"),
                 spacing="3",
             ),
