@@ -15,7 +15,7 @@ from clearbg_app.api.v1 import error_fields
 from clearbg_app.services.batches import BatchWorker
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
-from clearbg_app.pages import account, admin, auth, index, legal, pricing
+from clearbg_app.pages import account, admin, auth, history, index, legal, pricing, privacy_center
 from clearbg_app.pages.api_docs import api_docs
 from clearbg_app.pages.credits import credits_page
 from clearbg_app.services.removal import default_pool
@@ -24,6 +24,7 @@ from clearbg_app.state.account import AccountState
 from clearbg_app.state.admin import AdminState
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import CreditsState, PricingState
+from clearbg_app.state.privacy import HistoryState, PrivacyState
 
 log = logging.getLogger("clearbg")
 
@@ -71,4 +72,12 @@ app.add_page(legal.terms, route="/terms", title="Terms of service · ClearBG", o
 app.add_page(pricing.pricing, route="/pricing", title="Pricing · ClearBG", on_load=[on_load, PricingState.load])
 app.add_page(api_docs, route="/docs/api", title="API · ClearBG", on_load=on_load)
 app.add_page(credits_page, route="/credits", title="Your credits · ClearBG", on_load=[on_load, CreditsState.load])
+app.add_page(
+    privacy_center.privacy_center,
+    route="/privacy-center",
+    title="Privacy center · ClearBG",
+    on_load=[on_load, PrivacyState.load, AccountState.load],
+)
+app.add_page(privacy_center.restore_account, route="/restore-account", title="Keep your account? · ClearBG", on_load=on_load)
+app.add_page(history.history, route="/history", title="Processing history · ClearBG", on_load=[on_load, HistoryState.load])
 app.register_lifespan_task(background_services)

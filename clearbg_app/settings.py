@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(SecretStr(""), description="signs email links; required in production")
     session_days: int = Field(30, gt=0, description="how long a sign-in lasts without activity")
     request_log_days: int = Field(90, gt=0, description="how long request logs are kept")
+    request_log_ip_days: int = Field(7, gt=0, description="after this many days request logs lose their IP prefix")
+    history_retention_days: int = Field(30, gt=0, description="how long images are kept with processing-history consent")
+    export_link_days: int = Field(7, gt=0, description="how long a data export can be downloaded before it is purged")
+    export_interval_seconds: int = Field(60, gt=0, description="how often pending data exports are built")
+    deletion_grace_days: int = Field(7, ge=0, description="days to cancel an account deletion before it is anonymized")
     login_max_failures: int = Field(5, gt=0, description="failed sign-ins before a lockout")
     login_lockout_minutes: int = Field(15, gt=0, description="how long a lockout lasts")
 

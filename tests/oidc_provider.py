@@ -32,7 +32,7 @@ CLIENT_ID = "clearbg-test-client.apps.example"
 CLIENT_SECRET = "loopback-client-secret-0123456789"
 # What `misbehave` may hold: each breaks one thing the relying party must check.
 MISBEHAVIOURS = frozenset(
-    {"wrong_key", "wrong_audience", "wrong_issuer", "expired", "wrong_nonce", "slow_token", "deny", "foreign_discovery"}
+    {"wrong_key", "wrong_audience", "wrong_issuer", "expired", "wrong_nonce", "slow_token", "deny", "foreign_discovery", "stale_auth"}
 )
 
 
@@ -54,6 +54,7 @@ class _Grant:
     challenge: str
     nonce: str | None
     user: TestUser
+    auth_time: int | None = None  # set when the client asked for a fresh sign-in (max_age or prompt=login)
 
 
 def _s256(verifier: str) -> str:
@@ -153,6 +154,9 @@ class OIDCProvider:
                 challenge=params.get("code_challenge", ""),
                 nonce=params.get("nonce"),
                 user=TestUser(**vars(self.user)),
+                auth_time=(int(time.time()) - (3600 if "stale_auth" in self.misbehave else 0))
+                if params.get("max_age") is not None or params.get("prompt") == "login"
+                else None,
             )
             answer["code"] = code
         return RedirectResponse(f"{params['redirect_uri']}?{urlencode(answer)}", status_code=302)
@@ -209,6 +213,8 @@ class OIDCProvider:
             "iat": now,
             "exp": now + 600,
         }
+        if grant.auth_time is not None:
+            claims["auth_time"] = grant.auth_time
         if grant.nonce is not None:
             claims["nonce"] = "a-different-nonce" if "wrong_nonce" in self.misbehave else grant.nonce
         key = self.forged_key if "wrong_key" in self.misbehave else self.key

@@ -11,6 +11,7 @@ from clearbg_app.api.batches import BatchApi
 from clearbg_app.api.google import google_routes
 from clearbg_app.api.images import image_blob
 from clearbg_app.api.openapi import docs_routes
+from clearbg_app.api.privacy import privacy_routes
 from clearbg_app.api.request_log import RequestLogMiddleware
 from clearbg_app.api.stripe_webhook import stripe_routes
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
@@ -31,6 +32,7 @@ def build_api(public_api: PublicApi | None = None) -> Starlette:
             *auth_routes(),
             *google_routes(),
             *stripe_routes(),
+            *privacy_routes(),
         ],
         middleware=[
             Middleware(RequestLogMiddleware),

@@ -15,6 +15,7 @@ from clearbg_app.api.cookies import clear_session_cookie, client_ip, session_tok
 from clearbg_app.api.flash import flash
 from clearbg_app.db import session_scope
 from clearbg_app.services import accounts
+from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import ServiceError
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -102,6 +103,8 @@ async def sign_in(request: Request) -> Response:
             token = accounts.start_session(
                 session, user=user, user_agent=request.headers.get("user-agent"), ip=client_ip(request)
             )
+    except DeletionPending as pending:
+        return redirect("/restore-account", kind="info", message=str(pending), token=pending.token)
     except ServiceError as error:
         return redirect("/login", message=str(error), fields={"email": form.get("email", "")[:254]}, next=next_path)
     response = redirect(next_path)

@@ -38,12 +38,16 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api import cookies
-from clearbg_app.api.auth import safe_next, same_origin
+from clearbg_app.api.auth import redirect, safe_next, same_origin
+from clearbg_app.api.privacy import PRIVACY_CENTER, deletion_scheduled
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
-from clearbg_app.services import accounts
+from clearbg_app.services import accounts, deletion
+from clearbg_app.services.deletion_lock import DeletionPending
+from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.security import InvalidToken, sign, unsign
 from clearbg_app.settings import Settings, get_settings
+from clearbg_app.storage import get_blob_store
 
 with warnings.catch_warnings():  # Authlib 1.9 prefers httpx2; the pinned httpx is its supported fallback
     warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
@@ -59,6 +63,8 @@ HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 METADATA_TTL_SECONDS = 3600
 LEEWAY_SECONDS = 60
 DEFAULT_NEXT = "/account"
+DELETE_PURPOSE = "delete"  # a fresh sign-in that confirms an account deletion
+REAUTH_MAX_AGE = 300
 NOT_ENABLED = "Google sign-in is not enabled on this server."
 # Google issues ID tokens with either form of its issuer (see its OpenID Connect documentation).
 ISSUER_ALIASES = {"https://accounts.google.com": ["accounts.google.com"]}
@@ -180,12 +186,6 @@ async def google_login(request: Request, settings: Settings) -> Response:
     """Off to the provider with state, nonce and PKCE: GET ?next=/path to sign in, or POST from the
     sign-up page with `adult` and `accept` to create an account."""
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        discovery = await _discovery(http, settings)
-    async with _oauth_client(settings, discovery) as client:
-        url, _ = client.create_authorization_url(
-            discovery["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce
-        )
     if request.method == "POST":  # the sign-up page's form: the consents are ticked on our own page
         if not same_origin(request):
             raise GoogleSignInFailed("consent form sent from another site")
@@ -193,6 +193,18 @@ async def google_login(request: Request, settings: Settings) -> Response:
         consents = {"adult": _flag(params.get("adult")), "accept": _flag(params.get("accept"))}
     else:  # a link can start a sign-in, never give consent
         params, consents = request.query_params, {"adult": False, "accept": False}
+    extra = {}
+    if request.method == "POST" and params.get("purpose") == DELETE_PURPOSE:  # the privacy center's deletion form
+        if not _flag(params.get("confirm")):
+            raise GoogleSignInFailed("deletion not confirmed", error="delete_unconfirmed", page=PRIVACY_CENTER)
+        consents = {"purpose": DELETE_PURPOSE, "started": int(time.time())}
+        extra = {"prompt": "login", "max_age": REAUTH_MAX_AGE}  # a fresh sign-in, proven by auth_time
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        discovery = await _discovery(http, settings)
+    async with _oauth_client(settings, discovery) as client:
+        url, _ = client.create_authorization_url(
+            discovery["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce, **extra
+        )
     saved = {"s": state, "n": nonce, "v": verifier, "next": safe_next(params.get("next"), DEFAULT_NEXT), **consents}
     response = RedirectResponse(url, status_code=302)
     response.set_cookie(
@@ -212,6 +224,8 @@ class _Callback:
     next: str
     adult: bool
     accept: bool
+    purpose: str = ""
+    fresh: bool = False  # the provider says the person signed in after we asked (auth_time)
 
 
 def _saved_state(request: Request) -> dict:
@@ -305,11 +319,15 @@ async def _verify_callback(request: Request, settings: Settings) -> _Callback:
         email_verified=claims.get("email_verified") is True,
         name=_display_name(claims.get("name")),
     )
+    auth_time = claims.get("auth_time")
+    started = saved.get("started")
     return _Callback(
         identity=identity,
         next=safe_next(saved.get("next"), DEFAULT_NEXT),
         adult=saved.get("adult") is True,
         accept=saved.get("accept") is True,
+        purpose=str(saved.get("purpose", "")),
+        fresh=isinstance(auth_time, int) and isinstance(started, int) and auth_time >= started - LEEWAY_SECONDS,
     )
 
 
@@ -333,13 +351,40 @@ def _record_sign_in(callback: _Callback, *, user_agent: str | None, ip: str | No
         raise GoogleSignInFailed("the account service refused the identity") from None
 
 
+def _delete_after_reauth(callback: _Callback, session_token: str | None) -> Response:
+    """The deletion a Google-only account confirmed by signing in again: only for the signed-in
+    person's own linked identity, and only if the provider vouches the sign-in was fresh."""
+    if not callback.fresh:
+        raise GoogleSignInFailed("re-authentication not fresh (auth_time)", error="reauth_stale", page=PRIVACY_CENTER)
+    with session_scope() as session:
+        signed_in = accounts.resolve_session(session, token=session_token)
+        if signed_in is None:
+            raise GoogleSignInFailed("deletion confirmed without a session", error="reauth_signed_out")
+        if not accounts.has_identity(session, user=signed_in.user, provider=callback.identity.provider, subject=callback.identity.subject):
+            raise GoogleSignInFailed("re-authenticated as another identity", error="reauth_mismatch", page=PRIVACY_CENTER)
+        try:
+            scheduled = deletion.request_deletion(session, user=signed_in.user, store=get_blob_store(), reauthenticated=True)
+        except ServiceError as error:
+            return redirect(PRIVACY_CENTER, message=str(error))
+    response = deletion_scheduled(scheduled)
+    response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
+    return response
+
+
 @_google_endpoint
 async def google_callback(request: Request, settings: Settings) -> Response:
     """GET /auth/google/callback?code=&state=: verify everything, sign in, set the session cookie."""
     callback = await _verify_callback(request, settings)
-    token = await run_in_threadpool(
-        _record_sign_in, callback, user_agent=request.headers.get("user-agent"), ip=cookies.client_ip(request)
-    )
+    if callback.purpose == DELETE_PURPOSE:
+        return await run_in_threadpool(_delete_after_reauth, callback, cookies.session_token(request))
+    try:
+        token = await run_in_threadpool(
+            _record_sign_in, callback, user_agent=request.headers.get("user-agent"), ip=cookies.client_ip(request)
+        )
+    except DeletionPending as pending:  # offer to cancel the deletion instead of signing in
+        response = redirect("/restore-account", kind="info", message=str(pending), token=pending.token)
+        response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
+        return response
     response = RedirectResponse(callback.next, status_code=303)
     cookies.set_session_cookie(response, token)
     response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())

@@ -58,6 +58,7 @@ def footer() -> rx.Component:
         rx.spacer(),
         rx.link("Privacy policy", href="/privacy", size="1", color_scheme="gray"),
         rx.link("Terms", href="/terms", size="1", color_scheme="gray"),
+        rx.cond(SessionState.signed_in, rx.link("Privacy center", href="/privacy-center", size="1", color_scheme="gray", id="footer-privacy-center")),
         width="100%",
         padding_y="2em",
         spacing="4",

@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.jobs.runs import Counts, run_job
-from clearbg_app.services import batches, credits, images, request_logs
+from clearbg_app.services import batches, credits, deletion, exports, images, request_logs
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
 
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 REQUEST_LOG_PURGE_SECONDS = 3600
 CREDITS_JOB_SECONDS = 3600
 BATCH_WEBHOOK_SECONDS = 60
+ANONYMIZE_JOB_SECONDS = 3600
 
 
 def purge_images_job(clock: Clock = utcnow) -> Counts:
@@ -64,6 +65,31 @@ def batch_webhooks_job(clock: Clock = utcnow) -> Counts:
     return {"webhooks_delivered": delivered, "webhooks_failed": failed}
 
 
+def exports_job(clock: Clock = utcnow) -> Counts:
+    """Build the data exports people asked for, then purge those past their download period."""
+    store = get_blob_store()
+    with session_scope() as session:
+        built = exports.build_pending(session, store=store, clock=clock)
+    with session_scope() as session:
+        purged = exports.purge_expired(session, store=store, clock=clock)
+    return {"exports_built": built, "exports_purged": purged}
+
+
+def truncate_log_ips_job(clock: Clock = utcnow) -> Counts:
+    """Remove IP prefixes from request logs and ended sessions after a week."""
+    with session_scope() as session:
+        return {"ips_removed": request_logs.truncate_ips(session, clock=clock)}
+
+
+def anonymize_accounts_job(clock: Clock = utcnow) -> Counts:
+    """Anonymize the accounts whose deletion grace period is over."""
+    with session_scope() as session:
+        counts = deletion.anonymize_due(session, store=get_blob_store(), clock=clock)
+    if counts["accounts_anonymized"]:
+        log.info("anonymize_accounts: %d accounts anonymized", counts["accounts_anonymized"])
+    return counts
+
+
 def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
     """Every job with its interval in seconds."""
     return [
@@ -72,6 +98,9 @@ def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
         (credits_job, CREDITS_JOB_SECONDS),
         (purge_batches_job, get_settings().purge_interval_seconds),
         (batch_webhooks_job, BATCH_WEBHOOK_SECONDS),
+        (exports_job, get_settings().export_interval_seconds),
+        (truncate_log_ips_job, REQUEST_LOG_PURGE_SECONDS),
+        (anonymize_accounts_job, ANONYMIZE_JOB_SECONDS),
     ]
 
 

@@ -18,8 +18,14 @@ from clearbg_app.models.billing import CreditAccount, CreditLot, EntryKind, Ledg
 from clearbg_app.models.images import ImageStatus, ProcessedImage  # noqa: E402
 from clearbg_app.models.operations import AuditEvent, JobRun, JobStatus  # noqa: E402
 from clearbg_app.models.request_log import RequestLog  # noqa: E402
+from clearbg_app.models.privacy import AccountDeletion, AnalyticsEvent, ConsentEvent, DataExport, ExportStatus  # noqa: E402
 
 __all__ = [
+    "AccountDeletion",
+    "AnalyticsEvent",
+    "ConsentEvent",
+    "DataExport",
+    "ExportStatus",
     "AuditEvent",
     "JobRun",
     "JobStatus",

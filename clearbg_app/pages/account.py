@@ -166,6 +166,7 @@ def api_usage() -> rx.Component:
 def account() -> rx.Component:
     return page(
         rx.heading("Your account", size="7"),
+        rx.text("Consents, a copy of your data, your processing history and account deletion: ", rx.link("privacy center", href="/privacy-center", id="account-privacy-link"), size="2"),
         flash_callout(),
         notice(),
         profile(),

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models import AuthSession, LoginThrottle, OAuthIdentity, Role, User
 from clearbg_app.services import policies
+from clearbg_app.services.deletion_lock import is_locked, refuse_if_pending
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.mail import send_mail
 from clearbg_app.services.security import (
@@ -272,6 +273,7 @@ def authenticate(
         if account_throttle in session:
             session.delete(account_throttle)
         session.commit()
+        refuse_if_pending(session, user_id=user.id, now=now)
         return user
     lockout = timedelta(minutes=settings.login_lockout_minutes)
     newly_locked = False
@@ -334,7 +336,7 @@ def resolve_session(session: Session, *, token: str | None, now: datetime | None
     if auth_session is None or auth_session.revoked_at is not None or as_utc(auth_session.expires_at) <= now:
         return None
     user = session.get(User, auth_session.user_id)
-    if user is None:
+    if user is None or is_locked(session, user_id=user.id):
         return None
     if now - as_utc(auth_session.last_seen_at) >= SESSION_TOUCH:
         auth_session.last_seen_at = now
@@ -536,9 +538,12 @@ def sign_in_with_identity(
     if linked is not None:
         user = session.get(User, linked.user_id)
         if user is not None:
+            refuse_if_pending(session, user_id=user.id, now=now)
             return user
     email = normalize_email(identity.email)
     user = _user_by_email(session, email)
+    if user is not None:
+        refuse_if_pending(session, user_id=user.id, now=now)
     if user is not None and not identity.email_verified:
         raise AccountError(
             "Your Google address is not verified, so it cannot be linked to an account. Sign in with your password."
@@ -565,6 +570,14 @@ def sign_in_with_identity(
     session.add(OAuthIdentity(user_id=user.id, provider=identity.provider, subject=identity.subject, email=email))
     session.commit()
     return user
+
+
+def has_identity(session: Session, *, user: User, provider: str, subject: str) -> bool:
+    """Whether this provider identity is linked to `user`."""
+    linked = session.exec(
+        select(OAuthIdentity).where(OAuthIdentity.provider == provider, OAuthIdentity.subject == subject)
+    ).first()
+    return linked is not None and linked.user_id == user.id
 
 
 # Roles -----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models import ApiKey, User
 from clearbg_app.services.accounts import AccountError
+from clearbg_app.services.deletion_lock import is_locked
 from clearbg_app.services.errors import NotFound
 from clearbg_app.services.security import sha256_hex
 
@@ -72,7 +73,7 @@ def authenticate_key(session: Session, *, secret: str | None, now: datetime | No
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.secret_hash, digest):
         return None
     user = session.get(User, key.user_id)
-    if user is None:
+    if user is None or is_locked(session, user_id=user.id):
         return None
     now = now or utcnow()
     if key.last_used_at is None or now - as_utc(key.last_used_at) >= LAST_USED_RESOLUTION:

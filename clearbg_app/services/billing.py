@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import utcnow
 from clearbg_app.models import CreditAccount, EntryKind, Order, OrderStatus, Plan, PlanKind, StripeEvent, User
-from clearbg_app.services import credits
+from clearbg_app.services import consents, credits
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.settings import get_settings
 
@@ -151,6 +151,7 @@ def start_checkout(session: Session, *, user: User, plan_code: str, now: datetim
     customer = ensure_customer(session, user=user)
     price = ensure_price(session, plan=plan)
     order = new_order(session, user_id=user.id, plan=plan, now=now)
+    consents.record_event(session, user_id=user.id, name="checkout_started", now=now)
     session.commit()
     base = get_settings().public_url.rstrip("/")
     metadata = {"order_id": str(order.id), "user_id": str(user.id), "plan_code": plan.code}

@@ -14,7 +14,7 @@ from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.inference import ImageDecodeError, InferencePool, Job, Rendered, ServerBusy, probe_image
 from clearbg_app.models import ImageStatus, ProcessedImage
-from clearbg_app.services import credits, removal
+from clearbg_app.services import consents, credits, removal
 from clearbg_app.services.errors import NotFound, ServiceError, UploadRejected
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore
@@ -77,7 +77,7 @@ def store_upload(
         width=width,
         height=height,
         created_at=now,
-        expires_at=now + timedelta(minutes=settings.retention_minutes),
+        expires_at=now + retention(session, user_id=user_id),
     )
     session.add(image)
     try:
@@ -115,7 +115,8 @@ def process_image(
     image.status = ImageStatus.DONE
     image.processing_ms = round((time.perf_counter() - started) * 1000)
     image.processed_at = now or utcnow()
-    image.expires_at = image.processed_at + timedelta(minutes=get_settings().retention_minutes)
+    image.expires_at = image.processed_at + retention(session, user_id=image.user_id)
+    consents.record_event(session, user_id=image.user_id, name="image_processed", now=image.processed_at)
     session.add(image)
     try:
         session.commit()
@@ -170,6 +171,7 @@ def make_full_resolution(
             now=now,
         )
         image.full_result_key, image.charged_units = key, price
+        consents.record_event(session, user_id=user_id, name="full_resolution", now=now)
         session.add(image)
         session.commit()
     except BaseException:
@@ -177,6 +179,55 @@ def make_full_resolution(
         store.delete(key)
         raise
     return image
+
+
+def retention(session: Session, *, user_id: uuid.UUID | None) -> timedelta:
+    """How long an upload and its results are kept: the processing-history period when the uploader
+    consented to it, otherwise the default (an hour)."""
+    settings = get_settings()
+    if consents.has_consent(session, user_id=user_id, purpose=consents.PROCESSING_HISTORY):
+        return timedelta(days=settings.history_retention_days)
+    return timedelta(minutes=settings.retention_minutes)
+
+
+def apply_retention(session: Session, *, user_id: uuid.UUID, now: datetime) -> int:
+    """After the history consent changed: withdrawn, every kept image expires within the default
+    period from now (sooner if it was due sooner); granted, images still here are kept for the
+    history period from their upload. Adds the changes to `session`; returns how many changed."""
+    kept = consents.has_consent(session, user_id=user_id, purpose=consents.PROCESSING_HISTORY)
+    keep = retention(session, user_id=user_id)
+    changed = 0
+    for image in user_images(session, user_id=user_id, now=now):
+        due = as_utc(image.created_at) + keep if kept else min(as_utc(image.expires_at), now + keep)
+        if due != as_utc(image.expires_at):
+            image.expires_at = due
+            session.add(image)
+            changed += 1
+    return changed
+
+
+def user_images(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> list[ProcessedImage]:
+    """The signed-in person's images that have not expired, newest first (the processing history)."""
+    return list(
+        session.exec(
+            select(ProcessedImage)
+            .where(ProcessedImage.user_id == user_id, col(ProcessedImage.expires_at) > (now or utcnow()))
+            .order_by(col(ProcessedImage.created_at).desc())
+        ).all()
+    )
+
+
+def delete_user_images(session: Session, *, store: BlobStore, user_id: uuid.UUID, image_id: uuid.UUID | None = None) -> int:
+    """Delete one of the person's images (`image_id`), or all of them; returns how many."""
+    query = select(ProcessedImage).where(ProcessedImage.user_id == user_id)
+    if image_id is not None:
+        query = query.where(ProcessedImage.id == image_id)
+    rows = session.exec(query).all()
+    if image_id is not None and not rows:
+        raise NotFound("No such image, or it has expired.")
+    for image in rows:
+        delete_image(session, store=store, image=image)
+    return len(rows)
 
 
 def owned_image(

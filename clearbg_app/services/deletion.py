@@ -1,0 +1,176 @@
+"""Account deletion: a confirmed request locks the account at once (sessions and API keys revoked,
+exports cancelled), a grace period lets the person cancel by signing in, then the anonymization job
+erases what the personal-data registry lists and keeps the accounting records under a pseudonym."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from clearbg_app.clock import Clock, as_utc, utcnow
+from clearbg_app.models import AccountDeletion, ApiKey, AuthSession, OAuthIdentity, RequestLog, User
+from clearbg_app.services import accounts, audit, exports, personal_data
+from clearbg_app.services.deletion_lock import CANCEL_PURPOSE, completed_deletion, pending_deletion
+from clearbg_app.services.errors import ServiceError
+from clearbg_app.services.mail import send_mail
+from clearbg_app.services.security import InvalidToken, unsign, verify_password
+from clearbg_app.settings import get_settings
+from clearbg_app.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+ERASED = "[erased]"
+
+
+class DeletionError(ServiceError):
+    """The deletion cannot be requested or cancelled; the message says why."""
+
+
+def request_deletion(
+    session: Session,
+    *,
+    user: User,
+    store: BlobStore,
+    password: str | None = None,
+    reauthenticated: bool = False,
+    now: datetime | None = None,
+) -> AccountDeletion:
+    """Confirmed by the password (or, for an account without one, a fresh sign-in with its provider:
+    `reauthenticated`): lock the account now and schedule its anonymization after the grace period."""
+    now = now or utcnow()
+    if completed_deletion(session, user_id=user.id) is not None:
+        raise DeletionError("This account has already been deleted.")
+    if pending_deletion(session, user_id=user.id) is not None:
+        raise DeletionError("This account is already scheduled for deletion.")
+    if not reauthenticated:
+        if user.password_hash is None:
+            raise DeletionError("Your account has no password: confirm the deletion by signing in with Google again.")
+        if not verify_password(user.password_hash, password or ""):
+            raise DeletionError("Your password is not correct; nothing was deleted.")
+    grace = timedelta(days=get_settings().deletion_grace_days)
+    deletion = AccountDeletion(user_id=user.id, requested_at=now, purge_after=now + grace)
+    session.add(deletion)
+    session.exec(update(ApiKey).where(ApiKey.user_id == user.id, col(ApiKey.revoked_at).is_(None)).values(revoked_at=now))
+    audit.record(session, action="account.deletion_requested", actor=user, target_type="account", target_id=user.id, now=now)
+    session.commit()
+    accounts.revoke_sessions(session, user=user, now=now)
+    exports.cancel_all(session, store=store, user_id=user.id)
+    when = f"{as_utc(deletion.purge_after):%Y-%m-%d %H:%M} UTC"
+    send_mail(
+        to=user.email,
+        subject="Your ClearBG account will be deleted",
+        body=f"Hello {user.display_name},\n\nas you asked, your ClearBG account is locked and will be deleted on "
+        f"{when}: your images, API keys and personal details are then erased for good (orders and credit records "
+        f"are kept for accounting, without your name or email).\n\nChanged your mind? Sign in before {when} at "
+        f"{get_settings().public_url.rstrip('/')}/login and choose to keep your account.\n",
+    )
+    return deletion
+
+
+def cancel_deletion(session: Session, *, token: str, now: datetime | None = None) -> User:
+    """Cancel a pending deletion with the token a successful sign-in handed out. The account works
+    again; its API keys stay revoked (new ones can be created), since their secrets may have leaked
+    with whatever prompted the deletion."""
+    now = now or utcnow()
+    try:
+        payload = unsign(CANCEL_PURPOSE, token, now=now)
+        deletion = session.get(AccountDeletion, uuid.UUID(payload["d"]))
+    except InvalidToken as error:
+        raise DeletionError(f"{error} Sign in again to cancel the deletion.") from None
+    except (KeyError, ValueError, TypeError):
+        raise DeletionError("This link is not valid. Sign in again to cancel the deletion.") from None
+    if deletion is None or str(deletion.user_id) != payload.get("u") or deletion.cancelled_at or deletion.completed_at:
+        raise DeletionError("There is no pending deletion to cancel for this account.")
+    deletion.cancelled_at = now
+    session.add(deletion)
+    user = session.get(User, deletion.user_id)
+    audit.record(session, action="account.deletion_cancelled", actor=user, target_type="account", target_id=user.id, now=now)
+    session.commit()
+    send_mail(
+        to=user.email,
+        subject="Your ClearBG account will not be deleted",
+        body=f"Hello {user.display_name},\n\nyou cancelled the deletion of your account; it works as before. "
+        "Your API keys stay revoked: create new ones on your account page if you need them.\n",
+    )
+    return user
+
+
+def _scrub(value: Any, needles: list[str]) -> Any:
+    """`value` (JSON) with every string that contains one of `needles` replaced by "[erased]"."""
+    if isinstance(value, dict):
+        return {key: _scrub(item, needles) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item, needles) for item in value]
+    if isinstance(value, str) and any(needle.lower() in value.lower() for needle in needles):
+        return ERASED
+    return value
+
+
+def _personal_values(session: Session, user: User) -> list[str]:
+    """The strings that identify the person: email, name, Google addresses, network prefixes."""
+    values = {user.email, user.display_name}
+    for model in (AuthSession, RequestLog):
+        values.update(session.exec(select(model.ip_prefix).where(model.user_id == user.id)).all())
+    values.update(session.exec(select(OAuthIdentity.email).where(OAuthIdentity.user_id == user.id)).all())
+    return sorted(value for value in values if value and len(value) >= 3)
+
+
+def anonymize(session: Session, *, store: BlobStore, deletion: AccountDeletion, now: datetime) -> dict[str, int]:
+    """Erase the person as the registry says. Blobs go first (deleting one twice is harmless); every row
+    change then commits in one transaction with the audit record and `completed_at`, so a run that dies
+    half-way changes no row and the next run does it all again."""
+    user = session.get(User, deletion.user_id)
+    entries = sorted(personal_data.entries(), key=lambda entry: entry.model is User)  # the account row last
+    blobs = 0
+    for entry in entries:
+        for row in session.exec(select(entry.model).where(entry.where(user))).all() if entry.blobs else ():
+            for column in entry.blobs:
+                if key := getattr(row, column):
+                    blobs += store.delete(key)
+    alias = personal_data.pseudonym(user.id)
+    needles = _personal_values(session, user)
+    counts = {"rows_deleted": 0, "rows_erased": 0, "blobs_deleted": blobs}
+    for entry in entries:
+        for row in session.exec(select(entry.model).where(entry.where(user))).all():
+            if entry.on_erasure == "delete":
+                session.delete(row)
+                counts["rows_deleted"] += 1
+                continue
+            if entry.on_erasure == "keep":
+                continue
+            for column in (*entry.personal, *entry.withheld):
+                value = getattr(row, column)
+                erased = _scrub(value, needles) if entry.on_erasure == "scrub" else entry.erased_value(column, alias)
+                setattr(row, column, erased)
+            if entry.on_erasure == "detach":
+                setattr(row, entry.owner, None)
+            session.add(row)
+            counts["rows_erased"] += 1
+    deletion.completed_at = now
+    session.add(deletion)
+    audit.record(session, action="account.anonymized", actor=None, target_type="account", target_id=alias, after=dict(counts), now=now)
+    session.commit()
+    return counts
+
+
+def anonymize_due(session: Session, *, store: BlobStore, clock: Clock = utcnow) -> dict[str, int]:
+    """Anonymize every account whose grace period is over; returns the summed counts."""
+    now = clock()
+    totals = {"accounts_anonymized": 0, "rows_deleted": 0, "rows_erased": 0, "blobs_deleted": 0}
+    due = session.exec(
+        select(AccountDeletion).where(
+            col(AccountDeletion.purge_after) <= now,
+            col(AccountDeletion.cancelled_at).is_(None),
+            col(AccountDeletion.completed_at).is_(None),
+        )
+    ).all()
+    for deletion in due:
+        for key, value in anonymize(session, store=store, deletion=deletion, now=now).items():
+            totals[key] += value
+        totals["accounts_anonymized"] += 1
+    return totals

@@ -1,0 +1,237 @@
+"""The registry of personal data: every table and blob kind that holds it, what it is, how long it is
+kept and what anonymization does to it. Export, deletion and retention all read this list, and a test
+fails when a column that looks personal is in no entry, so none of them can forget a field.
+
+One entry per table. `owner` is the column that ties a row to a person; `personal` the columns that
+are personal data themselves; `withheld` credentials that are erased but never exported; `blobs` the
+columns holding blob-store keys. `on_erasure` says what the anonymization job does to the rows:
+"delete" them (blobs first), "detach" (keep the row, erase `personal` and clear `owner`), or
+"pseudonymize" (keep the row for accounting, tied to the pseudonymized account, `personal` replaced),
+"scrub" (keep the row, replace the person's email, name and IP wherever they occur in `personal`), or
+"keep" (nothing personal is left in it once the other entries are erased).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import or_
+from sqlmodel import SQLModel
+
+from clearbg_app.models import (
+    AccountDeletion,
+    AnalyticsEvent,
+    ApiKey,
+    ApiUsage,
+    AuditEvent,
+    AuthSession,
+    ConsentEvent,
+    CreditAccount,
+    CreditLot,
+    DataExport,
+    LedgerEntry,
+    LoginThrottle,
+    OAuthIdentity,
+    Order,
+    ProcessedImage,
+    RequestLog,
+    User,
+)
+from clearbg_app.services.security import sha256_hex
+from clearbg_app.settings import Settings, get_settings
+
+Erasure = Literal["delete", "detach", "pseudonymize", "scrub", "keep"]
+
+
+def pseudonym(user_id: uuid.UUID) -> str:
+    """An irreversible stand-in for a person: HMAC-SHA256 of the user id under the server's secret."""
+    digest = hmac.new(get_settings().signing_key(), f"pseudonym:{user_id}".encode(), hashlib.sha256).hexdigest()
+    return "deleted-" + digest[:24]
+
+
+@dataclass(frozen=True)
+class Entry:
+    model: type[SQLModel]
+    category: str
+    retention: Callable[[Settings], str]
+    on_erasure: Erasure
+    owner: str = "user_id"
+    # The rows about a person; by default those whose `owner` is their id.
+    selects: Callable[[User], Any] | None = None
+    personal: tuple[str, ...] = ()
+    withheld: tuple[str, ...] = ()
+    blobs: tuple[str, ...] = ()
+    # What "detach"/"pseudonymize" writes into `personal` (and `withheld`): a value, or f(pseudonym).
+    erased: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        return self.model.__tablename__
+
+    @property
+    def exported_columns(self) -> list[str]:
+        """Every column of the table but the withheld credentials: the export shows the whole row."""
+        return [column.name for column in self.model.__table__.columns if column.name not in self.withheld]
+
+    def where(self, user: User) -> Any:
+        """The SQL condition picking this person's rows."""
+        if self.selects is not None:
+            return self.selects(user)
+        return getattr(self.model, self.owner) == user.id
+
+    def erased_value(self, column: str, alias: str) -> Any:
+        value = self.erased.get(column, "")
+        return value(alias) if callable(value) else value
+
+
+def _fixed(text: str) -> Callable[[Settings], str]:
+    return lambda settings: text
+
+
+REGISTRY: tuple[Entry, ...] = (
+    Entry(
+        User,
+        "Account and contact details",
+        _fixed("while the account exists; anonymized after deletion"),
+        "pseudonymize",
+        owner="id",
+        personal=("email", "display_name"),
+        withheld=("password_hash",),
+        erased={
+            "email": lambda alias: f"{alias}@deleted.invalid",
+            "display_name": "Deleted account",
+            "password_hash": None,
+        },
+    ),
+    Entry(
+        OAuthIdentity,
+        "Sign-in identities (Google)",
+        _fixed("while linked to the account; erased on deletion"),
+        "delete",
+        personal=("subject", "email"),
+    ),
+    Entry(
+        AuthSession,
+        "Signed-in browsers (browser, network)",
+        lambda s: f"{s.session_days} days without activity, then {s.request_log_ip_days} more days; erased on deletion",
+        "delete",
+        personal=("user_agent", "ip_prefix"),
+        withheld=("token_hash",),
+    ),
+    Entry(
+        ApiKey,
+        "API keys (label and prefix; the secret is never stored)",
+        _fixed("until revoked; erased on deletion"),
+        "delete",
+        personal=("label",),
+        withheld=("secret_hash",),
+    ),
+    Entry(
+        ConsentEvent,
+        "Consents and their history",
+        _fixed("while the account exists; unlinked from the person on deletion"),
+        "detach",
+    ),
+    Entry(
+        AnalyticsEvent,
+        "Product analytics (only with consent)",
+        _fixed("until consent is withdrawn; unlinked on deletion"),
+        "detach",
+    ),
+    Entry(
+        ProcessedImage,
+        "Uploaded images and results",
+        lambda s: f"{s.retention_minutes} minutes, or {s.history_retention_days} days with the processing-history consent",
+        "delete",
+        personal=("original_filename", "visitor_hash"),
+        blobs=("original_key", "result_key", "full_result_key"),
+    ),
+    Entry(
+        DataExport,
+        "Data exports",
+        lambda s: f"{s.export_link_days} days after they are ready",
+        "delete",
+        blobs=("blob_key",),
+    ),
+    Entry(
+        AccountDeletion,
+        "Deletion requests",
+        _fixed("kept without personal data as the record that the deletion was done"),
+        "keep",
+    ),
+    Entry(
+        RequestLog,
+        "Request logs (security)",
+        lambda s: f"IP prefix removed after {s.request_log_ip_days} days, logs deleted after {s.request_log_days} days",
+        "detach",
+        personal=("user_agent", "ip_prefix"),
+    ),
+    Entry(
+        ApiUsage,
+        "API usage",
+        _fixed("kept for accounting of the credits spent, pseudonymized on deletion"),
+        "pseudonymize",
+    ),
+    Entry(
+        CreditAccount,
+        "Credit balance and subscription",
+        _fixed("kept for accounting, pseudonymized on deletion"),
+        "pseudonymize",
+    ),
+    Entry(
+        LedgerEntry,
+        "Credit ledger",
+        _fixed("kept for accounting (legal obligation), pseudonymized on deletion"),
+        "pseudonymize",
+    ),
+    Entry(
+        CreditLot,
+        "Credit lots",
+        _fixed("kept for accounting, pseudonymized on deletion"),
+        "pseudonymize",
+    ),
+    Entry(
+        Order,
+        "Orders and payments",
+        _fixed("kept for accounting (legal obligation), pseudonymized on deletion"),
+        "pseudonymize",
+        personal=("receipt_url",),
+        erased={"receipt_url": None},
+    ),
+    Entry(
+        LoginThrottle,
+        "Failed sign-in counters (hashed email or network)",
+        lambda s: f"{s.login_lockout_minutes} minutes after the last failure",
+        "delete",
+        selects=lambda user: LoginThrottle.key == "email:" + sha256_hex(user.email),
+        personal=("key",),
+    ),
+    Entry(
+        AuditEvent,
+        "Audit trail of privileged actions",
+        _fixed("kept; the person's details in it are erased on deletion"),
+        "scrub",
+        owner="actor_id",
+        selects=lambda user: or_(AuditEvent.actor_id == user.id, AuditEvent.target_id == str(user.id)),
+        personal=("before", "after"),
+    ),
+)
+
+
+def entries() -> tuple[Entry, ...]:
+    return REGISTRY
+
+
+def entry_for(model: type[SQLModel]) -> Entry:
+    return next(entry for entry in REGISTRY if entry.model is model)
+
+
+def categories(settings: Settings | None = None) -> list[dict[str, str]]:
+    """What the privacy center lists: each category and its retention rule as configured now."""
+    settings = settings or get_settings()
+    return [{"category": entry.category, "retention": entry.retention(settings)} for entry in REGISTRY]

@@ -1,0 +1,208 @@
+"""The privacy center and the processing history. Every event re-checks the session on the server;
+the state holds ids, URLs and short texts, never image or ZIP bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import reflex as rx
+
+from clearbg_app.clock import as_utc
+from clearbg_app.db import session_scope
+from clearbg_app.jobs.runs import run_job
+from clearbg_app.jobs.scheduler import exports_job, job_name
+from clearbg_app.models import ExportStatus
+from clearbg_app.services import accounts, consents, exports, images, personal_data
+from clearbg_app.services.errors import ServiceError
+from clearbg_app.settings import get_settings
+from clearbg_app.state.base import SessionState
+from clearbg_app.storage import get_blob_store
+
+CENTER = "/privacy-center"
+
+
+def _when(moment) -> str:
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def retention_periods() -> list[dict[str, str]]:
+    """The periods in force, from the settings (what the privacy policy promises)."""
+    s = get_settings()
+    return [
+        {"what": "Uploads and results", "period": f"{s.retention_minutes} minutes"},
+        {"what": "With the processing-history consent", "period": f"{s.history_retention_days} days"},
+        {"what": "Data exports", "period": f"{s.export_link_days} days after they are ready"},
+        {"what": "Request logs: IP prefix", "period": f"{s.request_log_ip_days} days"},
+        {"what": "Request logs", "period": f"{s.request_log_days} days"},
+        {"what": "Grace period after a deletion request", "period": f"{s.deletion_grace_days} days"},
+    ]
+
+
+class PrivacyState(SessionState):
+    consents: list[dict[str, str]] = []
+    consent_history: list[dict[str, str]] = []
+    categories: list[dict[str, str]] = []
+    retention: list[dict[str, str]] = []
+    export_status: str = ""
+    export_url: str = ""
+    export_until: str = ""
+    has_password: bool = False
+    notice: str = ""
+    notice_kind: str = ""
+
+    def _say(self, message: str, kind: str = "error") -> None:
+        self.notice, self.notice_kind = message, kind
+
+    def _refresh(self, signed_in: accounts.SignedIn) -> None:
+        user = signed_in.user
+        settings = get_settings()
+        with session_scope() as session:
+            state = consents.current(session, user_id=user.id)
+            self.consents = [
+                {
+                    "key": purpose.key,
+                    "title": purpose.title,
+                    "description": purpose.description.format(days=settings.history_retention_days, minutes=settings.retention_minutes),
+                    "granted": "yes" if state[purpose.key] else "",
+                }
+                for purpose in consents.PURPOSES
+            ]
+            titles = {purpose.key: purpose.title for purpose in consents.PURPOSES}
+            self.consent_history = [
+                {
+                    "at": _when(event.at),
+                    "purpose": titles.get(event.purpose, event.purpose),
+                    "change": "granted" if event.granted else "withdrawn",
+                    "policy": event.policy_version,
+                }
+                for event in consents.history(session, user_id=user.id)[:20]
+            ]
+            export = exports.latest(session, user_id=user.id)
+        self.categories = personal_data.categories(settings)
+        self.retention = retention_periods()
+        self.export_status = export.status if export else ""
+        ready = export is not None and export.status == ExportStatus.READY
+        self.export_url = f"/api/privacy/exports/{export.id}" if ready else ""
+        self.export_until = _when(export.expires_at) if ready else ""
+        self.has_password = user.password_hash is not None
+        self._publish(user)
+
+    def _signed_in_or_login(self):
+        signed_in = self._current_session()
+        return signed_in, (None if signed_in else rx.redirect(f"/login?next={CENTER}"))
+
+    @rx.event
+    def load(self):
+        signed_in, go = self._signed_in_or_login()
+        if go:
+            return go
+        self.notice = ""
+        self._refresh(signed_in)
+
+    @rx.event
+    def set_consent(self, purpose: str, granted: bool):
+        """Grant or withdraw one consent: one click either way."""
+        signed_in, go = self._signed_in_or_login()
+        if go:
+            return go
+        try:
+            with session_scope() as session:
+                consents.set_consent(session, user=signed_in.user, purpose=str(purpose), granted=bool(granted), source="privacy_center")
+        except ServiceError as error:
+            self._say(str(error))
+            return
+        self._say("Saved: " + ("consent given." if granted else "consent withdrawn."), "info")
+        self._refresh(signed_in)
+
+    @rx.event(background=True)
+    async def request_export(self):
+        """Queue an export and build it right away on a worker thread (the scheduled job picks up any
+        that a restart interrupted); the page shows the link when it is ready."""
+        async with self:
+            signed_in, go = self._signed_in_or_login()
+            if go:
+                return go
+            try:
+                with session_scope() as session:
+                    exports.request_export(session, user=signed_in.user)
+            except ServiceError as error:
+                self._say(str(error))
+                return
+            self._say("We are preparing your export; this page shows the link when it is ready, and we email you.", "info")
+            self._refresh(signed_in)
+        await asyncio.to_thread(run_job, job_name(exports_job), exports_job)
+        async with self:
+            self._refresh(signed_in)
+            if self.export_url:
+                self._say("Your export is ready.", "info")
+
+    @rx.event
+    def refresh(self):
+        signed_in, go = self._signed_in_or_login()
+        if go:
+            return go
+        self._refresh(signed_in)
+
+
+class HistoryState(SessionState):
+    """`/history`: the person's kept images, only with the processing-history consent."""
+
+    enabled: bool = False
+    items: list[dict[str, str]] = []
+    days: int = 30
+    notice: str = ""
+    notice_kind: str = ""
+
+    def _refresh(self, signed_in: accounts.SignedIn) -> None:
+        with session_scope() as session:
+            self.enabled = consents.has_consent(session, user_id=signed_in.user.id, purpose=consents.PROCESSING_HISTORY)
+            rows = images.user_images(session, user_id=signed_in.user.id) if self.enabled else []
+        self.days = get_settings().history_retention_days
+        self.items = [
+            {
+                "id": str(image.id),
+                "name": image.original_filename or "image",
+                "uploaded": _when(image.created_at),
+                "expires": _when(image.expires_at),
+                "thumb": f"/api/images/{image.id}/result" if image.result_key else f"/api/images/{image.id}/original",
+                "download": f"/api/images/{image.id}/{'full' if image.full_result_key else 'result'}?download=1" if image.result_key else "",
+                "original": f"/api/images/{image.id}/original?download=1",
+            }
+            for image in rows
+        ]
+        self._publish(signed_in.user)
+
+    @rx.event
+    def load(self):
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/history")
+        self.notice = ""
+        self._refresh(signed_in)
+
+    @rx.event
+    def turn_on(self):
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/history")
+        with session_scope() as session:
+            consents.set_consent(session, user=signed_in.user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history")
+        self.notice, self.notice_kind = f"Your images are now kept for {self.days} days.", "info"
+        self._refresh(signed_in)
+
+    @rx.event
+    def delete(self, image_id: str = ""):
+        """Delete one image (`image_id`) or, with none, all of them."""
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/history")
+        try:
+            target = uuid.UUID(image_id) if image_id else None
+            with session_scope() as session:
+                count = images.delete_user_images(session, store=get_blob_store(), user_id=signed_in.user.id, image_id=target)
+        except (ServiceError, ValueError):
+            self.notice, self.notice_kind = "That image was already deleted.", "error"
+        else:
+            self.notice, self.notice_kind = f"Deleted {count} image{'s' if count != 1 else ''}.", "info"
+        self._refresh(signed_in)

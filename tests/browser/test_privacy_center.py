@@ -1,0 +1,97 @@
+"""A person turns consents on and off, keeps an image in the processing history, requests a copy of
+their data and downloads the ZIP, deletes the account, then signs in during the grace period and keeps
+it after all."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_accounts import wait_for_mail
+from tests.conftest import SAMPLES
+
+pytestmark = pytest.mark.browser
+PASSWORD = "a-brand-new-secret"
+EMAIL = "lin@example.com"
+
+
+def sign_up_and_in(page) -> None:
+    page.goto("/signup")
+    page.locator("#signup-form").wait_for()
+    page.fill("#email", EMAIL)
+    page.fill("#display_name", "Lin Privacy")
+    page.fill("#password", PASSWORD)
+    page.check("#adult")
+    page.check("#accept")
+    page.click("#signup-form button[type=submit]")
+    page.locator("#flash-message").wait_for()
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/account**")
+
+
+def test_consents_history_export_and_deletion(page, smtp, tmp_path):
+    sign_up_and_in(page)
+    page.click("#account-privacy-link")
+    page.wait_for_url("**/privacy-center")
+    analytics = page.locator("#consent-product_analytics")
+    analytics.wait_for()
+    assert analytics.get_attribute("data-state") == "unchecked"
+    analytics.click()
+    page.locator("#privacy-notice", has_text="consent given").wait_for()
+    assert analytics.get_attribute("data-state") == "checked"
+    analytics.click()
+    page.locator("#privacy-notice", has_text="consent withdrawn").wait_for()
+    assert "withdrawn" in page.locator("#consent-history").inner_text()
+
+    page.locator("#consent-processing_history").click()
+    page.locator("#privacy-notice", has_text="consent given").wait_for()
+    page.goto("/")
+    page.get_by_text("Drop a photo here").wait_for()
+    page.set_input_files("input[type=file]", str(SAMPLES / "images" / "horse.jpg"))
+    page.locator("#result-image").wait_for(state="visible", timeout=60_000)
+    page.goto("/history")
+    page.locator("#history-items", has_text="horse.jpg").wait_for()
+    page.wait_for_function("[...document.querySelectorAll('#history-items img')].every(i => i.naturalWidth > 0)")
+    page.screenshot(path=str(ARTIFACTS / "history.png"), full_page=True)
+
+    page.goto("/privacy-center")
+    before = len(smtp.messages)
+    page.locator("#request-export").click()
+    page.locator("#export-ready").wait_for(timeout=60_000)
+    mail = wait_for_mail(smtp, page, before + 1)
+    assert mail["Subject"] == "Your ClearBG data export is ready" and mail["To"] == EMAIL
+    with page.expect_download() as download_info:
+        page.locator("#export-download").click()
+    saved = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        document = json.loads(archive.read("clearbg-data.json"))
+        assert any(name.startswith("images/") for name in archive.namelist())
+    assert document["tables"]["user_account"]["rows"][0]["email"] == EMAIL
+    assert len(document["tables"]["consent_event"]["rows"]) == 3
+    page.screenshot(path=str(ARTIFACTS / "privacy-center.png"), full_page=True)
+
+    page.fill("#delete-password", "not-my-password")
+    page.check("#delete-confirm")
+    page.click("#delete-account")
+    page.locator("#flash-message", has_text="password is not correct").wait_for()
+    page.fill("#delete-password", PASSWORD)
+    page.check("#delete-confirm")
+    page.click("#delete-account")
+    page.wait_for_url("**/login**")
+    assert "will be deleted" in page.locator("#flash-message").inner_text()
+    page.goto("/privacy-center")
+    page.wait_for_url("**/login**")  # signed out everywhere
+
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/restore-account**")
+    assert "scheduled for deletion" in page.locator("#flash-message").inner_text()
+    page.click("#restore-account")
+    page.wait_for_url("**/privacy-center**")
+    page.locator("#flash-message", has_text="will not be deleted").wait_for()
