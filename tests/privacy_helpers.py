@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from clearbg_app.models import ApiUsage, EntryKind, RequestLog, User
-from clearbg_app.services import accounts, audit, api_keys, billing, consents, credits, exports, images
+from clearbg_app.services import accounts, audit, api_keys, batches, billing, consents, credits, exports, images, removal
 from tests.conftest import sample_bytes
 
 PASSWORD = "correct-horse-battery"
@@ -40,7 +40,7 @@ def new_user(session, clock, *, email=EMAIL, name=NAME, verified=True) -> User:
 
 def every_feature(session, store, clock) -> Everything:
     """Password and Google sign-in, a session, an API key and its use, every consent (one withdrawn
-    again), images, an order with credits, request logs, an analytics event and a ready export."""
+    again), images, a batch, an order with credits, request logs, an analytics event and a ready export."""
     user = new_user(session, clock)
     accounts.sign_in_with_identity(
         session,
@@ -67,6 +67,10 @@ def every_feature(session, store, clock) -> Everything:
     consents.record_event(session, user_id=user.id, name="image_processed", now=clock())
     order = billing.new_order(session, user_id=user.id, plan=billing.plan_by_code(session, "pack_10"), now=clock(), receipt_url="https://pay.example/receipt/1")
     credits.grant(session, user_id=user.id, units=1000, kind=EntryKind.PURCHASE, reason="Pack", reference=f"order:{order.id}", order_id=order.id, now=clock())
+    batches.create_batch(
+        session, store=store, user_id=user.id, api_key_id=key.id, options=removal.RemovalOptions(),
+        sources=[batches.Source(filename=f"{NAME} batch.jpg", data=sample_bytes("horse.jpg"))], now=clock(),
+    )
     session.add(ApiUsage(at=clock(), user_id=user.id, api_key_id=key.id, size="preview", width=10, height=10, latency_ms=5, status=200))
     session.add(RequestLog(at=clock(), method="GET", path="/account", status=200, latency_ms=3, user_id=user.id, user_agent=USER_AGENT, ip_prefix=IP_PREFIX))
     audit.record(session, action="credits.adjusted", actor=None, target_type="user", target_id=user.id, after={"units": 5}, now=clock())

@@ -50,7 +50,7 @@ NOT_PERSONAL = {
     ("processed_image", "original_key"), ("processed_image", "result_key"), ("processed_image", "full_result_key"),
     ("data_export", "blob_key"), ("job_run", "job"), ("stripe_event", "type"),
     ("alembic_version", "version_num"), ("analytics_event", "name"), ("user_account", "email_verified_at"),
-    ("request_log", "api_key_id"), ("api_usage", "api_key_id"),
+    ("request_log", "api_key_id"), ("api_usage", "api_key_id"), ("batch", "api_key_id"),
 }  # fmt: skip
 
 
@@ -371,7 +371,7 @@ def test_after_grace_and_the_job_nothing_about_the_person_is_left(session, store
     assert anonymize_accounts_job(clock=clock)["accounts_anonymized"] == 0
     clock.advance(hours=2)
     counts = anonymize_accounts_job(clock=clock)
-    assert counts["accounts_anonymized"] == 1 and counts["blobs_deleted"] == 2
+    assert counts["accounts_anonymized"] == 1 and counts["blobs_deleted"] == 3  # the image and its result, the batch upload
 
     session.expire_all()
     dump = dump_database(session)

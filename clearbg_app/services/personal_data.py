@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import or_
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, select
 
 from clearbg_app.models import (
     AccountDeletion,
@@ -30,6 +30,8 @@ from clearbg_app.models import (
     ApiUsage,
     AuditEvent,
     AuthSession,
+    Batch,
+    BatchItem,
     ConsentEvent,
     CreditAccount,
     CreditLot,
@@ -150,6 +152,24 @@ REGISTRY: tuple[Entry, ...] = (
         "delete",
         personal=("original_filename", "visitor_hash"),
         blobs=("original_key", "result_key", "full_result_key"),
+    ),
+    Entry(
+        BatchItem,
+        "Batch images (file names, source URLs, results)",
+        lambda s: f"{s.batch_retention_hours} hours after the batch finishes",
+        "delete",
+        owner="batch_id",
+        selects=lambda user: col(BatchItem.batch_id).in_(select(Batch.id).where(Batch.user_id == user.id)),
+        personal=("filename", "source_url"),
+        blobs=("source_key", "result_key"),
+    ),
+    Entry(
+        Batch,
+        "Batch jobs (options, webhook address)",
+        lambda s: f"{s.batch_retention_hours} hours after the batch finishes",
+        "delete",
+        personal=("webhook_url",),
+        blobs=("background_key",),
     ),
     Entry(
         DataExport,
