@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.jobs.runs import Counts, run_job
-from clearbg_app.services import credits, images, request_logs
+from clearbg_app.services import credits, images, policies, request_logs
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
 
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_LOG_PURGE_SECONDS = 3600
 CREDITS_JOB_SECONDS = 3600
+POLICY_NOTICES_SECONDS = 900
 
 
 def purge_images_job(clock: Clock = utcnow) -> Counts:
@@ -50,12 +51,22 @@ def credits_job(clock: Clock = utcnow) -> Counts:
     return {"allowances_granted": granted, "lots_expired": expired}
 
 
+def policy_notices_job(clock: Clock = utcnow) -> Counts:
+    """Email every account once about each material policy change that has taken effect."""
+    with session_scope() as session:
+        sent = policies.send_material_notices(session, now=clock())
+    if sent:
+        log.info("policy_notices: %d notices sent", sent)
+    return {"notices_sent": sent}
+
+
 def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
     """Every job with its interval in seconds."""
     return [
         (purge_images_job, get_settings().purge_interval_seconds),
         (purge_request_logs_job, REQUEST_LOG_PURGE_SECONDS),
         (credits_job, CREDITS_JOB_SECONDS),
+        (policy_notices_job, POLICY_NOTICES_SECONDS),
     ]
 
 
