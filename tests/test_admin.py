@@ -138,6 +138,15 @@ def test_the_same_events_work_for_an_admin(session, clock):
     audit_state.load()
     assert [row["action"] for row in audit_state.events][:2] == ["user.suspended", "credits.adjusted"]
     assert audit_state.events[0]["who"] == "ops@example.com"
+    for number in range(30):
+        admin_service.record_refusal(session, user=None, where=f"probe {number}", now=clock())
+    audit_state.load()
+    assert (audit_state.total, audit_state.audit_pages, len(audit_state.events)) == (32, 2, 25)
+    audit_state.go_to(2)
+    assert audit_state.audit_page == 2 and len(audit_state.events) == 7
+    assert audit_state.events[-1]["action"] == "credits.adjusted" and audit_state.events[-1]["before"] == '{"balance": "0"}'
+    audit_state.go_to(99)
+    assert audit_state.audit_page == 2
 
 
 # Dashboard -----------------------------------------------------------------------------------------------------

@@ -282,7 +282,7 @@ def _subprocessor_row(row: Subprocessor) -> dict[str, str]:
         "purpose": row.purpose,
         "data_categories": row.data_categories,
         "location": row.location,
-        "transfer_safeguard": row.transfer_safeguard or "-",
+        "transfer_safeguard": row.transfer_safeguard,
         "dpa_url": row.dpa_url,
         "active_since": row.active_since.isoformat(),
         "active_until": row.active_until.isoformat() if row.active_until else "",

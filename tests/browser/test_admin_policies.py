@@ -105,6 +105,7 @@ def test_material_change_banner_acknowledgement_and_versions(browser, page, smtp
     expect(reader.locator("#policy-version")).to_have_text("Version 2")
     expect(reader.locator("#policy-body")).to_contain_text("We now keep request logs for 30 days.")
     assert_inert(reader, reader_dialogs)
+    reader.screenshot(path=str(ARTIFACTS / "privacy-v2.png"), full_page=True)
     reader.click("#policy-versions-link")
     reader.wait_for_url("**/privacy/versions")
     list_ = reader.locator("#policy-version-list")
