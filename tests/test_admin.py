@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
+from urllib.parse import parse_qs, urlsplit
 from datetime import date, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
 from clearbg_app.api.cookies import SESSION_COOKIE
+from clearbg_app.api.flash import read_flash
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.clock import as_utc
 from clearbg_app.inference import InferenceConfig, InferencePool
@@ -291,6 +293,11 @@ def test_a_suspended_account_cannot_sign_in_use_sessions_or_keys(session, clock,
         pool.close()
     assert answer.status_code == 403 and answer.json()["errors"][0]["code"] == "account_suspended"
     assert "suspended" in answer.json()["errors"][0]["detail"]
+    pages = TestClient(build_api(), follow_redirects=False)
+    signed = pages.post("/auth/login", data={"email": "ada@example.com", "password": PASSWORD}, headers={"origin": "http://testserver"})
+    assert signed.status_code == 303 and SESSION_COOKIE not in pages.cookies
+    flash = read_flash({k: v[0] for k, v in parse_qs(urlsplit(signed.headers["location"]).query).items()})
+    assert flash["msg"].startswith("This account is suspended")
 
     admin_service.unsuspend(session, admin=admin, user_id=user.id, now=clock())
     assert api_keys.authenticate_key(session, secret=secret, now=clock())[0].id == user.id

@@ -67,7 +67,7 @@ def policy_banner() -> rx.Component:
                         rx.link("Read it", href=notice["path"], weight="medium"),
                     ),
                     rx.button("Got it", size="1", variant="soft", on_click=PolicyBannerState.acknowledge(notice["id"]),
-                              class_name="policy-ack"),  # fmt: skip
+                              width="fit-content", class_name="policy-ack"),  # fmt: skip
                     color_scheme="amber",
                     width="100%",
                     class_name="policy-banner",

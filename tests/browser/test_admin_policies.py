@@ -115,6 +115,7 @@ def test_material_change_banner_acknowledgement_and_versions(browser, page, smtp
     expect(reader.locator("#policy-version")).to_have_text("Version 1")
     expect(reader.locator("#policy-not-current")).to_be_visible()
     expect(reader.locator("#policy-body")).to_contain_text("/privacy-center")
+    reader.screenshot(path=str(ARTIFACTS / "privacy-v1.png"), full_page=True)
     reader.goto("/privacy/versions/99")
     expect(reader.locator("#policy-missing")).to_contain_text("no published privacy policy version")
     reader_context.close()
