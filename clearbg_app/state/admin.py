@@ -199,7 +199,10 @@ class AdminState(AdminBase):
             self._say(str(error))
         else:
             self._say(message, "info")
-        self._show_account(admin, target)
+        try:
+            self._show_account(admin, target)
+        except ServiceError:  # deleted meanwhile
+            self.account, self.ledger = {}, []
         self._search(admin, self.query)
         self._refresh_dashboard(admin)
 
