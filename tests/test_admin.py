@@ -366,3 +366,37 @@ def test_subprocessor_changes_are_audited_and_dated(session, clock):
     assert edited.before["placeholder"] is True and edited.after["name"] == "Hetzner Online GmbH"
     with pytest.raises(PermissionError):
         subprocessors.add(session, admin=sign_up(session, clock), fields=fields(), now=clock())
+
+
+def test_two_admins_on_one_draft_the_second_save_is_refused_in_the_editor(session, clock):
+    first_admin = make_admin(session, clock)
+    second_admin = accounts.make_admin(session, email="ops2@example.com", now=clock())[0]
+    cookie = lambda user: f"{SESSION_COOKIE}={accounts.start_session(session, user=user, user_agent='t', ip='10.0.0.1')}"  # noqa: E731
+    alice, bob = state_for(AdminPoliciesState, cookie(first_admin)), state_for(AdminPoliciesState, cookie(second_admin))
+    alice.load()
+    alice.new_draft("terms")
+    assert alice.edit_label == "2" and alice.edit_body.startswith("# Terms of service")
+    alice.save({"label": "2", "body": alice.edit_body + "\n8. New clause.\n", "summary": "Clause 8", "effective": ""})
+    assert alice.edit_revision == 1 and "Draft 2 saved" in alice.admin_notice
+    bob.load()
+    bob.open_version(alice.edit_id)
+    alice.save({"label": "2", "body": alice.edit_body + "\n9. Alice's clause.\n", "summary": "Clauses 8-9", "effective": ""})
+    bob.save({"label": "2", "body": bob.edit_body + "\n9. Bob's clause.\n", "summary": "Bob", "effective": "2020-01-01"})
+    assert "Someone else changed this draft" in bob.admin_notice
+    assert "Alice's clause" in policies_body(session, alice.edit_id) and "Bob's clause" not in policies_body(session, alice.edit_id)
+    bob.open_version(alice.edit_id)  # reloaded, Bob can save on top of Alice's revision
+    bob.save({"label": "2", "body": bob.edit_body + "\n10. Bob's clause.\n", "summary": "Clauses 8-10", "effective": "not a date"})
+    assert "as a date" in bob.admin_notice
+    bob.save({"label": "2", "body": bob.edit_body + "\n10. Bob's clause.\n", "summary": "Clauses 8-10", "effective": ""})
+    assert bob.edit_revision == 3
+    alice.publish()
+    assert "Someone else changed this draft" in alice.admin_notice
+    bob.publish()
+    assert bob.edit_status == "published" and "Published" in bob.admin_notice
+    bob.save({"label": "2", "body": "changed after publishing", "summary": "", "effective": ""})
+    assert "cannot change" in bob.admin_notice
+
+
+def policies_body(session, version_id: str) -> str:
+    session.expire_all()
+    return session.get(PolicyVersion, uuid.UUID(version_id)).body
