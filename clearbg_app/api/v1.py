@@ -27,6 +27,7 @@ from clearbg_app.models.billing import UNITS_PER_CREDIT
 from clearbg_app.services import api_keys, credits, removal
 from clearbg_app.services.batches import BatchRefused
 from clearbg_app.services.errors import NotFound
+from clearbg_app.services.accounts import AccountSuspended
 from clearbg_app.services.ratelimit import Decision, RateLimiter, default_limiter
 from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, UrlFetchFailed, UrlRefused, UrlTooLarge, fetch_image, public_only
 from clearbg_app.settings import get_settings
@@ -194,7 +195,10 @@ class PublicApi:
             with session_scope() as session:
                 return api_keys.authenticate_key(session, secret=request.headers.get("x-api-key"))
 
-        found = await asyncio.to_thread(lookup)
+        try:
+            found = await asyncio.to_thread(lookup)
+        except AccountSuspended as suspended:
+            raise ApiError(403, "account_suspended", "Account suspended", str(suspended)) from None
         if found is None:
             missing = not request.headers.get("x-api-key")
             raise ApiError(403, "auth_failed", "Missing API key" if missing else "Invalid API key",

@@ -7,6 +7,7 @@ import reflex as rx
 from clearbg_app.components.forms import native_form
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import BalanceState
+from clearbg_app.state.policies import PolicyBannerState
 
 
 def account_menu() -> rx.Component:
@@ -50,6 +51,35 @@ def header() -> rx.Component:
     )
 
 
+def policy_banner() -> rx.Component:
+    """Signed-in users see each material policy change in effect until they acknowledge it."""
+    return rx.cond(
+        SessionState.signed_in,
+        rx.vstack(
+            rx.foreach(
+                PolicyBannerState.notices,
+                lambda notice: rx.callout.root(
+                    rx.callout.icon(rx.icon("scroll-text")),
+                    rx.callout.text(
+                        rx.text.strong("We changed our ", notice["doc"], ". "),
+                        "Version ", notice["label"], " ", notice["when"], ". ",
+                        notice["summary"], " ",
+                        rx.link("Read it", href=notice["path"], weight="medium"),
+                    ),
+                    rx.button("Got it", size="1", variant="soft", on_click=PolicyBannerState.acknowledge(notice["id"]),
+                              width="fit-content", class_name="policy-ack"),  # fmt: skip
+                    color_scheme="amber",
+                    width="100%",
+                    class_name="policy-banner",
+                ),
+            ),
+            width="100%",
+            on_mount=PolicyBannerState.load,
+            id="policy-banners",
+        ),
+    )
+
+
 def footer() -> rx.Component:
     return rx.hstack(
         rx.text(
@@ -59,6 +89,7 @@ def footer() -> rx.Component:
         rx.link("Privacy policy", href="/privacy", size="1", color_scheme="gray"),
         rx.link("Terms", href="/terms", size="1", color_scheme="gray"),
         rx.cond(SessionState.signed_in, rx.link("Privacy center", href="/privacy-center", size="1", color_scheme="gray", id="footer-privacy-center")),
+        rx.link("Subprocessors", href="/subprocessors", size="1", color_scheme="gray"),
         width="100%",
         padding_y="2em",
         spacing="4",
@@ -68,7 +99,7 @@ def footer() -> rx.Component:
 def page(*children: rx.Component) -> rx.Component:
     """A centered column with the header and footer."""
     return rx.container(
-        rx.vstack(header(), *children, footer(), spacing="5", width="100%"),
+        rx.vstack(header(), policy_banner(), *children, footer(), spacing="5", width="100%"),
         size="3",
     )
 

@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.jobs.runs import Counts, run_job
-from clearbg_app.services import batches, credits, deletion, exports, images, request_logs
+from clearbg_app.services import batches, credits, deletion, exports, images, policies, request_logs
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
 
@@ -21,6 +21,7 @@ REQUEST_LOG_PURGE_SECONDS = 3600
 CREDITS_JOB_SECONDS = 3600
 BATCH_WEBHOOK_SECONDS = 60
 ANONYMIZE_JOB_SECONDS = 3600
+POLICY_NOTICES_SECONDS = 900
 
 
 def purge_images_job(clock: Clock = utcnow) -> Counts:
@@ -90,6 +91,15 @@ def anonymize_accounts_job(clock: Clock = utcnow) -> Counts:
     return counts
 
 
+def policy_notices_job(clock: Clock = utcnow) -> Counts:
+    """Email every account once about each material policy change that has taken effect."""
+    with session_scope() as session:
+        sent = policies.send_material_notices(session, now=clock())
+    if sent:
+        log.info("policy_notices: %d notices sent", sent)
+    return {"notices_sent": sent}
+
+
 def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
     """Every job with its interval in seconds."""
     return [
@@ -101,6 +111,7 @@ def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
         (exports_job, get_settings().export_interval_seconds),
         (truncate_log_ips_job, REQUEST_LOG_PURGE_SECONDS),
         (anonymize_accounts_job, ANONYMIZE_JOB_SECONDS),
+        (policy_notices_job, POLICY_NOTICES_SECONDS),
     ]
 
 

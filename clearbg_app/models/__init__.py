@@ -11,14 +11,17 @@ SQLModel.metadata.naming_convention = {
 
 # The tables import after the naming convention is set.
 
-from clearbg_app.models.accounts import ApiKey, AuthSession, LoginThrottle, OAuthIdentity, PolicyVersion, Role, User  # noqa: E402
+from clearbg_app.models.accounts import ApiKey, AuthSession, LoginThrottle, OAuthIdentity, Role, User  # noqa: E402
 from clearbg_app.models.api_usage import ApiUsage  # noqa: E402
 from clearbg_app.models.batches import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus  # noqa: E402
 from clearbg_app.models.billing import CreditAccount, CreditLot, EntryKind, LedgerEntry, Order, OrderStatus, Plan, PlanKind, StripeEvent  # noqa: E402
 from clearbg_app.models.images import ImageStatus, ProcessedImage  # noqa: E402
 from clearbg_app.models.operations import AuditEvent, JobRun, JobStatus  # noqa: E402
+from clearbg_app.models.policies import PolicyAcknowledgement, PolicyNoticeEmail, PolicyStatus, PolicyVersion  # noqa: E402
 from clearbg_app.models.request_log import RequestLog  # noqa: E402
 from clearbg_app.models.privacy import AccountDeletion, AnalyticsEvent, ConsentEvent, DataExport, ExportStatus  # noqa: E402
+from clearbg_app.models.stats import DailyCount  # noqa: E402
+from clearbg_app.models.subprocessors import Subprocessor  # noqa: E402
 
 __all__ = [
     "AccountDeletion",
@@ -49,7 +52,12 @@ __all__ = [
     "ImageStatus",
     "LoginThrottle",
     "OAuthIdentity",
+    "PolicyAcknowledgement",
+    "PolicyNoticeEmail",
+    "PolicyStatus",
     "PolicyVersion",
+    "DailyCount",
+    "Subprocessor",
     "ProcessedImage",
     "RequestLog",
     "Role",

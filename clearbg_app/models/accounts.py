@@ -39,6 +39,7 @@ class User(SQLModel, table=True):
     policy_accepted_at: datetime = timestamp()
     created_at: datetime = timestamp(default_factory=utcnow)
     locked_until: datetime | None = timestamp(default=None)
+    suspended_at: datetime | None = timestamp(default=None)  # set by an admin: no sign-in, sessions or API keys
 
     @property
     def is_admin(self) -> bool:
@@ -103,15 +104,3 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     window_started_at: datetime = timestamp(default_factory=utcnow)
     locked_until: datetime | None = timestamp(default=None)
-
-
-class PolicyVersion(SQLModel, table=True):
-    """A published version of the privacy policy or the terms (the admin issue grows this table)."""
-
-    __tablename__ = "policy_version"
-    __table_args__ = (UniqueConstraint("kind", "label"),)
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    kind: str = Field(max_length=16)  # "privacy" or "terms"
-    label: str = Field(max_length=32)
-    effective_at: datetime = timestamp()

@@ -1,21 +1,126 @@
-"""`/privacy` and `/terms`: the documents in `docs/`, rendered as Markdown (raw HTML is not rendered)."""
+"""Public legal pages: `/privacy` and `/terms` (the version in effect), their version lists and single
+versions, and `/subprocessors`. The text is rendered to safe HTML on the server."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from clearbg_app.components.layout import page
-from clearbg_app.settings import PROJECT_ROOT
+from clearbg_app.components.markdown import rendered_markdown
+from clearbg_app.components.tables import dict_table
+from clearbg_app.state.policies import LegalState, SubprocessorsState
 
 
-def document(name: str) -> rx.Component:
-    text = (PROJECT_ROOT / "docs" / name).read_text(encoding="utf-8")
-    return page(rx.box(rx.markdown(text), width="100%", class_name="legal-document"))
+def _version_line() -> rx.Component:
+    return rx.hstack(
+        rx.badge("Version ", LegalState.doc_label, size="2", id="policy-version"),
+        rx.text(LegalState.doc_when, size="2", color_scheme="gray", id="policy-effective"),
+        rx.spacer(),
+        rx.link("Earlier versions", href=LegalState.versions_href, size="2", id="policy-versions-link"),
+        width="100%",
+        align="center",
+        wrap="wrap",
+    )
 
 
-def privacy() -> rx.Component:
-    return document("privacy-policy.md")
+def document() -> rx.Component:
+    """One version: the one in effect, or an earlier one (which says so and links the current one)."""
+    return page(
+        rx.cond(
+            LegalState.doc_missing != "",
+            rx.callout(LegalState.doc_missing, color_scheme="red", id="policy-missing", width="100%"),
+            rx.vstack(
+                _version_line(),
+                rx.cond(
+                    ~LegalState.doc_is_current,
+                    rx.callout(
+                        rx.text("This is not the version in effect. ", rx.link("Read the current one", href=LegalState.current_href), "."),
+                        color_scheme="amber",
+                        width="100%",
+                        id="policy-not-current",
+                    ),
+                ),
+                rendered_markdown(LegalState.doc_html, id="policy-body"),
+                width="100%",
+            ),
+        )
+    )
 
 
-def terms() -> rx.Component:
-    return document("terms.md")
+def versions() -> rx.Component:
+    return page(
+        rx.heading(LegalState.doc_title, ": all versions", size="7"),
+        rx.text("Each version with its date and what changed. Material changes are announced to every account holder.", size="2"),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Version", "Date", "What changed", "")))
+            ),
+            rx.table.body(
+                rx.foreach(
+                    LegalState.versions,
+                    lambda row: rx.table.row(
+                        rx.table.cell(rx.link(row["label"], href=row["href"])),
+                        rx.table.cell(row["when"]),
+                        rx.table.cell(row["summary"]),
+                        rx.table.cell(rx.cond(row["material"] != "", rx.badge(row["material"], color_scheme="amber"))),
+                    ),
+                )
+            ),
+            width="100%",
+            id="policy-version-list",
+        ),
+        rx.link("Back to the version in effect", href=LegalState.current_href, size="2"),
+    )
+
+
+SUBPROCESSOR_COLUMNS = (
+    ("Name", "name"),
+    ("Purpose", "purpose"),
+    ("Data", "data_categories"),
+    ("Location", "location"),
+    ("Transfer safeguard", "transfer_safeguard"),
+    ("Since", "active_since"),
+)
+
+
+def _dpa(row) -> rx.Component:
+    return rx.cond(row["dpa_url"] != "", rx.link("DPA", href=row["dpa_url"], is_external=True), rx.text("-"))
+
+
+def subprocessors() -> rx.Component:
+    return page(
+        rx.heading("Subprocessors", size="7"),
+        rx.text(
+            "The companies that process personal data for the operator of this ClearBG service, bound by contract "
+            "to do so only on its instructions. See the ",
+            rx.link("privacy policy", href="/privacy"),
+            " for what is processed and why.",
+            size="2",
+        ),
+        rx.text("Last change to this list: ", SubprocessorsState.list_changed, size="2", color_scheme="gray", id="subprocessors-changed"),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(*(rx.table.column_header_cell(h) for h, _ in SUBPROCESSOR_COLUMNS), rx.table.column_header_cell("Agreement"))
+            ),
+            rx.table.body(
+                rx.foreach(
+                    SubprocessorsState.active_subprocessors,
+                    lambda row: rx.table.row(*(rx.table.cell(row[key]) for _, key in SUBPROCESSOR_COLUMNS), rx.table.cell(_dpa(row))),
+                )
+            ),
+            width="100%",
+            id="subprocessor-list",
+        ),
+        rx.cond(
+            SubprocessorsState.retired_subprocessors.length() > 0,
+            rx.vstack(
+                rx.heading("No longer used", size="4"),
+                dict_table(
+                    SubprocessorsState.retired_subprocessors,
+                    (("Name", "name"), ("Purpose", "purpose"), ("Used from", "active_since"), ("Until", "active_until")),
+                    id="subprocessor-changes",
+                ),
+                width="100%",
+            ),
+        ),
+    )

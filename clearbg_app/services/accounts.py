@@ -54,6 +54,20 @@ class SignInLocked(ServiceError):
     """Too many failed sign-ins for this account or network."""
 
 
+class AccountSuspended(ServiceError):
+    """An administrator suspended the account: no sign-in, no sessions, no API keys."""
+
+    def __init__(self) -> None:
+        super().__init__("This account is suspended. If you think this is a mistake, contact the operator of this service.")
+
+
+def refuse_suspended(user: User) -> User:
+    """The user, or `AccountSuspended` if an administrator suspended the account."""
+    if user.suspended_at is not None:
+        raise AccountSuspended()
+    return user
+
+
 class ConsentNeeded(ServiceError):
     """A new account needs the adult confirmation and the policy acceptance first."""
 
@@ -266,6 +280,7 @@ def authenticate(
     user = _user_by_email(session, email)
     password_ok = verify_password(user.password_hash if user else None, password or "")  # same work either way
     if user is not None and password_ok:
+        refuse_suspended(user)
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         user.locked_until = None
@@ -304,6 +319,7 @@ def start_session(
     session: Session, *, user: User, user_agent: str | None, ip: str | None, now: datetime | None = None
 ) -> str:
     """Record a signed-in browser and return the cookie token (only its hash is stored)."""
+    refuse_suspended(user)
     now = now or utcnow()
     token = new_token()
     session.add(
@@ -336,7 +352,7 @@ def resolve_session(session: Session, *, token: str | None, now: datetime | None
     if auth_session is None or auth_session.revoked_at is not None or as_utc(auth_session.expires_at) <= now:
         return None
     user = session.get(User, auth_session.user_id)
-    if user is None or is_locked(session, user_id=user.id):
+    if user is None or user.suspended_at is not None or is_locked(session, user_id=user.id):
         return None
     if now - as_utc(auth_session.last_seen_at) >= SESSION_TOUCH:
         auth_session.last_seen_at = now

@@ -13,6 +13,7 @@ from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models import ApiKey, User
 from clearbg_app.services.accounts import AccountError
 from clearbg_app.services.deletion_lock import is_locked
+from clearbg_app.services.accounts import AccountError, refuse_suspended
 from clearbg_app.services.errors import NotFound
 from clearbg_app.services.security import sha256_hex
 
@@ -65,7 +66,8 @@ def revoke_key(session: Session, *, user: User, key_id: uuid.UUID, now: datetime
 
 
 def authenticate_key(session: Session, *, secret: str | None, now: datetime | None = None) -> tuple[User, ApiKey] | None:
-    """The owner of a live key. The lookup is by SHA-256, so its timing says nothing about the secret."""
+    """The owner of a live key. The lookup is by SHA-256, so its timing says nothing about the secret.
+    A suspended owner's key raises `AccountSuspended` (the API answers with that, not "invalid key")."""
     if not secret or not secret.startswith(KEY_PREFIX) or len(secret) > 128:
         return None
     digest = sha256_hex(secret)
@@ -75,6 +77,7 @@ def authenticate_key(session: Session, *, secret: str | None, now: datetime | No
     user = session.get(User, key.user_id)
     if user is None or is_locked(session, user_id=user.id):
         return None
+    refuse_suspended(user)
     now = now or utcnow()
     if key.last_used_at is None or now - as_utc(key.last_used_at) >= LAST_USED_RESOLUTION:
         key.last_used_at = now
