@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import inspect, text
 
-from clearbg_app.models import ApiUsage, EntryKind, RequestLog, User
-from clearbg_app.services import accounts, audit, api_keys, batches, billing, consents, credits, exports, images, removal
+from clearbg_app.models import ApiUsage, EntryKind, PolicyNoticeEmail, RequestLog, User
+from clearbg_app.services import accounts, audit, api_keys, batches, billing, consents, credits, exports, images, policies, removal
 from tests.conftest import sample_bytes
 
 PASSWORD = "correct-horse-battery"
@@ -71,6 +71,9 @@ def every_feature(session, store, clock) -> Everything:
         session, store=store, user_id=user.id, api_key_id=key.id, options=removal.RemovalOptions(),
         sources=[batches.Source(filename=f"{NAME} batch.jpg", data=sample_bytes("horse.jpg"))], now=clock(),
     )
+    policy = policies.current_version(session, kind="privacy", now=clock())
+    policies.acknowledge(session, user=user, version_id=policy.id, now=clock())  # the banner of a material change
+    session.add(PolicyNoticeEmail(user_id=user.id, version_id=policy.id, sent_at=clock()))  # and its email
     session.add(ApiUsage(at=clock(), user_id=user.id, api_key_id=key.id, size="preview", width=10, height=10, latency_ms=5, status=200))
     session.add(RequestLog(at=clock(), method="GET", path="/account", status=200, latency_ms=3, user_id=user.id, user_agent=USER_AGENT, ip_prefix=IP_PREFIX))
     audit.record(session, action="credits.adjusted", actor=None, target_type="user", target_id=user.id, after={"units": 5}, now=clock())

@@ -11,11 +11,11 @@ from sqlmodel import select
 from clearbg_app.clock import as_utc
 from clearbg_app.jobs.scheduler import policy_notices_job, scheduled_jobs
 from clearbg_app.models import AuditEvent, PolicyAcknowledgement, PolicyNoticeEmail, PolicyVersion
-from clearbg_app.services import accounts, policies
+from clearbg_app.services import accounts, deletion, policies
 from clearbg_app.services.errors import NotFound
 from clearbg_app.services.policies import PolicyError, StaleDraft
 from tests.mail import outbox
-from tests.test_accounts import sign_up
+from tests.test_accounts import PASSWORD, sign_up
 
 BODY = "# Privacy policy\n\nWe now keep request logs for 30 days.\n"
 
@@ -265,3 +265,12 @@ def test_markdown_keeps_ordinary_formatting():
     html = policies.render_markdown("# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n[list](/subprocessors) [site](https://stripe.com) [me](mailto:a@b.c)")
     assert "<h1>Title</h1>" in html and "<table>" in html
     assert '<a href="/subprocessors">' in html and '<a href="https://stripe.com">' in html and 'href="mailto:a@b.c"' in html
+
+
+def test_accounts_being_deleted_get_no_policy_notice(session, clock, data_dir, store):
+    admin = admin_user(session, clock)
+    leaving = sign_up(session, clock)
+    clock.advance(minutes=1)
+    deletion.request_deletion(session, user=leaving, store=store, password=PASSWORD, now=clock())
+    publish_material(session, clock, admin)
+    assert policies.send_material_notices(session, now=clock()) == 1  # the admin only

@@ -40,6 +40,8 @@ from clearbg_app.models import (
     LoginThrottle,
     OAuthIdentity,
     Order,
+    PolicyAcknowledgement,
+    PolicyNoticeEmail,
     ProcessedImage,
     RequestLog,
     User,
@@ -230,6 +232,18 @@ REGISTRY: tuple[Entry, ...] = (
         "delete",
         selects=lambda user: LoginThrottle.key == "email:" + sha256_hex(user.email),
         personal=("key",),
+    ),
+    Entry(
+        PolicyAcknowledgement,
+        "Acknowledgements of policy changes",
+        _fixed("while the account exists; erased on deletion"),
+        "delete",
+    ),
+    Entry(
+        PolicyNoticeEmail,
+        "Policy-change emails sent",
+        _fixed("while the account exists; erased on deletion"),
+        "delete",
     ),
     Entry(
         AuditEvent,

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
-from clearbg_app.models import PolicyAcknowledgement, PolicyNoticeEmail, PolicyStatus, PolicyVersion, User
+from clearbg_app.models import AccountDeletion, PolicyAcknowledgement, PolicyNoticeEmail, PolicyStatus, PolicyVersion, User
 from clearbg_app.models.policies import POLICY_KINDS
 from clearbg_app.services import audit
 from clearbg_app.services.errors import NotFound, ServiceError
@@ -331,16 +331,17 @@ def _notice_body(user: User, version: PolicyVersion) -> str:
 
 
 def send_material_notices(session: Session, *, now: datetime | None = None, batch: int = 200) -> int:
-    """Email every account that existed when a material version took effect, once per user and
-    version: the row is written with the send, so a rerun (or a crash after it) never sends twice.
+    """Email every account that existed when a material version took effect (except those being
+    deleted or anonymized), once per user and version: the row is written with the send, so a rerun (or a crash after it) never sends twice.
     A failed send is rolled back and raised; the next run retries that user. Returns emails sent."""
     now = now or utcnow()
     sent = 0
     for version in session.exec(_material_in_effect(now)).all():
         notified = exists().where(PolicyNoticeEmail.user_id == User.id, PolicyNoticeEmail.version_id == version.id)
+        leaving = exists().where(AccountDeletion.user_id == User.id, col(AccountDeletion.cancelled_at).is_(None))
         while True:
             users = session.exec(
-                select(User).where(col(User.created_at) < version.effective_at, ~notified).order_by(col(User.created_at)).limit(batch)
+                select(User).where(col(User.created_at) < version.effective_at, ~notified, ~leaving).order_by(col(User.created_at)).limit(batch)
             ).all()
             if not users:
                 break
