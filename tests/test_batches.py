@@ -236,8 +236,11 @@ def test_an_item_interrupted_by_a_crash_is_requeued_and_charged_once(client, ses
     assert claimed is not None and claimed.status == ItemStatus.PROCESSING
     assert not worker.run_once()  # nothing queued: the item is stuck in processing
     with session_scope() as scope:
-        assert batches.requeue_interrupted(scope) == 1  # what start() does
-        assert batches.requeue_interrupted(scope) == 0
+        assert batches.requeue_interrupted(scope, now=clock()) == 0  # it may be another instance's
+    clock.advance(minutes=11)
+    with session_scope() as scope:
+        assert batches.requeue_interrupted(scope, now=clock()) == 1  # what start() and the purge job do
+        assert batches.requeue_interrupted(scope, now=clock()) == 0
     assert worker.run_once()
     # A crash after the charge committed but before anything else: processing the item again charges nothing more.
     with session_scope() as scope:
@@ -255,9 +258,9 @@ def test_results_are_purged_after_the_retention_blobs_first(client, session, key
     run_all(worker)
     assert len(list(store.keys())) == 4  # two sources, two results
     clock.advance(hours=23, minutes=59)
-    assert purge_batches_job(clock=clock) == {"batches_deleted": 0}
+    assert purge_batches_job(clock=clock) == {"batches_deleted": 0, "items_requeued": 0}
     clock.advance(minutes=2)
-    assert purge_batches_job(clock=clock) == {"batches_deleted": 1}
+    assert purge_batches_job(clock=clock) == {"batches_deleted": 1, "items_requeued": 0}
     assert list(store.keys()) == []
     session.expire_all()
     assert session.exec(select(BatchItem)).all() == [] and session.get(Batch, uuid.UUID(batch_id)) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from clearbg_app.components.forms import native_form
+from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import BalanceState
 from clearbg_app.state.policies import PolicyBannerState
@@ -80,11 +81,21 @@ def policy_banner() -> rx.Component:
     )
 
 
+def retention_notice() -> str:
+    """The footer's one-line summary of how long images are kept, from the settings in force."""
+    settings = get_settings()
+    minutes = settings.retention_minutes
+    first = "one hour" if minutes == 60 else f"{minutes} minutes"
+    return (
+        f"ClearBG deletes uploads and results automatically after {first} "
+        f"({settings.batch_retention_hours} hours for batches, {settings.history_retention_days} days "
+        "if you turn on the processing history)."
+    )
+
+
 def footer() -> rx.Component:
     return rx.hstack(
-        rx.text(
-            "ClearBG: uploads and results are deleted automatically after one hour.", size="1", color_scheme="gray"
-        ),
+        rx.text(retention_notice(), size="1", color_scheme="gray"),
         rx.spacer(),
         rx.link("Privacy policy", href="/privacy", size="1", color_scheme="gray"),
         rx.link("Terms", href="/terms", size="1", color_scheme="gray"),

@@ -54,10 +54,13 @@ def credits_job(clock: Clock = utcnow) -> Counts:
 
 
 def purge_batches_job(clock: Clock = utcnow) -> Counts:
-    """Delete finished batches past their retention (blobs first, then rows)."""
+    """Delete finished batches past their retention (blobs first, then rows), and queue again the items
+    an instance left `processing` when it died."""
     with session_scope() as session:
         purged = batches.purge_expired(session, store=get_blob_store(), clock=clock)
-    return {"batches_deleted": purged}
+    with session_scope() as session:
+        requeued = batches.requeue_interrupted(session, now=clock())
+    return {"batches_deleted": purged, "items_requeued": requeued}
 
 
 def batch_webhooks_job(clock: Clock = utcnow) -> Counts:

@@ -338,10 +338,16 @@ class _Sink:
 # Processing -----------------------------------------------------------------------------------------------
 
 
-def requeue_interrupted(session: Session) -> int:
-    """Items left `processing` by a crash go back to the queue (their charge, if any, is keyed by the
-    item, so finishing them again never charges twice)."""
-    stuck = session.exec(select(BatchItem).where(BatchItem.status == ItemStatus.PROCESSING)).all()
+STALE_PROCESSING = timedelta(minutes=10)  # far longer than any one item takes
+
+
+def requeue_interrupted(session: Session, *, now: datetime, stale_after: timedelta = STALE_PROCESSING) -> int:
+    """Items left `processing` for longer than `stale_after` were interrupted (a crash or a restart) and
+    go back to the queue; a younger one may be in the hands of another live instance, so it is left
+    alone. Their charge is keyed by the item, so finishing them again never charges twice."""
+    stuck = session.exec(
+        select(BatchItem).where(BatchItem.status == ItemStatus.PROCESSING, col(BatchItem.started_at) < now - stale_after)
+    ).all()
     for item in stuck:
         item.status, item.started_at = ItemStatus.QUEUED, None
         session.add(item)
@@ -392,7 +398,7 @@ class BatchWorker:
 
     def start(self) -> None:
         with session_scope() as session:
-            if requeued := requeue_interrupted(session):
+            if requeued := requeue_interrupted(session, now=self.clock()):
                 log.info("batches: %d interrupted items queued again", requeued)
         self._thread = threading.Thread(target=self._loop, name="clearbg-batches", daemon=True)
         self._thread.start()
