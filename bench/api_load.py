@@ -98,6 +98,13 @@ class StepResult:
     answers: list[Answer]
     peak_rss_mb: float = math.nan
     rss_samples: list[tuple[float, float]] = field(default_factory=list)
+    cpu_seconds: float = math.nan  # the server tree's CPU time during the step
+    stopped: str = ""  # why the server was stopped during the step (the machine ran short of memory)
+
+    @property
+    def cpu_per_result(self) -> float:
+        """Server CPU seconds per successful result: cost independent of the machine's other load."""
+        return self.cpu_seconds / len(self.ok) if self.ok else math.nan
 
     @property
     def sent(self) -> int:
@@ -198,15 +205,16 @@ def ratio(a: float, b: float) -> str:
 
 def step_table(results: list[StepResult]) -> str:
     lines = [
-        "| server | N | sent | answered | 200/s | p50 s | p95 s | p99 s | p95 s (200 only) | status codes | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server | N | sent | answered | 200/s | p50 s | p95 s | p99 s | p95 s (200 only) | status codes | peak RSS MB | CPU s/result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items()))
         lines.append(
             f"| {r.server} | {r.clients} | {r.sent} | {r.answered}{'' if r.lost == 0 else f' ({r.lost} lost)'} | "
             f"{r.throughput:.2f} | {r.latency(50):.2f} | {r.latency(95):.2f} | {r.latency(99):.2f} | "
-            f"{r.latency(95, only_ok=True):.2f} | {codes} | {r.peak_rss_mb:.0f} |"
+            f"{r.latency(95, only_ok=True):.2f} | {codes}{f' ({r.stopped})' if r.stopped else ''} | {r.peak_rss_mb:.0f} | "
+            f"{r.cpu_per_result:.2f} |"
         )
     return "\n".join(lines)
 
@@ -216,8 +224,8 @@ def ratio_table(ours: list[StepResult], theirs: list[StepResult]) -> str:
     by_n = {r.clients: r for r in theirs}
     lines = [
         "| N | 200/s ClearBG | 200/s rembg | ratio | p95 s ClearBG | p95 s rembg | ratio | p99 ratio | "
-        "p95 ratio (200 only) | peak RSS ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "p95 ratio (200 only) | peak RSS ratio | CPU s/result ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in ours:
         if (b := by_n.get(a.clients)) is None:
@@ -226,7 +234,7 @@ def ratio_table(ours: list[StepResult], theirs: list[StepResult]) -> str:
             f"| {a.clients} | {a.throughput:.2f} | {b.throughput:.2f} | {ratio(a.throughput, b.throughput)} | "
             f"{a.latency(95):.2f} | {b.latency(95):.2f} | {ratio(a.latency(95), b.latency(95))} | "
             f"{ratio(a.latency(99), b.latency(99))} | {ratio(a.latency(95, True), b.latency(95, True))} | "
-            f"{ratio(a.peak_rss_mb, b.peak_rss_mb)} |"
+            f"{ratio(a.peak_rss_mb, b.peak_rss_mb)} | {ratio(a.cpu_per_result, b.cpu_per_result)} |"
         )
     return "\n".join(lines)
 
@@ -243,8 +251,8 @@ SOAK_HEADER = "| server | soak s | start RSS MB | peak RSS MB | end RSS MB | slo
 
 
 # ----------------------------------------------------------------------------- process trees
-def tree_rss_mb(root: int) -> float:
-    """Resident memory of `root` and all its descendants, in MB (from /proc)."""
+def tree_pids(root: int) -> list[int]:
+    """`root` and all its descendants (from /proc)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -255,24 +263,54 @@ def tree_rss_mb(root: int) -> float:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
-    total, todo = 0, [root]
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
+        found.append(pid)
         todo.extend(children.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
-            continue
-    return total / 1e6
+    return found
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:  # the process just ended
+        return ""
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of `root` and all its descendants, in MB."""
+    pages = sum(int(text.split()[1]) for pid in tree_pids(root) if (text := _read(f"/proc/{pid}/statm")))
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU time used so far by `root` and its live descendants."""
+    ticks = 0
+    for pid in tree_pids(root):
+        if text := _read(f"/proc/{pid}/stat"):
+            fields = text.rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def available_mb() -> float:
+    """The machine's MemAvailable, in MB."""
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1000
+    return math.inf
 
 
 class RssSampler:
-    """Samples a process tree's RSS in a thread every `interval` seconds while in a `with` block."""
+    """Samples a process tree's RSS in a thread every `interval` seconds while in a `with` block;
+    calls `on_low_memory` once if the machine's available memory falls under `floor_mb`."""
 
-    def __init__(self, root: int, interval: float) -> None:
-        self.root, self.interval = root, interval
+    def __init__(self, root: int, interval: float, floor_mb: float = 0, on_low_memory=None) -> None:
+        self.root, self.interval, self.floor_mb, self.on_low_memory = root, interval, floor_mb, on_low_memory
         self.samples: list[tuple[float, float]] = []
+        self.low_memory = ""
         self._stop = threading.Event()
 
     def __enter__(self) -> RssSampler:
@@ -281,16 +319,23 @@ class RssSampler:
         self._thread.start()
         return self
 
+    def _sample(self) -> None:
+        self.samples.append((time.monotonic() - self._started, tree_rss_mb(self.root)))
+
     def _run(self) -> None:
         while True:
-            self.samples.append((time.monotonic() - self._started, tree_rss_mb(self.root)))
+            self._sample()
+            if not self.low_memory and (left := available_mb()) < self.floor_mb:
+                self.low_memory = f"stopped: the machine had {left:.0f} MB left with the server at {self.samples[-1][1]:.0f} MB"
+                if self.on_low_memory:
+                    self.on_low_memory()
             if self._stop.wait(self.interval):
                 return
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append((time.monotonic() - self._started, tree_rss_mb(self.root)))
+        self._sample()
 
     @property
     def peak(self) -> float:
@@ -314,7 +359,7 @@ class Server:
             )
 
     def wait_ready(self, probe, timeout: float = 600) -> None:
-        """Until `probe()` is true (it is called with no arguments and may raise)."""
+        """Until `probe()` is true (it is called with no arguments and may raise); stops the server on failure."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -325,7 +370,11 @@ class Server:
             except Exception:  # noqa: BLE001 - not up yet
                 pass
             time.sleep(1)
+        self.stop()
         raise SystemExit(f"{self.name} did not become ready in {timeout:.0f} s:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.process.poll() is not None:
@@ -414,21 +463,23 @@ def start_clearbg(work: Path, model: Path, args) -> tuple[Server, dict, str]:
     import httpx
 
     db_name, db_url = create_database()
-    data_dir = work / "clearbg-data"
-    env = clearbg_env(data_dir, db_url, model, args)
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    key = make_account(env)
-    port = args.port or free_port()
-    server = Server(
-        "ClearBG",
-        [sys.executable, "-m", "reflex", "run", "--env", "prod", "--backend-only", "--backend-port", str(port),
-         "--backend-host", "127.0.0.1"],
-        env, work / "clearbg.log", f"http://127.0.0.1:{port}",
-    )  # fmt: skip
-    server.db_name = db_name
-    headers = {"X-Api-Key": key}
-    server.wait_ready(lambda: httpx.get(f"{server.url}/api/v1.0/account", headers=headers, timeout=5).status_code == 200)
+    try:
+        env = clearbg_env(work / "clearbg-data", db_url, model, args)
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        headers = {"X-Api-Key": make_account(env)}
+        port = args.port or free_port()
+        server = Server(
+            "ClearBG",
+            [sys.executable, "-m", "reflex", "run", "--env", "prod", "--backend-only", "--backend-port", str(port),
+             "--backend-host", "127.0.0.1"],
+            env, work / "clearbg.log", f"http://127.0.0.1:{port}",
+        )  # fmt: skip
+        server.db_name = db_name
+        server.wait_ready(lambda: httpx.get(f"{server.url}/api/v1.0/account", headers=headers, timeout=5).status_code == 200)
+    except BaseException:
+        drop_database(db_name)
+        raise
     return server, headers, CLEARBG_PATH
 
 
@@ -470,7 +521,7 @@ async def drive(server: Server, headers: dict, path: str, clients: int, seconds:
     deadline = started + seconds
 
     async def client_loop(http: httpx.AsyncClient, offset: int) -> None:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and server.process.poll() is None:
             kind, name, data, media = images[(next(counter) + offset) % len(images)]
             form, query = (server.form, server.query) if rembg else ({"size": kind}, None)
             files = {"file" if rembg else "image_file": (name, data, media)}
@@ -489,34 +540,50 @@ async def drive(server: Server, headers: dict, path: str, clients: int, seconds:
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     timeout = httpx.Timeout(args.timeout, connect=30)
-    with RssSampler(server.process.pid, args.rss_interval) as rss:
+    cpu = tree_cpu_seconds(server.process.pid)
+    with RssSampler(server.process.pid, args.rss_interval, args.min_free_mb, server.kill) as rss:
         async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=timeout) as http:
             await asyncio.gather(*(client_loop(http, i * 7) for i in range(clients)))
     elapsed = time.monotonic() - started
-    return StepResult(server.name, clients, elapsed, answers, rss.peak, rss.samples)
+    cpu = tree_cpu_seconds(server.process.pid) - cpu
+    return StepResult(server.name, clients, elapsed, answers, rss.peak, rss.samples, cpu, rss.low_memory)
 
 
-def run_server(name: str, start, work: Path, model: Path, args) -> tuple[list[StepResult], Soak | None]:
+@dataclass
+class Contestant:
+    name: str
+    server: Server
+    headers: dict
+    path: str
+    soak: bool
+
+
+def measure(contestants: list[Contestant], args) -> tuple[dict[str, list[StepResult]], dict[str, Soak]]:
+    """Every N for each contestant in turn (so both see the same background load), then the soaks."""
     images = load_images(args.sizes)
-    server, headers, path = start(work, model, args)
-    print(f"{name} ready at {server.url} (tree RSS {tree_rss_mb(server.process.pid):.0f} MB)", file=sys.stderr)
-    try:
-        asyncio.run(drive(server, headers, path, 2, args.warm_up, images, args))  # untimed warm-up
-        results = []
-        for clients in args.clients:
-            results.append(asyncio.run(drive(server, headers, path, clients, args.duration, images, args)))
-            r = results[-1]
-            print(f"  {name} N={clients}: {r.throughput:.2f}/s p95 {r.latency(95):.2f} s {dict(r.statuses)}", file=sys.stderr)
-        soak = None
-        if args.soak:
-            result = asyncio.run(drive(server, headers, path, args.soak_clients, args.soak, images, args))
-            soak = Soak(name, args.soak, result.rss_samples, result)
-            print(f"  {name} soak: {soak.start_mb:.0f} -> {soak.end_mb:.0f} MB, {soak.slope:+.2f} MB/min", file=sys.stderr)
-        return results, soak
-    finally:
-        server.stop()
-        if getattr(server, "db_name", None) and not args.keep:
-            drop_database(server.db_name)
+
+    def step(c: Contestant, clients: int, seconds: float) -> StepResult:
+        return asyncio.run(drive(c.server, c.headers, c.path, clients, seconds, images, args))
+
+    for c in contestants:
+        step(c, 2, args.warm_up)  # untimed: first requests pay for lazy set-up (rembg loads its model)
+    results: dict[str, list[StepResult]] = {c.name: [] for c in contestants}
+    for clients in args.clients:
+        for c in contestants:
+            if c.server.process.poll() is not None:
+                print(f"  {c.name} N={clients}: skipped, the server is not running", file=sys.stderr)
+                continue
+            r = step(c, clients, args.duration)
+            results[c.name].append(r)
+            print(f"  {c.name} N={clients}: {r.throughput:.2f}/s p95 {r.latency(95):.2f} s "
+                  f"{r.cpu_per_result:.2f} CPU s/result {dict(r.statuses)} ({machine_load()})", file=sys.stderr)  # fmt: skip
+    soaks = {}
+    for c in contestants:
+        if args.soak and c.soak and c.server.process.poll() is None:
+            r = step(c, args.soak_clients, args.soak)
+            soaks[c.name] = soak = Soak(c.name, args.soak, r.rss_samples, r)
+            print(f"  {c.name} soak: {soak.start_mb:.0f} -> {soak.end_mb:.0f} MB, {soak.slope:+.2f} MB/min", file=sys.stderr)
+    return results, soaks
 
 
 def machine_load() -> str:
@@ -536,6 +603,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=300, help="per-request timeout, seconds")
     parser.add_argument("--rss-interval", type=float, default=2, help="seconds between RSS samples")
     parser.add_argument("--rembg-threads", type=int, default=0, help="rembg s --threads; 0: rembg's default")
+    parser.add_argument("--min-free-mb", type=float, default=1500,
+                        help="kill a server whose load leaves the machine less memory than this (MB)")  # fmt: skip
     parser.add_argument("--skip-rembg", action="store_true")
     parser.add_argument("--port", type=int, default=0, help="ClearBG's port; 0: a free one")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -557,15 +626,23 @@ def main(argv: list[str] | None = None) -> int:
     model = Path(os.environ.get("CLEARBG_MODEL_PATH") or DEFAULT_MODEL_PATH)
     work = Path(tempfile.mkdtemp(prefix="clearbg-api-load-"))
     print(f"{machine_load()} at start; model {model}; work folder {work}", file=sys.stderr)
+    contestants: list[Contestant] = []
     try:
-        ours, our_soak = run_server("ClearBG", start_clearbg, work, model, args)
-        theirs, their_soak = ([], None)
-        if not args.skip_rembg:
-            args_rembg = argparse.Namespace(**{**vars(args), "soak": args.soak if args.soak_rembg else 0})
-            theirs, their_soak = run_server("rembg", start_rembg, work, model, args_rembg)
+        starters = [("ClearBG", start_clearbg, True)] + ([] if args.skip_rembg else [("rembg", start_rembg, args.soak_rembg)])
+        for name, start, soak in starters:
+            server, headers, path = start(work, model, args)
+            contestants.append(Contestant(name, server, headers, path, soak))
+            print(f"{name} ready at {server.url} (tree RSS {tree_rss_mb(server.process.pid):.0f} MB)", file=sys.stderr)
+        results, soaks = measure(contestants, args)
     finally:
+        for c in contestants:
+            c.server.stop()
+            if getattr(c.server, "db_name", None) and not args.keep:
+                drop_database(c.server.db_name)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    ours, theirs = results["ClearBG"], results.get("rembg", [])
+    our_soak, their_soak = soaks.get("ClearBG"), soaks.get("rembg")
     print(f"\n{machine_load()} at the end; {args.duration:g} s per N; sizes {'/'.join(args.sizes)}; model {model.name}\n")
     print(step_table(ours + theirs))
     if theirs:
