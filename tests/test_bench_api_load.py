@@ -98,6 +98,13 @@ def test_each_target_can_fail(ours, theirs, the_soak, failed):
     assert [t for t, passed in results.items() if passed is False] == [failed]
 
 
+def test_rss_is_flat_while_its_trend_stays_under_three_percent_of_the_start():
+    flat = {t: passed for t, passed, _ in api_load.check_targets([step("ClearBG", 16, 10)], [], soak(800, 4))}
+    grows = {t: passed for t, passed, _ in api_load.check_targets([step("ClearBG", 16, 10)], [], soak(800, 5))}
+    assert flat["RSS flat at N=16"] is True  # +20 MB over 5 minutes
+    assert grows["RSS flat at N=16"] is False  # +25 MB
+
+
 def test_unmeasured_targets_are_reported_as_such():
     results = {t: passed for t, passed, _ in api_load.check_targets([step("ClearBG", 4, 10)], [], None)}
     assert results["RSS flat at N=16"] is None
