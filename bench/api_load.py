@@ -279,10 +279,19 @@ def _read(path: str) -> str:
         return ""
 
 
+def process_rss_kb(pid: int) -> int:
+    """A process's resident memory in kB, as its proportional share (PSS): pages a forked worker
+    still shares with its parent count once across the tree, not twice. RSS where PSS is unreadable."""
+    for line in _read(f"/proc/{pid}/smaps_rollup").splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    text = _read(f"/proc/{pid}/statm")
+    return int(text.split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024 if text else 0
+
+
 def tree_rss_mb(root: int) -> float:
     """Resident memory of `root` and all its descendants, in MB."""
-    pages = sum(int(text.split()[1]) for pid in tree_pids(root) if (text := _read(f"/proc/{pid}/statm")))
-    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    return sum(process_rss_kb(pid) for pid in tree_pids(root)) * 1024 / 1e6
 
 
 def tree_cpu_seconds(root: int) -> float:
@@ -435,12 +444,13 @@ def make_account(env: dict[str, str]) -> str:
     """A verified account with a large balance and an API key, through the services; returns the key."""
     os.environ.update({k: v for k, v in env.items() if k.startswith("CLEARBG_")})
     from clearbg_app.clock import utcnow
-    from clearbg_app.db import session_scope
+    from clearbg_app.db import get_engine, session_scope
     from clearbg_app.models import EntryKind
     from clearbg_app.services import accounts, api_keys, credits, security
     from clearbg_app.settings import get_settings
 
     get_settings.cache_clear()
+    get_engine.cache_clear()
     now = utcnow()
     with session_scope() as session:
         user = accounts.sign_up(
@@ -455,6 +465,7 @@ def make_account(env: dict[str, str]) -> str:
         )  # fmt: skip
         session.commit()
         _, secret = api_keys.create_key(session, user=user, label="load benchmark", now=now)
+    get_engine().dispose()  # no idle connection of ours stays open on the server's database
     return secret
 
 
