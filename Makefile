@@ -11,7 +11,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 PORT ?= 3000
 
-.PHONY: setup run test bench migrate admin clean
+.PHONY: setup run test bench bench-api migrate admin clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ $(FAST_MODEL): $(VENV)/.installed
 
 bench: setup $(FAST_MODEL)
 	$(PY) bench/inference.py
+
+# The API under load against rembg's server: make bench-api BENCH_CLIENTS=1,4 BENCH_DURATION=10 BENCH_SOAK=60
+BENCH_CLIENTS ?= 1,4,16,64
+BENCH_DURATION ?= 30
+BENCH_SOAK ?= 300
+BENCH_ARGS ?=
+bench-api: setup
+	scripts/ensure-services.sh
+	$(PY) bench/api_load.py --clients $(BENCH_CLIENTS) --duration $(BENCH_DURATION) --soak $(BENCH_SOAK) $(BENCH_ARGS)
 
 migrate: setup
 

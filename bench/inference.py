@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ ROOT = BENCH.parent
 OUT = BENCH / "out"
 REMBG_VENV = BENCH / ".rembg-venv"
 REMBG_HOME = BENCH / ".rembg-home"
-REMBG_REQUIREMENT = "rembg[cpu]==2.0.86"
+REMBG_REQUIREMENT = "rembg[cpu,cli]==2.0.86"  # cli: `rembg s`, for bench/api_load.py
 SIZES_MP = (1, 6, 24)
 KINDS = ("A", "B", "C", "D", "E")
 LABELS = {
@@ -127,11 +126,22 @@ class Worker:
 def rembg_python() -> str:
     """The rembg venv's interpreter, created and installed from PyPI on first use."""
     python = REMBG_VENV / "bin" / "python"
-    if not (REMBG_VENV / ".installed").exists():
+    marker = REMBG_VENV / ".installed"
+    if not marker.exists() or marker.read_text().strip() != REMBG_REQUIREMENT:
         subprocess.run([sys.executable, "-m", "venv", str(REMBG_VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", REMBG_REQUIREMENT], check=True)
-        (REMBG_VENV / ".installed").touch()
+        marker.write_text(REMBG_REQUIREMENT + "\n")
     return str(python)
+
+
+def rembg_model(model: Path) -> Path:
+    """`model` as rembg accepts it: inside its home folder (U2NET_HOME=REMBG_HOME); a link, not a copy."""
+    REMBG_HOME.mkdir(exist_ok=True)
+    link = REMBG_HOME / model.name
+    if not (link.is_symlink() and link.resolve() == model.resolve()):
+        link.unlink(missing_ok=True)
+        link.symlink_to(model.resolve())
+    return link
 
 
 def prepare_inputs(samples: Path) -> dict[str, list[Path]]:
@@ -250,9 +260,7 @@ def main() -> None:
     pythons = {kind: sys.executable for kind in kinds}
     if "B" in kinds:
         pythons["B"] = rembg_python()
-        REMBG_HOME.mkdir(exist_ok=True)
-        shutil.copyfile(model, REMBG_HOME / model.name)
-        model_for_all = REMBG_HOME / model.name  # rembg insists the file lies in its home folder
+        model_for_all = rembg_model(model)  # rembg insists the file lies in its home folder
     else:
         model_for_all = model
     print(f"{os.cpu_count()} cores; medians of {args.runs} alternating runs; model {model.name}\n")
