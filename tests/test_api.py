@@ -217,11 +217,14 @@ def test_a_full_pool_answers_503_with_retry_after(db_url, session, owner, key):
         big = bad.encode(Image.open(io.BytesIO(HORSE)).resize((3000, 2300)), "JPEG")
         running = busy.submit(Job(data=big, max_pixels=50_000_000, mode="quality"))
         response = post(api_client(busy), key)
+        # Refused before the upload is read: even a request with no image gets the 503, not a 400.
+        unread = api_client(busy).post("/api/v1.0/removebg", headers={"X-Api-Key": key}, data={"size": "preview"})
         running.result()
     finally:
         busy.close()
     assert response.status_code == 503, response.text
     assert response.json()["errors"][0]["code"] == "server_busy" and int(response.headers["Retry-After"]) >= 1
+    assert unread.status_code == 503 and unread.json()["errors"][0]["code"] == "server_busy"
     assert balance(session, owner) == 100
 
 

@@ -239,6 +239,7 @@ class PublicApi:
         try:
             rate = (await self._hit_ip(request)).headers()
             user, key = await self._authenticate(request)
+            self.pool.check_room()  # a full pool answers before the upload is read
             params, files = await read_params(request)
             data = await self._image(params, files, "image")
             if data is None:

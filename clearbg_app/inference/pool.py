@@ -105,6 +105,12 @@ class InferencePool:
         """Whole seconds until a slot is likely free: the queue ahead, served by the workers."""
         return max(1, math.ceil(self._mean_seconds * self._in_flight / self.config.worker_count))
 
+    def check_room(self) -> None:
+        """Raise `ServerBusy` now if a job would be refused, so a route can say so before it reads an
+        upload (a job may still be refused at `submit` when others take the room meanwhile)."""
+        if self._in_flight >= self.config.worker_count + self.config.queue_size:
+            raise ServerBusy(self.retry_after())
+
     def submit(self, job: Job) -> Future[JobResult]:
         """Queue `job`; raises `ServerBusy` immediately when the queue is full."""
         self._check(job)
