@@ -231,6 +231,16 @@ class PublicApi:
             raise ImageTooLarge(f"The {name} is over the {get_settings().max_upload_bytes / 1e6:g} MB limit.")
         return data
 
+    async def _refuse_early_if_busy(self, request: Request) -> None:
+        """A full pool answers 503 before the upload is parsed, decoded or sized. The body is still read
+        (and dropped): answering while the client is sending would reset the connection and lose the answer."""
+        try:
+            self.pool.check_room()
+        except ServerBusy:
+            async for _ in request.stream():
+                pass
+            raise
+
     async def removebg(self, request: Request) -> Response:
         """POST /api/v1.0/removebg: the cut-out as a file, or as JSON when `Accept: application/json`."""
         started = time.perf_counter()
@@ -239,7 +249,7 @@ class PublicApi:
         try:
             rate = (await self._hit_ip(request)).headers()
             user, key = await self._authenticate(request)
-            self.pool.check_room()  # a full pool answers before the upload is read
+            await self._refuse_early_if_busy(request)
             params, files = await read_params(request)
             data = await self._image(params, files, "image")
             if data is None:

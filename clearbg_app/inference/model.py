@@ -47,6 +47,9 @@ class SegmentationModel:
         options.log_severity_level = 3  # the shipped u2netp has two harmless unused initializers
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: a session with several threads then costs
+        # nothing while another worker's job has the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.enable_mem_pattern = False  # measured: same speed, ~190 MB less peak memory for u2netp
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])

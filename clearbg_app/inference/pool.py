@@ -80,6 +80,8 @@ class InferencePool:
         self.models: dict[str, SegmentationModel] = {
             "default": load_model(self.config.model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])
         }
+        if lone_threads := self.config.lone_threads:
+            self.models["lone"] = load_model(self.config.model_path, threads=lone_threads, spec=BUILTIN[DEFAULT_MODEL])
         if self.config.enable_fast_mode:
             self.models["fast"] = load_model(self.config.fast_model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])
         self._executor = ThreadPoolExecutor(self.config.worker_count, thread_name_prefix="clearbg-inference")
@@ -161,12 +163,20 @@ class InferencePool:
                 self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
         self._slots.release()
 
+    def _model_for(self, job: Job) -> SegmentationModel:
+        """The int8 model for fast mode; every core for a job alone in the pool; else a worker's share."""
+        if job.mode == "fast":
+            return self.models["fast"]
+        if self._in_flight == 1 and "lone" in self.models:
+            return self.models["lone"]
+        return self.models["default"]
+
     def _run(self, job: Job, submitted: float) -> JobResult:
         started = time.perf_counter()
         try:
             decoded = decode_image(job.data, max_pixels=job.max_pixels, max_bytes=job.max_bytes)
             decoded_at = time.perf_counter()
-            model = self.models["fast" if job.mode == "fast" else "default"]
+            model = self._model_for(job)
             options = replace(job.cutout, tta=True) if job.mode == "quality" else job.cutout
             source_format, source_size = decoded.format, decoded.size
             stages: dict[str, float] = {}

@@ -108,3 +108,21 @@ def _run_quietly(pool, data: bytes) -> str:
         return "ok"
     except InferenceError as error:
         return type(error).__name__
+
+
+def test_a_job_alone_in_the_pool_gets_every_core(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    config = InferenceConfig(model_path=MODEL_PATH, workers=2, queue_size=1, warm_up=False)
+    assert (config.threads_per_worker, config.lone_threads) == (2, 4)
+    pool = InferencePool(config)
+    try:
+        job = good_job()
+        for in_flight, session in ((1, "lone"), (2, "default")):  # counting the job itself
+            pool._in_flight = in_flight
+            assert pool._model_for(job) is pool.models[session]
+        pool._in_flight = 0
+        assert pool.process(job).rendered.content and pool.in_flight == 0
+    finally:
+        pool.close()
+    single = InferenceConfig(model_path=MODEL_PATH, workers=1, warm_up=False)
+    assert single.lone_threads == 0  # one worker already has every core: no second session
