@@ -8,6 +8,8 @@ at once, carrying a retry-after hint, instead of letting requests pile up.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import math
 import threading
 import time
@@ -71,11 +73,28 @@ class JobResult:
     timings: Timings
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX would): each worker thread otherwise gets its
+    own arena, and freed image buffers stay spread over them, so RSS creeps up under sustained load
+    (bench/api_load.py's soak). False where the C library is not glibc."""
+    libc_name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(libc_name) if libc_name else None
+        return bool(libc and libc.mallopt(M_ARENA_MAX, arenas) == 1)
+    except (OSError, AttributeError):
+        return False
+
+
 class InferencePool:
     """Shared sessions and a bounded worker pool; see the module docstring."""
 
     def __init__(self, config: InferenceConfig | None = None) -> None:
         self.config = config or InferenceConfig()
+        limit_malloc_arenas()  # before the worker threads exist
         threads = self.config.threads_per_worker
         self.models: dict[str, SegmentationModel] = {
             "default": load_model(self.config.model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])

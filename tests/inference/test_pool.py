@@ -126,3 +126,10 @@ def test_a_job_alone_in_the_pool_gets_every_core(monkeypatch):
         pool.close()
     single = InferenceConfig(model_path=MODEL_PATH, workers=1, warm_up=False)
     assert single.lone_threads == 0  # one worker already has every core: no second session
+
+
+@pytest.mark.skipif(not __import__("platform").libc_ver()[0] == "glibc", reason="glibc only")
+def test_malloc_arenas_are_capped_on_glibc():
+    from clearbg_app.inference.pool import limit_malloc_arenas
+
+    assert limit_malloc_arenas() is True
