@@ -1,15 +1,27 @@
-"""A table of rows from a state list of dicts: one column per (heading, key)."""
+"""Tables of rows from a state list: headings, then one table row per item."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 import reflex as rx
 
 
+def rows_table(rows, headings: Iterable[str], row: Callable[[rx.Var], rx.Component], **props) -> rx.Component:
+    """`rows` is a state var holding a list; `row(item)` renders one item as an `rx.table.row`."""
+    return rx.table.root(
+        rx.table.header(rx.table.row(*(rx.table.column_header_cell(heading) for heading in headings))),
+        rx.table.body(rx.foreach(rows, row)),
+        width="100%",
+        **props,
+    )
+
+
 def dict_table(rows, columns: tuple[tuple[str, str], ...], **props) -> rx.Component:
     """`rows` is a state var holding a list of dicts; each column shows `row[key]` under `heading`."""
-    return rx.table.root(
-        rx.table.header(rx.table.row(*(rx.table.column_header_cell(heading) for heading, _ in columns))),
-        rx.table.body(rx.foreach(rows, lambda row: rx.table.row(*(rx.table.cell(row[key]) for _, key in columns)))),
-        width="100%",
+    return rows_table(
+        rows,
+        (heading for heading, _ in columns),
+        lambda row: rx.table.row(*(rx.table.cell(row[key]) for _, key in columns)),
         **props,
     )

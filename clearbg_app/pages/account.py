@@ -6,7 +6,7 @@ import reflex as rx
 
 from clearbg_app.components.forms import field, flash_callout, message_callout, native_form, post_form, submit
 from clearbg_app.components.layout import page
-from clearbg_app.components.tables import dict_table
+from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.services.accounts import MIN_PASSWORD
 from clearbg_app.state.account import AccountState
 
@@ -71,25 +71,16 @@ def credentials() -> rx.Component:
 def sessions() -> rx.Component:
     return section(
         "Signed-in browsers",
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Browser", "Network", "Signed in", "Last seen", "")))
+        rows_table(
+            AccountState.sessions,
+            ("Browser", "Network", "Signed in", "Last seen", ""),
+            lambda item: rx.table.row(
+                rx.table.cell(item["device"], rx.cond(item["current"] == "yes", rx.badge("this browser", ml="2"))),
+                rx.table.cell(item["network"]),
+                rx.table.cell(item["created"]),
+                rx.table.cell(item["last_seen"]),
+                rx.table.cell(rx.button("Sign out", size="1", variant="soft", on_click=AccountState.revoke_session(item["id"]))),
             ),
-            rx.table.body(
-                rx.foreach(
-                    AccountState.sessions,
-                    lambda item: rx.table.row(
-                        rx.table.cell(item["device"], rx.cond(item["current"] == "yes", rx.badge("this browser", ml="2"))),
-                        rx.table.cell(item["network"]),
-                        rx.table.cell(item["created"]),
-                        rx.table.cell(item["last_seen"]),
-                        rx.table.cell(
-                            rx.button("Sign out", size="1", variant="soft", on_click=AccountState.revoke_session(item["id"]))
-                        ),
-                    ),
-                )
-            ),
-            width="100%",
         ),
         rx.button("Sign out all other browsers", variant="outline", on_click=AccountState.revoke_other_sessions),
         id="sessions",
@@ -128,23 +119,16 @@ def api_keys() -> rx.Component:
             ),
             rx.text("Confirm your email address to create API keys.", color_scheme="orange", size="2"),
         ),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Label", "Key", "Created", "Last used", "")))
+        rows_table(
+            AccountState.keys,
+            ("Label", "Key", "Created", "Last used", ""),
+            lambda key: rx.table.row(
+                rx.table.cell(key["label"]),
+                rx.table.cell(rx.code(key["prefix"])),
+                rx.table.cell(key["created"]),
+                rx.table.cell(key["last_used"]),
+                rx.table.cell(rx.button("Revoke", size="1", color_scheme="red", variant="soft", on_click=AccountState.revoke_key(key["id"]))),
             ),
-            rx.table.body(
-                rx.foreach(
-                    AccountState.keys,
-                    lambda key: rx.table.row(
-                        rx.table.cell(key["label"]),
-                        rx.table.cell(rx.code(key["prefix"])),
-                        rx.table.cell(key["created"]),
-                        rx.table.cell(key["last_used"]),
-                        rx.table.cell(rx.button("Revoke", size="1", color_scheme="red", variant="soft", on_click=AccountState.revoke_key(key["id"]))),
-                    ),
-                )
-            ),
-            width="100%",
             id="api-keys",
         ),
     )

@@ -7,7 +7,7 @@ import reflex as rx
 
 from clearbg_app.components.forms import message_callout
 from clearbg_app.components.layout import page
-from clearbg_app.components.tables import dict_table
+from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.state.admin import AdminBase, AdminState, AuditLogState
 
 
@@ -72,28 +72,21 @@ def dashboard() -> rx.Component:
             width="100%",
         ),
         rx.heading("Scheduled jobs", size="4"),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Job", "Every", "Last run", "Finished", "Result", "Counts")))
+        rows_table(
+            AdminState.jobs,
+            ("Job", "Every", "Last run", "Finished", "Result", "Counts"),
+            lambda job: rx.table.row(
+                rx.table.cell(job["name"]),
+                rx.table.cell(job["every"]),
+                rx.table.cell(job["started"]),
+                rx.table.cell(job["finished"]),
+                rx.table.cell(
+                    rx.badge(job["status"], color_scheme=rx.cond(job["alarming"] != "", "red", "green")),
+                    rx.cond(job["error"] != "", rx.text(job["error"], size="1", color_scheme="red")),
+                ),
+                rx.table.cell(job["counts"]),
+                class_name=rx.cond(job["alarming"] != "", "job-alarming", "job-ok"),
             ),
-            rx.table.body(
-                rx.foreach(
-                    AdminState.jobs,
-                    lambda job: rx.table.row(
-                        rx.table.cell(job["name"]),
-                        rx.table.cell(job["every"]),
-                        rx.table.cell(job["started"]),
-                        rx.table.cell(job["finished"]),
-                        rx.table.cell(
-                            rx.badge(job["status"], color_scheme=rx.cond(job["alarming"] != "", "red", "green")),
-                            rx.cond(job["error"] != "", rx.text(job["error"], size="1", color_scheme="red")),
-                        ),
-                        rx.table.cell(job["counts"]),
-                        class_name=rx.cond(job["alarming"] != "", "job-alarming", "job-ok"),
-                    ),
-                )
-            ),
-            width="100%",
             id="admin-jobs",
         ),
         width="100%",
@@ -169,20 +162,13 @@ def user_lookup() -> rx.Component:
             ),
             on_submit=AdminState.search,
         ),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Email", "Name", "Role", "Confirmed", "Status", "Created", "")))
+        rows_table(
+            AdminState.users,
+            ("Email", "Name", "Role", "Confirmed", "Status", "Created", ""),
+            lambda user: rx.table.row(
+                *(rx.table.cell(user[key]) for key in ("email", "name", "role", "verified", "status", "created")),
+                rx.table.cell(rx.button("Open", size="1", variant="soft", on_click=AdminState.open_account(user["id"]))),
             ),
-            rx.table.body(
-                rx.foreach(
-                    AdminState.users,
-                    lambda user: rx.table.row(
-                        *(rx.table.cell(user[key]) for key in ("email", "name", "role", "verified", "status", "created")),
-                        rx.table.cell(rx.button("Open", size="1", variant="soft", on_click=AdminState.open_account(user["id"]))),
-                    ),
-                )
-            ),
-            width="100%",
             id="admin-users",
         ),
         account_panel(),
@@ -198,24 +184,17 @@ def audit_log() -> rx.Component:
     return admin_page(
         "Audit log",
         rx.text("Every admin action and every refused attempt to reach this area: who, what, when, before and after.", size="2"),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("When", "Who", "Action", "Target", "Before", "After")))
+        rows_table(
+            AuditLogState.events,
+            ("When", "Who", "Action", "Target", "Before", "After"),
+            lambda event: rx.table.row(
+                rx.table.cell(event["at"]),
+                rx.table.cell(event["who"]),
+                rx.table.cell(rx.code(event["action"])),
+                rx.table.cell(event["target"], size="1"),
+                rx.table.cell(rx.text(event["before"], size="1", font_family="monospace")),
+                rx.table.cell(rx.text(event["after"], size="1", font_family="monospace")),
             ),
-            rx.table.body(
-                rx.foreach(
-                    AuditLogState.events,
-                    lambda event: rx.table.row(
-                        rx.table.cell(event["at"]),
-                        rx.table.cell(event["who"]),
-                        rx.table.cell(rx.code(event["action"])),
-                        rx.table.cell(event["target"], size="1"),
-                        rx.table.cell(rx.text(event["before"], size="1", font_family="monospace")),
-                        rx.table.cell(rx.text(event["after"], size="1", font_family="monospace")),
-                    ),
-                )
-            ),
-            width="100%",
             id="audit-log",
         ),
         rx.hstack(

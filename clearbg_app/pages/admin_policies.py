@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from clearbg_app.components.markdown import rendered_markdown
+from clearbg_app.components.tables import rows_table
 from clearbg_app.pages.admin import admin_page
 from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState
 
@@ -17,28 +18,21 @@ EFFECTIVE_HELP = (
 
 
 def version_list() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(*(rx.table.column_header_cell(h) for h in ("Document", "Version", "Status", "Date", "Summary", "")))
+    return rows_table(
+        S.policy_versions,
+        ("Document", "Version", "Status", "Date", "Summary", ""),
+        lambda row: rx.table.row(
+            rx.table.cell(row["title"]),
+            rx.table.cell(row["label"]),
+            rx.table.cell(
+                rx.badge(row["status"], color_scheme=rx.cond(row["status"] == "draft", "amber", "green")),
+                rx.cond(row["material"] != "", rx.badge("material", color_scheme="red", margin_left="0.5em")),
+            ),
+            rx.table.cell(row["when"]),
+            rx.table.cell(row["summary"]),
+            rx.table.cell(rx.button(rx.cond(row["status"] == "draft", "Edit", "View"), size="1", variant="soft",
+                                    on_click=S.open_version(row["id"]))),  # fmt: skip
         ),
-        rx.table.body(
-            rx.foreach(
-                S.policy_versions,
-                lambda row: rx.table.row(
-                    rx.table.cell(row["title"]),
-                    rx.table.cell(row["label"]),
-                    rx.table.cell(
-                        rx.badge(row["status"], color_scheme=rx.cond(row["status"] == "draft", "amber", "green")),
-                        rx.cond(row["material"] != "", rx.badge("material", color_scheme="red", margin_left="0.5em")),
-                    ),
-                    rx.table.cell(row["when"]),
-                    rx.table.cell(row["summary"]),
-                    rx.table.cell(rx.button(rx.cond(row["status"] == "draft", "Edit", "View"), size="1", variant="soft",
-                                            on_click=S.open_version(row["id"]))),  # fmt: skip
-                ),
-            )
-        ),
-        width="100%",
         id="policy-versions",
     )
 
@@ -157,33 +151,26 @@ def admin_subprocessors() -> rx.Component:
         ),
         rx.button("Add a subprocessor", on_click=P.start_edit(""), id="sp-add"),
         rx.cond(P.sp_editing, subprocessor_form()),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Name", "Purpose", "Location", "Safeguard", "Since", "Until", "")))
-            ),
-            rx.table.body(
-                rx.foreach(
-                    P.entries,
-                    lambda row: rx.table.row(
-                        rx.table.cell(row["name"], rx.cond(row["placeholder"] != "", rx.badge("placeholder: fill in", color_scheme="amber", margin_left="0.5em"))),
-                        rx.table.cell(row["purpose"], size="1"),
-                        rx.table.cell(row["location"]),
-                        rx.table.cell(row["transfer_safeguard"]),
-                        rx.table.cell(row["active_since"]),
-                        rx.table.cell(row["active_until"]),
-                        rx.table.cell(
-                            rx.cond(
-                                row["active_until"] == "",
-                                rx.hstack(
-                                    rx.button("Edit", size="1", variant="soft", on_click=P.start_edit(row["id"])),
-                                    rx.button("Retire", size="1", variant="soft", color_scheme="red", on_click=P.retire(row["id"])),
-                                ),
-                            )
+        rows_table(
+            P.entries,
+            ("Name", "Purpose", "Location", "Safeguard", "Since", "Until", ""),
+            lambda row: rx.table.row(
+                rx.table.cell(row["name"], rx.cond(row["placeholder"] != "", rx.badge("placeholder: fill in", color_scheme="amber", margin_left="0.5em"))),
+                rx.table.cell(row["purpose"], size="1"),
+                rx.table.cell(row["location"]),
+                rx.table.cell(row["transfer_safeguard"]),
+                rx.table.cell(row["active_since"]),
+                rx.table.cell(row["active_until"]),
+                rx.table.cell(
+                    rx.cond(
+                        row["active_until"] == "",
+                        rx.hstack(
+                            rx.button("Edit", size="1", variant="soft", on_click=P.start_edit(row["id"])),
+                            rx.button("Retire", size="1", variant="soft", color_scheme="red", on_click=P.retire(row["id"])),
                         ),
-                    ),
-                )
+                    )
+                ),
             ),
-            width="100%",
             id="admin-subprocessors",
         ),
     )

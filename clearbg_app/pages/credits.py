@@ -6,16 +6,8 @@ import reflex as rx
 
 from clearbg_app.components.forms import flash_callout, native_form
 from clearbg_app.components.layout import page
+from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.state.credits import CreditsState
-
-
-def table(headers: tuple[str, ...], rows: rx.Var, cells, **props) -> rx.Component:
-    return rx.table.root(
-        rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in headers))),
-        rx.table.body(rx.foreach(rows, lambda row: rx.table.row(*cells(row)))),
-        width="100%",
-        **props,
-    )
 
 
 def pager(current: rx.Var, total: rx.Var, name: str) -> rx.Component:
@@ -89,10 +81,10 @@ def credits_page() -> rx.Component:
             width="100%",
         ),
         rx.heading("Orders", size="5"),
-        table(
-            ("Date", "Plan", "Credits", "Price", "Status", "Receipt"),
+        rows_table(
             CreditsState.orders,
-            lambda row: (
+            ("Date", "Plan", "Credits", "Price", "Status", "Receipt"),
+            lambda row: rx.table.row(
                 *(rx.table.cell(row[key]) for key in ("when", "plan", "credits", "price")),
                 rx.table.cell(rx.badge(row["status"])),
                 rx.table.cell(rx.cond(row["receipt"] != "", rx.link("Receipt", href=row["receipt"], is_external=True))),
@@ -101,10 +93,9 @@ def credits_page() -> rx.Component:
         ),
         pager(CreditsState.orders_page, CreditsState.orders_pages, "orders"),
         rx.heading("Credit history", size="5"),
-        table(
-            ("Date", "What", "Details", "Credits", "Balance"),
+        dict_table(
             CreditsState.entries,
-            lambda row: [rx.table.cell(row[key]) for key in ("when", "what", "reason", "amount", "balance")],
+            (("Date", "when"), ("What", "what"), ("Details", "reason"), ("Credits", "amount"), ("Balance", "balance")),
             id="ledger",
         ),
         pager(CreditsState.ledger_page, CreditsState.ledger_pages, "ledger"),

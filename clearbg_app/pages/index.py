@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from clearbg_app.components.layout import page
+from clearbg_app.components.tables import rows_table
 from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
@@ -226,11 +227,7 @@ def batch_queue() -> rx.Component:
             align="center",
             spacing="3",
         ),
-        rx.table.root(
-            rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in ("File", "Status", "Message")))),
-            rx.table.body(rx.foreach(BatchState.items, batch_row)),
-            width="100%",
-        ),
+        rows_table(BatchState.items, ("File", "Status", "Message"), batch_row),
         rx.hstack(
             rx.button(
                 rx.icon("download"), "Download all as ZIP", size="3", id="batch-download",

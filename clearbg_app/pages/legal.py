@@ -7,7 +7,7 @@ import reflex as rx
 
 from clearbg_app.components.layout import page
 from clearbg_app.components.markdown import rendered_markdown
-from clearbg_app.components.tables import dict_table
+from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.state.policies import LegalState, SubprocessorsState
 
 
@@ -51,22 +51,15 @@ def versions() -> rx.Component:
     return page(
         rx.heading(LegalState.doc_title, ": all versions", size="7"),
         rx.text("Each version with its date and what changed. Material changes are announced to every account holder.", size="2"),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h in ("Version", "Date", "What changed", "")))
+        rows_table(
+            LegalState.versions,
+            ("Version", "Date", "What changed", ""),
+            lambda row: rx.table.row(
+                rx.table.cell(rx.link(row["label"], href=row["href"])),
+                rx.table.cell(row["when"]),
+                rx.table.cell(row["summary"]),
+                rx.table.cell(rx.cond(row["material"] != "", rx.badge(row["material"], color_scheme="amber"))),
             ),
-            rx.table.body(
-                rx.foreach(
-                    LegalState.versions,
-                    lambda row: rx.table.row(
-                        rx.table.cell(rx.link(row["label"], href=row["href"])),
-                        rx.table.cell(row["when"]),
-                        rx.table.cell(row["summary"]),
-                        rx.table.cell(rx.cond(row["material"] != "", rx.badge(row["material"], color_scheme="amber"))),
-                    ),
-                )
-            ),
-            width="100%",
             id="policy-version-list",
         ),
         rx.link("Back to the version in effect", href=LegalState.current_href, size="2"),
@@ -98,17 +91,10 @@ def subprocessors() -> rx.Component:
             size="2",
         ),
         rx.text("Last change to this list: ", SubprocessorsState.list_changed, size="2", color_scheme="gray", id="subprocessors-changed"),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*(rx.table.column_header_cell(h) for h, _ in SUBPROCESSOR_COLUMNS), rx.table.column_header_cell("Agreement"))
-            ),
-            rx.table.body(
-                rx.foreach(
-                    SubprocessorsState.active_subprocessors,
-                    lambda row: rx.table.row(*(rx.table.cell(row[key]) for _, key in SUBPROCESSOR_COLUMNS), rx.table.cell(_dpa(row))),
-                )
-            ),
-            width="100%",
+        rows_table(
+            SubprocessorsState.active_subprocessors,
+            (*(heading for heading, _ in SUBPROCESSOR_COLUMNS), "Agreement"),
+            lambda row: rx.table.row(*(rx.table.cell(row[key]) for _, key in SUBPROCESSOR_COLUMNS), rx.table.cell(_dpa(row))),
             id="subprocessor-list",
         ),
         rx.cond(
