@@ -21,7 +21,6 @@ import http.client
 import json
 import logging
 import re
-import ssl
 import threading
 import time
 import uuid
@@ -44,14 +43,13 @@ from clearbg_app.services.url_fetch import (
     Timeouts,
     UrlFetchFailed,
     UrlRefused,
-    _PinnedHTTP,
-    _PinnedHTTPS,
-    _resolve,
     fetch_image,
+    pinned_connection,
     public_only,
+    resolve_host,
 )
 from clearbg_app.settings import get_settings
-from clearbg_app.storage import BlobStore, get_blob_store
+from clearbg_app.storage import BlobStore, deleted_on_failure, get_blob_store
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +143,7 @@ def check_webhook_url(url: str, *, policy: AddressPolicy = public_only) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or port is None or len(url) > 2000:
         raise BatchRefused(400, "webhook_refused", "Webhook URL refused", "webhook_url must be an http:// or https:// URL.")
     try:
-        _resolve(parts.hostname, port, policy)
+        resolve_host(parts.hostname, port, policy)
     except (UrlRefused, UrlFetchFailed):
         raise BatchRefused(
             400, "webhook_refused", "Webhook URL refused",
@@ -186,7 +184,7 @@ def create_batch(
         webhook_url = check_webhook_url(webhook_url, policy=url_policy)
     now = now or utcnow()
     keys: list[str] = []
-    try:
+    with deleted_on_failure(store, keys, session.rollback):
         background_key = store.put(options.background_image) if options.background_image is not None else None
         keys += [background_key] if background_key else []
         batch = Batch(
@@ -204,11 +202,6 @@ def create_batch(
                 BatchItem(batch_id=batch.id, position=position, filename=name, source_key=key, source_url=source.url, created_at=now)
             )
         session.commit()
-    except BaseException:
-        session.rollback()
-        for key in keys:
-            store.delete(key)
-        raise
     _work.set()
     return batch
 
@@ -549,15 +542,8 @@ def verify_signature(secret: str, header: str, body: bytes, *, now: float, toler
 
 def _post(url: str, body: bytes, headers: dict[str, str], *, policy: AddressPolicy, timeouts: Timeouts) -> int:
     """POST to `url` at its checked addresses (no redirects followed); the status answered."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = _resolve(parts.hostname or "", port, policy)
-    if parts.scheme == "https":
-        connection = _PinnedHTTPS(parts.hostname, port, addresses, timeouts, ssl.create_default_context())
-    else:
-        connection = _PinnedHTTP(parts.hostname, port, addresses, timeouts)
+    connection, target = pinned_connection(url, policy=policy, timeouts=timeouts)
     try:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection.request("POST", target, body=body, headers=headers)
         response = connection.getresponse()
         response.read(64 * 1024)

@@ -23,7 +23,7 @@ from clearbg_app.services.deletion_lock import is_locked
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.mail import send_mail
 from clearbg_app.settings import get_settings
-from clearbg_app.storage import BlobNotFound, BlobStore
+from clearbg_app.storage import BlobNotFound, BlobStore, deleted_on_failure
 
 log = logging.getLogger(__name__)
 
@@ -129,16 +129,12 @@ def _build(session: Session, store: BlobStore, export: DataExport, now: datetime
     user = session.get(User, export.user_id)
     data = build_zip(session, store=store, user=user, now=now)
     key = store.put(data, suffix=".zip")
-    try:
+    with deleted_on_failure(store, [key], session.rollback):
         export.blob_key, export.size_bytes = key, len(data)
         export.status, export.ready_at = ExportStatus.READY, now
         export.expires_at = now + timedelta(days=get_settings().export_link_days)
         session.add(export)
         session.commit()
-    except BaseException:
-        session.rollback()
-        store.delete(key)
-        raise
     try:
         _mail_ready(user, export)
     except Exception as error:  # the export stays ready; the privacy center shows it

@@ -17,7 +17,7 @@ from clearbg_app.models import ImageStatus, ProcessedImage
 from clearbg_app.services import consents, credits, removal
 from clearbg_app.services.errors import NotFound, ServiceError, UploadRejected
 from clearbg_app.settings import get_settings
-from clearbg_app.storage import BlobNotFound, BlobStore
+from clearbg_app.storage import BlobNotFound, BlobStore, deleted_on_failure
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,8 @@ def store_upload(
         expires_at=now + retention(session, user_id=user_id),
     )
     session.add(image)
-    try:
+    with deleted_on_failure(store, [key], session.rollback):
         session.commit()
-    except BaseException:
-        store.delete(key)
-        raise
     return image
 
 
@@ -161,7 +158,7 @@ def make_full_resolution(
     if (have := credits.balance(session, user_id=user_id)) < price:  # refuse before spending the CPU
         raise credits.InsufficientCredits(needed=price, balance=have)
     key = store.put(_cut_out(pool, read_blob(store, image.original_key), output_max_pixels=None).content, suffix=".png")
-    try:
+    with deleted_on_failure(store, [key], session.rollback):
         credits.charge(
             session,
             user_id=user_id,
@@ -174,10 +171,6 @@ def make_full_resolution(
         consents.record_event(session, user_id=user_id, name="full_resolution", now=now)
         session.add(image)
         session.commit()
-    except BaseException:
-        session.rollback()
-        store.delete(key)
-        raise
     return image
 
 

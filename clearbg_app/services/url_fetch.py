@@ -59,7 +59,7 @@ class Timeouts:
     total: float = 30.0
 
 
-def _resolve(host: str, port: int, policy: AddressPolicy) -> list[str]:
+def resolve_host(host: str, port: int, policy: AddressPolicy) -> list[str]:
     """The addresses of `host`, if every one of them passes `policy`."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -103,6 +103,26 @@ class _PinnedHTTPS(_PinnedHTTP):
         self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
 
 
+def pinned_connection(
+    url: str, *, policy: AddressPolicy, timeouts: Timeouts, tls_context: ssl.SSLContext | None = None
+) -> tuple[_PinnedHTTP, str]:
+    """A connection (not yet open) that can only reach the checked addresses of `url`'s host, and the
+    request target. `UrlRefused` unless `url` is http(s) with a valid port and a host `policy` accepts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UrlRefused("image_url must be an http:// or https:// URL.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UrlRefused("image_url has an invalid port.") from None
+    addresses = resolve_host(parts.hostname, port, policy)
+    if parts.scheme == "https":
+        connection = _PinnedHTTPS(parts.hostname, port, addresses, timeouts, tls_context or ssl.create_default_context())
+    else:
+        connection = _PinnedHTTP(parts.hostname, port, addresses, timeouts)
+    return connection, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def fetch_image(
     url: str,
     *,
@@ -114,20 +134,8 @@ def fetch_image(
     """The body at `url` (at most `max_bytes`), following up to five checked redirects."""
     deadline = time.monotonic() + timeouts.total
     for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UrlRefused("image_url must be an http:// or https:// URL.")
+        connection, target = pinned_connection(url, policy=policy, timeouts=timeouts, tls_context=tls_context)
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise UrlRefused("image_url has an invalid port.") from None
-        addresses = _resolve(parts.hostname, port, policy)
-        if parts.scheme == "https":
-            connection = _PinnedHTTPS(parts.hostname, port, addresses, timeouts, tls_context or ssl.create_default_context())
-        else:
-            connection = _PinnedHTTP(parts.hostname, port, addresses, timeouts)
-        try:
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             connection.request("GET", target, headers={"User-Agent": "ClearBG image fetcher", "Accept": "image/*"})
             response = connection.getresponse()
             if response.status in REDIRECTS and response.getheader("Location"):

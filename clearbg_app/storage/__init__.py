@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from clearbg_app.settings import get_settings
-from clearbg_app.storage.base import BlobNotFound, BlobStore, new_blob_key
+from clearbg_app.storage.base import BlobNotFound, BlobStore, deleted_on_failure, new_blob_key
 from clearbg_app.storage.local import LocalBlobStore
 
 
@@ -15,4 +15,4 @@ def get_blob_store() -> BlobStore:
     return LocalBlobStore(get_settings().blob_dir)
 
 
-__all__ = ["BlobNotFound", "BlobStore", "LocalBlobStore", "get_blob_store", "new_blob_key"]
+__all__ = ["BlobNotFound", "BlobStore", "LocalBlobStore", "deleted_on_failure", "get_blob_store", "new_blob_key"]

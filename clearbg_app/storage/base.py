@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}(\.[a-z0-9]{1,5})?$")
@@ -41,3 +42,17 @@ class BlobStore(Protocol):
 
     def keys(self) -> Iterator[str]:
         """Every stored key (for reconciling orphans)."""
+
+
+@contextmanager
+def deleted_on_failure(store: BlobStore, keys: Iterable[str], rollback: Callable[[], None]) -> Iterator[None]:
+    """For blobs written before the rows that name them are committed: when the block raises, roll
+    the transaction back and delete the blobs (`keys` is read then, so a list may grow inside the
+    block), leaving no orphan blob behind a failed commit."""
+    try:
+        yield
+    except BaseException:
+        rollback()
+        for key in keys:
+            store.delete(key)
+        raise
