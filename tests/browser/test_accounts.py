@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.mail import link_in
@@ -47,7 +48,7 @@ def test_sign_up_verify_sign_in_create_key_sign_out(page, smtp):
 
     page.goto(verify_link)
     page.wait_for_url("**/account**")
-    assert page.locator("#flash-message").inner_text() == "Your email address is confirmed."
+    expect(page.locator("#flash-message")).to_have_text("Your email address is confirmed.")
 
     page.fill("input[name=label]", "Shop importer")
     page.click("#create-key")

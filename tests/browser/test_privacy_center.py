@@ -8,6 +8,7 @@ import json
 import zipfile
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_accounts import wait_for_mail
@@ -83,7 +84,8 @@ def test_consents_history_export_and_deletion(page, smtp, tmp_path):
     page.check("#delete-confirm")
     page.click("#delete-account")
     page.wait_for_url("**/login**")
-    assert "will be deleted" in page.locator("#flash-message").inner_text()
+    # The tab's Reflex state still holds the last page's message until the new page's load replaces it.
+    expect(page.locator("#flash-message")).to_contain_text("will be deleted")
     page.goto("/privacy-center")
     page.wait_for_url("**/login**")  # signed out everywhere
 
@@ -91,7 +93,7 @@ def test_consents_history_export_and_deletion(page, smtp, tmp_path):
     page.fill("#password", PASSWORD)
     page.click("#login-form button[type=submit]")
     page.wait_for_url("**/restore-account**")
-    assert "scheduled for deletion" in page.locator("#flash-message").inner_text()
+    expect(page.locator("#flash-message")).to_contain_text("scheduled for deletion")
     page.click("#restore-account")
     page.wait_for_url("**/privacy-center**")
     page.locator("#flash-message", has_text="will not be deleted").wait_for()
