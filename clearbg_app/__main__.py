@@ -29,16 +29,17 @@ def check() -> int:
 def create_admin(email: str) -> int:
     """Make `email` an admin; a new account gets a password-reset email to choose its password."""
     from clearbg_app.db import session_scope
-    from clearbg_app.services import accounts
+    from clearbg_app.services import accounts, mail
 
     try:
         with session_scope() as session:
             user, created = accounts.make_admin(session, email=email)
             if created:
-                accounts.request_password_reset(session, email=user.email)
+                accounts.request_password_reset(session, email=user.email, ip=None)
     except accounts.AccountError as error:
         print(f"clearbg: {error}", file=sys.stderr)
         return 1
+    mail.deliver_due()  # now, rather than when the app's mail worker next looks
     if created:
         print(f"clearbg: created admin {user.email}; a password-reset link was emailed to that address")
     else:

@@ -13,6 +13,7 @@ from clearbg_app.api import build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.services.batches import BatchWorker
+from clearbg_app.services.mail import MailWorker
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import account, admin, admin_policies, auth, history, index, legal, pricing, privacy_center
@@ -33,18 +34,21 @@ log = logging.getLogger("clearbg")
 @contextlib.asynccontextmanager
 async def background_services():
     """Load the inference pool (its model serves the page and the API) before the first request, and
-    run the scheduled jobs and the batch worker while the app is up."""
+    run the scheduled jobs, the batch worker and the mail worker while the app is up."""
     log_redaction.install()  # the servers have set up their log handlers by now
     pool = await asyncio.to_thread(default_pool)
     scheduler = build_scheduler()
     scheduler.start()
     batch_worker = BatchWorker(pool=pool, describe_error=error_fields)
     await asyncio.to_thread(batch_worker.start)
+    mail_worker = MailWorker()
+    mail_worker.start()
     log.info("ClearBG ready: model loaded, scheduler started")
     try:
         yield
     finally:
         scheduler.shutdown(wait=False)
+        await asyncio.to_thread(mail_worker.stop)
         await asyncio.to_thread(batch_worker.stop)
         await asyncio.to_thread(pool.close)
         request_log_writer.flush()

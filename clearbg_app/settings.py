@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     deletion_grace_days: int = Field(7, ge=0, description="days to cancel an account deletion before it is anonymized")
     login_max_failures: int = Field(5, gt=0, description="failed sign-ins before a lockout")
     login_lockout_minutes: int = Field(15, gt=0, description="how long a lockout lasts")
+    signup_reset_per_network_per_hour: int = Field(20, gt=0, description="sign-ups and password-reset requests from one network (/24, /48)")
+    signup_reset_per_address_per_hour: int = Field(3, gt=0, description="sign-ups and password-reset requests for one email address")
 
     smtp_host: str = Field("", description="empty: mail goes to data_dir/outbox as .eml files")
     smtp_port: int = Field(587, gt=0)

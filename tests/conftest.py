@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 import clearbg_app.models  # noqa: F401 - registers the tables
 from clearbg_app.db import get_engine, make_engine
+from clearbg_app.services.ratelimit import default_limiter
 from clearbg_app.settings import PROJECT_ROOT, get_settings
 from clearbg_app.storage import LocalBlobStore, get_blob_store
 
@@ -26,7 +27,7 @@ PG_ADMIN_DSN = os.environ.get("CLEARBG_TEST_PG_DSN", "host=127.0.0.1 port=5432 u
 
 
 def _clear_caches() -> None:
-    for cached in (get_settings, get_engine, get_blob_store):
+    for cached in (get_settings, get_engine, get_blob_store, default_limiter):
         cached.cache_clear()
 
 

@@ -13,8 +13,14 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 
+from clearbg_app.clock import Clock, utcnow
+from clearbg_app.services import mail
 
-def outbox(data_dir: Path) -> list[email.message.EmailMessage]:
+
+def outbox(data_dir: Path, clock: Clock = utcnow) -> list[email.message.EmailMessage]:
+    """Every mail sent so far: what is due in the outbox is sent first, as the mail worker would send it
+    (at the time `clock` says), then the `.eml` files of the data dir are read."""
+    mail.deliver_due(clock=clock)
     return [
         email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         for path in sorted((data_dir / "outbox").glob("*.eml"))
@@ -48,10 +54,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_sink() -> Iterator[tuple[Sink, int]]:
-    """A real SMTP server on loopback that keeps what it receives."""
+def smtp_sink(port: int | None = None) -> Iterator[tuple[Sink, int]]:
+    """A real SMTP server on loopback (on `port`, or a free one) that keeps what it receives."""
     sink = Sink()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -29,7 +29,7 @@ class Everything:
 
 def new_user(session, clock, *, email=EMAIL, name=NAME, verified=True) -> User:
     user = accounts.sign_up(
-        session, email=email, display_name=name, password=PASSWORD, adult_confirmed=True, policy_accepted=True, now=clock()
+        session, email=email, display_name=name, password=PASSWORD, adult_confirmed=True, policy_accepted=True, ip=IP, now=clock()
     )
     if verified:
         user.email_verified_at = clock()

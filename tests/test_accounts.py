@@ -16,7 +16,7 @@ PASSWORD = "correct-horse-battery"
 
 
 def sign_up(session, clock, email="ada@example.com", name="Ada Lovelace", password=PASSWORD, **overrides):
-    params = {"adult_confirmed": True, "policy_accepted": True, **overrides}
+    params = {"adult_confirmed": True, "policy_accepted": True, "ip": "127.0.0.1", **overrides}
     return accounts.sign_up(session, email=email, display_name=name, password=password, now=clock(), **params)
 
 
@@ -42,7 +42,7 @@ def test_sign_up_records_consents_and_sends_a_verification_link(session, clock, 
     assert as_utc(user.adult_confirmed_at) == clock.now and as_utc(user.policy_accepted_at) == clock.now
     assert (user.accepted_policy_version, user.accepted_terms_version) == ("1", "1")
     assert user.role == "user" and not user.is_verified and user.password_hash.startswith("$argon2id$")
-    [mail] = outbox(data_dir)
+    [mail] = outbox(data_dir, clock)
     assert mail["To"] == "ada@example.com"
     assert accounts.verify_email(session, token=token_in(mail, "/auth/verify"), now=clock()).is_verified
 
@@ -51,7 +51,7 @@ def test_sign_up_with_a_registered_email_reveals_nothing(session, clock, data_di
     sign_up(session, clock)
     assert sign_up(session, clock, name="Mallory") is None
     assert len(all_rows(session, User)) == 1
-    assert outbox(data_dir)[-1]["Subject"] == "Someone tried to sign up with your address"
+    assert outbox(data_dir, clock)[-1]["Subject"] == "Someone tried to sign up with your address"
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_sign_up_needs_both_confirmations(session, clock, consent, message):
 
 def test_tampered_expired_and_stale_verification_links_fail(session, clock, data_dir):
     user = sign_up(session, clock)
-    token = token_in(outbox(data_dir)[0], "/auth/verify")
+    token = token_in(outbox(data_dir, clock)[0], "/auth/verify")
     body, mac = token.split(".")
     for forged in (body + "." + mac[:-2] + "AA", body[:-3] + "abc." + mac, "garbage", ""):
         with pytest.raises(AccountError, match="not valid"):
@@ -142,7 +142,7 @@ def test_account_lockout_emails_the_owner_and_lifts_after_the_window(session, cl
             accounts.authenticate(session, email="ada@example.com", password="wrong-password!", ip="198.51.100.7", now=clock())
     with pytest.raises(SignInLocked, match="Try again in 15 minutes"):
         accounts.authenticate(session, email="ada@example.com", password=PASSWORD, ip="198.51.100.7", now=clock())
-    assert outbox(data_dir)[-1]["Subject"] == "Sign-in to your ClearBG account was locked"
+    assert outbox(data_dir, clock)[-1]["Subject"] == "Sign-in to your ClearBG account was locked"
     clock.advance(minutes=16)
     assert accounts.authenticate(session, email="ada@example.com", password=PASSWORD, ip="198.51.100.7", now=clock())
 
@@ -221,10 +221,10 @@ def test_a_session_of_a_deleted_user_is_dead(session, clock):
 def test_password_reset_link_works_once_and_signs_out_everywhere(session, clock, data_dir):
     user = sign_up(session, clock)
     token = accounts.start_session(session, user=user, user_agent="", ip=None, now=clock())
-    accounts.request_password_reset(session, email="nobody@example.com", now=clock())
-    assert len(outbox(data_dir)) == 1  # only the verification mail: unknown addresses get nothing
-    accounts.request_password_reset(session, email="ada@example.com", now=clock())
-    reset = token_in(outbox(data_dir)[-1], "/reset-password")
+    accounts.request_password_reset(session, email="nobody@example.com", ip="127.0.0.1", now=clock())
+    assert len(outbox(data_dir, clock)) == 1  # only the verification mail: unknown addresses get nothing
+    accounts.request_password_reset(session, email="ada@example.com", ip="127.0.0.1", now=clock())
+    reset = token_in(outbox(data_dir, clock)[-1], "/reset-password")
     with pytest.raises(AccountError, match="too common"):
         accounts.reset_password(session, token=reset, new_password="password123", now=clock())
     accounts.reset_password(session, token=reset, new_password="a-brand-new-secret", now=clock())
@@ -236,12 +236,11 @@ def test_password_reset_link_works_once_and_signs_out_everywhere(session, clock,
 
 def test_expired_reset_link_fails(session, clock, data_dir):
     sign_up(session, clock)
-    accounts.request_password_reset(session, email="ada@example.com", now=clock())
+    accounts.request_password_reset(session, email="ada@example.com", ip="127.0.0.1", now=clock())
+    token = token_in(outbox(data_dir, clock)[-1], "/reset-password")  # the hour counts from when it is sent
     clock.advance(minutes=61)
     with pytest.raises(AccountError, match="expired"):
-        accounts.reset_password(
-            session, token=token_in(outbox(data_dir)[-1], "/reset-password"), new_password="a-brand-new-secret", now=clock()
-        )
+        accounts.reset_password(session, token=token, new_password="a-brand-new-secret", now=clock())
 
 
 def test_change_password_needs_the_current_one_and_keeps_this_session(session, clock):
@@ -261,15 +260,15 @@ def test_email_change_is_confirmed_from_the_new_address(session, clock, data_dir
     sign_up(session, clock, email="taken@example.com", name="Other")
     with pytest.raises(AccountError, match="password is not correct"):
         accounts.request_email_change(session, user=user, new_email="new@example.com", password="wrong-password!", now=clock())
-    sent = len(outbox(data_dir))
+    sent = len(outbox(data_dir, clock))
     accounts.request_email_change(session, user=user, new_email="taken@example.com", password=PASSWORD, now=clock())
-    assert len(outbox(data_dir)) == sent  # silently nothing for an address that has an account
+    assert len(outbox(data_dir, clock)) == sent  # silently nothing for an address that has an account
     accounts.request_email_change(session, user=user, new_email="New@Example.com", password=PASSWORD, now=clock())
-    confirm = outbox(data_dir)[-1]
+    confirm = outbox(data_dir, clock)[-1]
     assert confirm["To"] == "new@example.com"
     token = token_in(confirm, "/auth/email/confirm")
     assert accounts.confirm_email_change(session, token=token, now=clock()).email == "new@example.com"
-    assert outbox(data_dir)[-1]["To"] == "ada@example.com"  # the old address is told
+    assert outbox(data_dir, clock)[-1]["To"] == "ada@example.com"  # the old address is told
     with pytest.raises(AccountError, match="already been used"):
         accounts.confirm_email_change(session, token=token, now=clock())
 

@@ -26,7 +26,7 @@ def test_create_admin_makes_a_new_account_and_emails_a_reset_link(db_url, data_d
     assert "created admin ops@example.com" in result.stdout
     user = session.exec(select(User)).one()
     assert user.is_admin and user.password_hash is None
-    assert outbox(data_dir)[-1]["Subject"] == "Reset your ClearBG password"
+    assert outbox(data_dir)[-1]["Subject"] == "Reset your ClearBG password"  # the CLI sent it at once
     again = run_cli("create-admin", "ops@example.com", db_url=db_url, data_dir=data_dir)
     assert again.returncode == 0 and "is now an admin" in again.stdout
 

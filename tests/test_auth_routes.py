@@ -16,6 +16,7 @@ from clearbg_app.api.cookies import SESSION_COOKIE
 from clearbg_app.api.flash import read_flash
 from clearbg_app.api.request_log import writer
 from clearbg_app.models import AuthSession, RequestLog, User
+from clearbg_app.services import mail
 from clearbg_app.log_redaction import RedactSecrets
 from clearbg_app.settings import get_settings
 from tests.mail import smtp_sink, token_in
@@ -146,12 +147,14 @@ def test_insecure_production_settings_are_refused(monkeypatch, data_dir):
     assert any("CLEARBG_SECRET_KEY" in p for p in problems) and any("https://" in p for p in problems)
 
 
-def test_mail_goes_through_smtp_when_configured(client, monkeypatch):
+def test_mail_goes_through_smtp_when_configured_sent_by_the_worker_not_the_request(client, monkeypatch):
     with smtp_sink() as (sink, port):
         monkeypatch.setenv("CLEARBG_SMTP_HOST", "127.0.0.1")
         monkeypatch.setenv("CLEARBG_SMTP_PORT", str(port))
         get_settings.cache_clear()
         client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
+        assert sink.messages == []  # the request only queued it
+        assert mail.deliver_due() == (1, 0)
     [message] = sink.messages
     assert message["To"] == "ada@example.com" and "/auth/verify?token=" in message.get_content()
 

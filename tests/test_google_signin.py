@@ -135,6 +135,7 @@ def make_user(session, *, email: str, verified: bool) -> User:
         password="a long enough password 42",
         adult_confirmed=True,
         policy_accepted=True,
+        ip="127.0.0.1",
     )
     if verified:
         user.email_verified_at = user.created_at

@@ -1,9 +1,11 @@
 """Form posts and email links that sign in, sign out and change credentials. They set or clear the
-HttpOnly session cookie, then redirect (303) to a page; messages travel as signed, expiring flashes."""
+HttpOnly session cookie, then redirect (303) to a page; messages travel as signed, expiring flashes.
+Whatever hashes or checks a password runs in the password lane, off the event loop."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from sqlmodel import Session
@@ -14,11 +16,12 @@ from starlette.routing import Route
 from clearbg_app.api.cookies import clear_session_cookie, client_ip, session_token, set_session_cookie
 from clearbg_app.api.flash import flash
 from clearbg_app.db import session_scope
-from clearbg_app.services import accounts
+from clearbg_app.services import accounts, security
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import ServiceError
 
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
@@ -66,20 +69,31 @@ def signed_in_user(request: Request, session) -> accounts.SignedIn | None:
     return accounts.resolve_session(session, token=session_token(request))
 
 
+def _in_session(action: Callable[..., T], /, **kwargs) -> T:
+    with session_scope() as session:
+        return action(session, **kwargs)
+
+
+async def with_password(action: Callable[..., T], /, **kwargs) -> T:
+    """`action(session, **kwargs)` in its own session, in the password lane: Argon2 off the event loop, a
+    few at a time (`PasswordWorkBusy`, a `ServiceError`, when the lane is full)."""
+    return await security.password_lane.run(_in_session, action, **kwargs)
+
+
 @form_post
 async def sign_up(request: Request) -> Response:
     form = await read_form(request)
     fields = {"email": form.get("email", "")[:254], "display_name": form.get("display_name", "")[:80]}
     try:
-        with session_scope() as session:
-            accounts.sign_up(
-                session,
-                email=form.get("email", ""),
-                display_name=form.get("display_name", ""),
-                password=form.get("password", ""),
-                adult_confirmed=form.get("adult") == "on",
-                policy_accepted=form.get("accept") == "on",
-            )
+        await with_password(
+            accounts.sign_up,
+            email=form.get("email", ""),
+            display_name=form.get("display_name", ""),
+            password=form.get("password", ""),
+            adult_confirmed=form.get("adult") == "on",
+            policy_accepted=form.get("accept") == "on",
+            ip=client_ip(request),
+        )
     except ServiceError as error:
         return redirect("/signup", message=str(error), fields=fields)
     return redirect(
@@ -91,18 +105,24 @@ async def sign_up(request: Request) -> Response:
     )
 
 
+def _sign_in(session: Session, *, email: str, password: str, ip: str | None, user_agent: str | None) -> str:
+    """The new session's cookie token."""
+    user = accounts.authenticate(session, email=email, password=password, ip=ip)
+    return accounts.start_session(session, user=user, user_agent=user_agent, ip=ip)
+
+
 @form_post
 async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     next_path = safe_next(form.get("next"))
     try:
-        with session_scope() as session:
-            user = accounts.authenticate(
-                session, email=form.get("email", ""), password=form.get("password", ""), ip=client_ip(request)
-            )
-            token = accounts.start_session(
-                session, user=user, user_agent=request.headers.get("user-agent"), ip=client_ip(request)
-            )
+        token = await with_password(
+            _sign_in,
+            email=form.get("email", ""),
+            password=form.get("password", ""),
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
     except DeletionPending as pending:
         return redirect("/restore-account", kind="info", message=str(pending), token=pending.token)
     except ServiceError as error:
@@ -135,18 +155,21 @@ async def verify_email(request: Request) -> Response:
 async def resend_verification(request: Request) -> Response:
     with session_scope() as session:
         signed_in = signed_in_user(request, session)
+        if signed_in is not None and not signed_in.user.is_verified:
+            accounts.send_verification(session, user=signed_in.user)
     if signed_in is None:
         return redirect("/login", next="/account")
-    if not signed_in.user.is_verified:
-        accounts.send_verification(signed_in.user)
     return redirect("/account", kind="info", message=f"We sent a new confirmation link to {signed_in.user.email}.")
 
 
 @form_post
 async def forgot_password(request: Request) -> Response:
     form = await read_form(request)
-    with session_scope() as session:
-        accounts.request_password_reset(session, email=form.get("email", ""))
+    try:
+        with session_scope() as session:
+            accounts.request_password_reset(session, email=form.get("email", ""), ip=client_ip(request))
+    except ServiceError as error:
+        return redirect("/forgot-password", message=str(error), fields={"email": form.get("email", "")[:254]})
     return redirect(
         "/forgot-password",
         kind="info",
@@ -159,8 +182,7 @@ async def reset_password(request: Request) -> Response:
     form = await read_form(request)
     token = form.get("token", "")
     try:
-        with session_scope() as session:
-            accounts.reset_password(session, token=token, new_password=form.get("password", ""))
+        await with_password(accounts.reset_password, token=token, new_password=form.get("password", ""))
     except ServiceError as error:
         return redirect("/reset-password", message=str(error), token=token)
     response = redirect("/login", kind="info", message="Your password is changed and every browser signed out. Sign in again.")
@@ -172,18 +194,21 @@ AccountAction = Callable[[Session, accounts.SignedIn, dict[str, str]], str]
 
 
 async def _account_action(request: Request, action: AccountAction) -> Response:
-    """Run `action` for the signed-in user with the posted form, then back to /account with its
-    message (or the error's); signed out, to the login page."""
+    """Run `action` (it checks the password) for the signed-in user with the posted form, then back to
+    /account with its message (or the error's); signed out, to the login page."""
     form = await read_form(request)
     try:
-        with session_scope() as session:
-            signed_in = signed_in_user(request, session)
-            if signed_in is None:
-                return redirect("/login", next="/account")
-            message = action(session, signed_in, form)
+        message = await with_password(_as_signed_in, token=session_token(request), action=action, form=form)
     except ServiceError as error:
         return redirect("/account", message=str(error))
+    if message is None:
+        return redirect("/login", next="/account")
     return redirect("/account", kind="info", message=message)
+
+
+def _as_signed_in(session: Session, *, token: str | None, action: AccountAction, form: dict[str, str]) -> str | None:
+    signed_in = accounts.resolve_session(session, token=token)
+    return None if signed_in is None else action(session, signed_in, form)
 
 
 def _change_password(session: Session, signed_in: accounts.SignedIn, form: dict[str, str]) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user
-from clearbg_app.api.cookies import clear_session_cookie, client_ip, set_session_cookie
+from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user, with_password
+from clearbg_app.api.cookies import clear_session_cookie, client_ip, session_token, set_session_cookie
 from clearbg_app.db import session_scope
 from clearbg_app.models import AccountDeletion
 from clearbg_app.services import accounts, deletion, exports
@@ -44,16 +45,20 @@ async def delete_account(request: Request) -> Response:
     if form.get("confirm") != "on":
         return redirect(PRIVACY_CENTER, message="Tick the box to confirm that you want your account deleted.")
     try:
-        with session_scope() as session:
-            signed_in = signed_in_user(request, session)
-            if signed_in is None:
-                return redirect("/login", next=PRIVACY_CENTER)
-            scheduled = deletion.request_deletion(
-                session, user=signed_in.user, store=get_blob_store(), password=form.get("password", "")
-            )
+        scheduled = await with_password(_request_deletion, token=session_token(request), password=form.get("password", ""))
     except ServiceError as error:
         return redirect(PRIVACY_CENTER, message=str(error))
+    if scheduled is None:
+        return redirect("/login", next=PRIVACY_CENTER)
     return deletion_scheduled(scheduled)
+
+
+def _request_deletion(session: Session, *, token: str | None, password: str) -> AccountDeletion | None:
+    """The signed-in user's deletion request, confirmed by the password; None when signed out."""
+    signed_in = accounts.resolve_session(session, token=token)
+    if signed_in is None:
+        return None
+    return deletion.request_deletion(session, user=signed_in.user, store=get_blob_store(), password=password)
 
 
 def deletion_scheduled(scheduled: AccountDeletion) -> Response:

@@ -16,6 +16,7 @@ from clearbg_app.models.api_usage import ApiUsage  # noqa: E402
 from clearbg_app.models.batches import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus  # noqa: E402
 from clearbg_app.models.billing import CreditAccount, CreditLot, EntryKind, LedgerEntry, Order, OrderStatus, Plan, PlanKind, StripeEvent  # noqa: E402
 from clearbg_app.models.images import ImageStatus, ProcessedImage  # noqa: E402
+from clearbg_app.models.mail import OutboxMail  # noqa: E402
 from clearbg_app.models.operations import AuditEvent, JobRun, JobStatus  # noqa: E402
 from clearbg_app.models.policies import PolicyAcknowledgement, PolicyNoticeEmail, PolicyStatus, PolicyVersion  # noqa: E402
 from clearbg_app.models.request_log import RequestLog  # noqa: E402
@@ -52,6 +53,7 @@ __all__ = [
     "ImageStatus",
     "LoginThrottle",
     "OAuthIdentity",
+    "OutboxMail",
     "PolicyAcknowledgement",
     "PolicyNoticeEmail",
     "PolicyStatus",

@@ -3,6 +3,8 @@ third-party identities and roles. No message here reveals whether an email is re
 
 from __future__ import annotations
 
+import math
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -14,11 +16,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
-from clearbg_app.models import AuthSession, LoginThrottle, OAuthIdentity, Role, User
-from clearbg_app.services import policies
+from clearbg_app.models import AuthSession, LoginThrottle, OAuthIdentity, OutboxMail, Role, User
+from clearbg_app.services import mail, policies, ratelimit
 from clearbg_app.services.deletion_lock import is_locked, refuse_if_pending
 from clearbg_app.services.errors import ServiceError
-from clearbg_app.services.mail import send_mail
 from clearbg_app.services.security import (
     InvalidToken,
     hash_password,
@@ -115,19 +116,16 @@ def _link(path: str, token: str) -> str:
     return f"{get_settings().public_url.rstrip('/')}{path}?token={token}"
 
 
-def _send_link(
+def _link_message(
     *, to: str, name: str, subject: str, purpose: str, payload: dict, valid_for: timedelta, path: str, intro: str,
     outro: str = "", now: datetime,
-) -> None:
-    """Email a signed, expiring link: "Hello NAME, INTRO ... within DURATION: LINK OUTRO"."""
+) -> mail.Message:
+    """A mail with a link signed now: "Hello NAME, INTRO ... within DURATION: LINK OUTRO"."""
     token = sign(purpose, payload, expires_at=now + valid_for)
     hours, minutes = divmod(int(valid_for.total_seconds()) // 60, 60)
     duration = f"{hours} hours" if hours else f"{minutes} minutes"
-    send_mail(
-        to=to,
-        subject=subject,
-        body=f"Hello {name},\n\n{intro} within {duration}:\n\n{_link(path, token)}\n\n{outro}".rstrip() + "\n",
-    )
+    body = f"Hello {name},\n\n{intro} within {duration}:\n\n{_link(path, token)}\n\n{outro}".rstrip() + "\n"
+    return mail.Message(to=to, subject=subject, body=body)
 
 
 def _new_user(
@@ -160,6 +158,22 @@ def _user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email)).first()
 
 
+def _limit_requests(*, ip: str | None, email: str) -> None:
+    """Sign-ups and reset requests, which send mail: a moving hour's budget per network (one network
+    cannot try many addresses) and per address (many networks cannot flood one inbox). Both keys are
+    hashed, like the sign-in throttles."""
+    settings = get_settings()
+    limiter = ratelimit.default_limiter()
+    for scope, identity, per_hour, whose in (
+        ("signup-reset-network", ip_prefix(ip) or "unknown", settings.signup_reset_per_network_per_hour, "from your network"),
+        ("signup-reset-address", email, settings.signup_reset_per_address_per_hour, "for this email address"),
+    ):
+        decision = limiter.hit_hourly(scope, sha256_hex(identity), per_hour=per_hour)
+        if not decision.allowed:
+            minutes = max(1, math.ceil((decision.reset_at - time.time()) / 60))
+            raise AccountError(f"Too many sign-ups or password resets {whose}; try again in {minutes} minutes.")
+
+
 # Sign-up and verification -----------------------------------------------------------------------
 
 
@@ -171,6 +185,7 @@ def sign_up(
     password: str,
     adult_confirmed: bool,
     policy_accepted: bool,
+    ip: str | None,
     now: datetime | None = None,
 ) -> User | None:
     """Create an unverified account and email a verification link. For an address already registered,
@@ -182,24 +197,43 @@ def sign_up(
         raise AccountError("ClearBG is for adults only: confirm that you are 18 or older.")
     if not policy_accepted:
         raise AccountError("Accept the privacy policy and the terms to create an account.")
-    password_hash = hash_password(check_new_password(password, email=email))
-    if _user_by_email(session, email) is not None:
-        send_mail(
-            to=email,
-            subject="Someone tried to sign up with your address",
-            body="Somebody, perhaps you, tried to create a ClearBG account with this address, which already has "
-            f"one. To sign in, go to {get_settings().public_url}/login; forgot your password? "
-            f"Reset it at {get_settings().public_url}/forgot-password.\n",
-        )
+    check_new_password(password, email=email)
+    _limit_requests(ip=ip, email=email)
+    password_hash = hash_password(password)
+    existing = _user_by_email(session, email)
+    if existing is not None:
+        mail.enqueue(session, kind="sign_up_existing", user_id=existing.id, now=now)
+        session.commit()
         return None
     user = _new_user(session, email=email, display_name=name, password_hash=password_hash, now=now)
+    send_verification(session, user=user, now=now)
     session.commit()
-    send_verification(user, now=now)
     return user
 
 
-def send_verification(user: User, *, now: datetime | None = None) -> None:
-    _send_link(
+@mail.renders("sign_up_existing")
+def _existing_account_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
+    user = session.get(User, queued.user_id)
+    base = get_settings().public_url
+    return mail.Message(
+        to=user.email,
+        subject="Someone tried to sign up with your address",
+        body="Somebody, perhaps you, tried to create a ClearBG account with this address, which already has "
+        f"one. To sign in, go to {base}/login; forgot your password? Reset it at {base}/forgot-password.\n",
+    )
+
+
+def send_verification(session: Session, *, user: User, now: datetime | None = None) -> None:
+    """Queue a new email-verification link (the caller commits)."""
+    mail.enqueue(session, kind="verify_email", user_id=user.id, now=now)
+
+
+@mail.renders("verify_email")
+def _verification_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    user = session.get(User, queued.user_id)
+    if user.is_verified:
+        return None
+    return _link_message(
         to=user.email,
         name=user.display_name,
         subject="Confirm your email address for ClearBG",
@@ -209,7 +243,7 @@ def send_verification(user: User, *, now: datetime | None = None) -> None:
         path="/auth/verify",
         intro="confirm your address by opening this link",
         outro="If you did not sign up, ignore this email.",
-        now=now or utcnow(),
+        now=now,
     )
 
 
@@ -304,15 +338,21 @@ def authenticate(
     if newly_locked and user is not None:
         user.locked_until = account_throttle.locked_until
         session.add(user)
-        send_mail(
-            to=user.email,
-            subject="Sign-in to your ClearBG account was locked",
-            body=f"There were {account_throttle.failures} failed attempts to sign in to your account, so sign-in "
-            f"is locked for {settings.login_lockout_minutes} minutes. If this was not you, consider changing "
-            f"your password: {settings.public_url}/forgot-password\n",
-        )
+        mail.enqueue(session, kind="sign_in_locked", user_id=user.id, params={"failures": account_throttle.failures}, now=now)
     session.commit()
     raise SignInFailed("Email or password is incorrect.")
+
+
+@mail.renders("sign_in_locked")
+def _locked_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
+    settings = get_settings()
+    return mail.Message(
+        to=session.get(User, queued.user_id).email,
+        subject="Sign-in to your ClearBG account was locked",
+        body=f"There were {queued.params['failures']} failed attempts to sign in to your account, so sign-in "
+        f"is locked for {settings.login_lockout_minutes} minutes. If this was not you, consider changing "
+        f"your password: {settings.public_url}/forgot-password\n",
+    )
 
 
 def start_session(
@@ -412,16 +452,24 @@ def _password_fingerprint(user: User) -> str:
     return sha256_hex(user.password_hash or "no-password")[:16]
 
 
-def request_password_reset(session: Session, *, email: str, now: datetime | None = None) -> None:
-    """Email a reset link if the address has an account; says nothing either way."""
-    now = now or utcnow()
+def request_password_reset(session: Session, *, email: str, ip: str | None, now: datetime | None = None) -> None:
+    """Queue a reset link for `email`. The mail worker sends it only if the address has an account, so
+    this does the same work either way (and says nothing): its timing tells no one who has one."""
     try:
-        user = _user_by_email(session, normalize_email(email))
+        address = normalize_email(email)
     except AccountError:
         return
+    _limit_requests(ip=ip, email=address)
+    mail.enqueue(session, kind="password_reset", to=address, now=now)
+    session.commit()
+
+
+@mail.renders("password_reset")
+def _reset_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    user = _user_by_email(session, queued.to_address)
     if user is None:
-        return
-    _send_link(
+        return None
+    return _link_message(
         to=user.email,
         name=user.display_name,
         subject="Reset your ClearBG password",
@@ -481,9 +529,17 @@ def request_email_change(
     new_email = normalize_email(new_email)
     if new_email == user.email:
         raise AccountError("That is already your email address.")
-    if _user_by_email(session, new_email) is not None:
-        return
-    _send_link(
+    mail.enqueue(session, kind="email_change", user_id=user.id, to=new_email, now=now)
+    session.commit()
+
+
+@mail.renders("email_change")
+def _email_change_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    """Nothing when the new address has an account (the request said nothing about it either)."""
+    user, new_email = session.get(User, queued.user_id), queued.to_address
+    if _user_by_email(session, new_email) is not None or user.email == new_email:
+        return None
+    return _link_message(
         to=new_email,
         name=user.display_name,
         subject="Confirm your new email address for ClearBG",
@@ -506,14 +562,20 @@ def confirm_email_change(session: Session, *, token: str, now: datetime | None =
         raise AccountError("That address now belongs to another account.")
     old_email, user.email, user.email_verified_at = user.email, payload["new"], now
     session.add(user)
+    mail.enqueue(session, kind="email_changed", user_id=user.id, to=old_email, now=now)
     session.commit()
-    send_mail(
-        to=old_email,
-        subject="Your ClearBG email address was changed",
-        body=f"The email address of your ClearBG account is now {user.email}. If you did not do this, "
-        f"reset your password at {get_settings().public_url}/forgot-password.\n",
-    )
     return user
+
+
+@mail.renders("email_changed")
+def _email_changed_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
+    """To the old address."""
+    return mail.Message(
+        to=queued.to_address,
+        subject="Your ClearBG email address was changed",
+        body=f"The email address of your ClearBG account is now {session.get(User, queued.user_id).email}. If you "
+        f"did not do this, reset your password at {get_settings().public_url}/forgot-password.\n",
+    )
 
 
 def update_display_name(session: Session, *, user: User, display_name: str) -> User:

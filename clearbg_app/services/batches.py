@@ -37,6 +37,7 @@ from clearbg_app.db import session_scope
 from clearbg_app.inference import InferencePool, ServerBusy
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus
 from clearbg_app.services import credits, removal
+from clearbg_app.services.background import BackgroundWorker
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.url_fetch import (
     AddressPolicy,
@@ -361,10 +362,12 @@ def claim_next(session: Session, *, now: datetime) -> BatchItem | None:
     return item
 
 
-class BatchWorker:
+class BatchWorker(BackgroundWorker):
     """Takes queued items from the database, one at a time, and runs them through the pool's
     low-priority lane. `describe_error` turns a domain error into remove.bg's error fields (the API's
     vocabulary); unexpected errors fail the item as `internal_error` and are logged."""
+
+    thread_name = "clearbg-batches"
 
     def __init__(
         self,
@@ -376,10 +379,9 @@ class BatchWorker:
         clock: Clock = utcnow,
         poll_seconds: float = 2.0,
     ) -> None:
+        super().__init__(wake=_work, poll_seconds=poll_seconds)
         self._pool, self.describe_error, self._store = pool, describe_error, store
-        self.url_policy, self.clock, self.poll_seconds = url_policy, clock, poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.url_policy, self.clock = url_policy, clock
 
     @property
     def pool(self) -> InferencePool:
@@ -390,28 +392,12 @@ class BatchWorker:
         return self._store or get_blob_store()
 
     def start(self) -> None:
+        """Queue again what a dead instance left `processing`, then start (stopping mid-item, an item
+        waiting for a pool worker goes back to the queue)."""
         with session_scope() as session:
             if requeued := requeue_interrupted(session, now=self.clock()):
                 log.info("batches: %d interrupted items queued again", requeued)
-        self._thread = threading.Thread(target=self._loop, name="clearbg-batches", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30) -> None:
-        """Stop after the current item (an item waiting for a worker goes back to the queue)."""
-        self._stop.set()
-        _work.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.run_once():
-                    continue
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
-                log.exception("batches: worker error")
-            _work.wait(self.poll_seconds)
-            _work.clear()
+        super().start()
 
     def run_once(self) -> bool:
         """Process the next queued item, if any; True when there was one."""

@@ -13,11 +13,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
-from clearbg_app.models import AccountDeletion, ApiKey, AuthSession, OAuthIdentity, RequestLog, User
-from clearbg_app.services import accounts, audit, exports, personal_data
+from clearbg_app.models import AccountDeletion, ApiKey, AuthSession, OAuthIdentity, OutboxMail, RequestLog, User
+from clearbg_app.services import accounts, audit, exports, mail, personal_data
 from clearbg_app.services.deletion_lock import CANCEL_PURPOSE, completed_deletion, pending_deletion
 from clearbg_app.services.errors import ServiceError
-from clearbg_app.services.mail import send_mail
 from clearbg_app.services.security import InvalidToken, unsign, verify_password
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobStore
@@ -57,11 +56,21 @@ def request_deletion(
     session.add(deletion)
     session.exec(update(ApiKey).where(ApiKey.user_id == user.id, col(ApiKey.revoked_at).is_(None)).values(revoked_at=now))
     audit.record(session, action="account.deletion_requested", actor=user, target_type="account", target_id=user.id, now=now)
+    mail.enqueue(session, kind="deletion_scheduled", user_id=user.id, now=now)
     session.commit()
     accounts.revoke_sessions(session, user=user, now=now)
     exports.cancel_all(session, store=store, user_id=user.id)
+    return deletion
+
+
+@mail.renders("deletion_scheduled")
+def _scheduled_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    """Nothing if the deletion was cancelled before this was sent (the cancellation mail follows)."""
+    user, deletion = session.get(User, queued.user_id), pending_deletion(session, user_id=queued.user_id)
+    if deletion is None:
+        return None
     when = f"{as_utc(deletion.purge_after):%Y-%m-%d %H:%M} UTC"
-    send_mail(
+    return mail.Message(
         to=user.email,
         subject="Your ClearBG account will be deleted",
         body=f"Hello {user.display_name},\n\nas you asked, your ClearBG account is locked and will be deleted on "
@@ -69,7 +78,6 @@ def request_deletion(
         f"are kept for accounting, without your name or email).\n\nChanged your mind? Sign in before {when} at "
         f"{get_settings().public_url.rstrip('/')}/login and choose to keep your account.\n",
     )
-    return deletion
 
 
 def cancel_deletion(session: Session, *, token: str, now: datetime | None = None) -> User:
@@ -90,14 +98,20 @@ def cancel_deletion(session: Session, *, token: str, now: datetime | None = None
     session.add(deletion)
     user = session.get(User, deletion.user_id)
     audit.record(session, action="account.deletion_cancelled", actor=user, target_type="account", target_id=user.id, now=now)
+    mail.enqueue(session, kind="deletion_cancelled", user_id=user.id, now=now)
     session.commit()
-    send_mail(
+    return user
+
+
+@mail.renders("deletion_cancelled")
+def _cancelled_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
+    user = session.get(User, queued.user_id)
+    return mail.Message(
         to=user.email,
         subject="Your ClearBG account will not be deleted",
         body=f"Hello {user.display_name},\n\nyou cancelled the deletion of your account; it works as before. "
         "Your API keys stay revoked: create new ones on your account page if you need them.\n",
     )
-    return user
 
 
 def _scrub(value: Any, needles: list[str]) -> Any:

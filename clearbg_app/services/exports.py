@@ -17,11 +17,10 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
-from clearbg_app.models import DataExport, ExportStatus, ProcessedImage, User
-from clearbg_app.services import consents, personal_data
+from clearbg_app.models import DataExport, ExportStatus, OutboxMail, ProcessedImage, User
+from clearbg_app.services import consents, mail, personal_data
 from clearbg_app.services.deletion_lock import is_locked
 from clearbg_app.services.errors import NotFound, ServiceError
-from clearbg_app.services.mail import send_mail
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore, deleted_on_failure
 
@@ -134,15 +133,17 @@ def _build(session: Session, store: BlobStore, export: DataExport, now: datetime
         export.status, export.ready_at = ExportStatus.READY, now
         export.expires_at = now + timedelta(days=get_settings().export_link_days)
         session.add(export)
+        mail.enqueue(session, kind="export_ready", user_id=user.id, params={"export_id": str(export.id)}, now=now)
         session.commit()
-    try:
-        _mail_ready(user, export)
-    except Exception as error:  # the export stays ready; the privacy center shows it
-        log.warning("export %s ready, but the email failed: %s", export.id, type(error).__name__)
 
 
-def _mail_ready(user: User, export: DataExport) -> None:
-    send_mail(
+@mail.renders("export_ready")
+def _ready_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    """Nothing if the export is gone meanwhile (cancelled by a deletion request, or expired)."""
+    user, export = session.get(User, queued.user_id), session.get(DataExport, uuid.UUID(queued.params["export_id"]))
+    if export is None or export.status != ExportStatus.READY:
+        return None
+    return mail.Message(
         to=user.email,
         subject="Your ClearBG data export is ready",
         body=f"Hello {user.display_name},\n\nthe copy of your data you asked for is ready. Download it from your "

@@ -40,6 +40,7 @@ from clearbg_app.models import (
     LoginThrottle,
     OAuthIdentity,
     Order,
+    OutboxMail,
     PolicyAcknowledgement,
     PolicyNoticeEmail,
     ProcessedImage,
@@ -238,6 +239,14 @@ REGISTRY: tuple[Entry, ...] = (
         "Acknowledgements of policy changes",
         _fixed("while the account exists; erased on deletion"),
         "delete",
+    ),
+    Entry(
+        OutboxMail,
+        "Emails waiting to be sent (kind, address, what the text needs; never a link)",
+        _fixed("until sent, usually seconds; mail that cannot be delivered is dropped after a day"),
+        "delete",
+        selects=lambda user: or_(OutboxMail.user_id == user.id, OutboxMail.to_address == user.email),
+        personal=("to_address", "params"),
     ),
     Entry(
         PolicyNoticeEmail,

@@ -20,11 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
-from clearbg_app.models import AccountDeletion, PolicyAcknowledgement, PolicyNoticeEmail, PolicyStatus, PolicyVersion, User
+from clearbg_app.models import AccountDeletion, OutboxMail, PolicyAcknowledgement, PolicyNoticeEmail, PolicyStatus, PolicyVersion, User
 from clearbg_app.models.policies import POLICY_KINDS
-from clearbg_app.services import audit
+from clearbg_app.services import audit, mail
 from clearbg_app.services.errors import NotFound, ServiceError
-from clearbg_app.services.mail import send_mail
 from clearbg_app.settings import get_settings
 
 TITLES = {"privacy": "Privacy policy", "terms": "Terms of service"}
@@ -332,8 +331,8 @@ def _notice_body(user: User, version: PolicyVersion) -> str:
 
 def send_material_notices(session: Session, *, now: datetime | None = None, batch: int = 200) -> int:
     """Email every account that existed when a material version took effect (except those being
-    deleted or anonymized), once per user and version: the row is written with the send, so a rerun (or a crash after it) never sends twice.
-    A failed send is rolled back and raised; the next run retries that user. Returns emails sent."""
+    deleted or anonymized), once per user and version: the notice row commits with the queued mail, so
+    a rerun never queues twice (the outbox retries a failed send). Returns how many were queued."""
     now = now or utcnow()
     sent = 0
     for version in session.exec(_material_in_effect(now)).all():
@@ -347,16 +346,17 @@ def send_material_notices(session: Session, *, now: datetime | None = None, batc
                 break
             for user in users:
                 session.add(PolicyNoticeEmail(user_id=user.id, version_id=version.id, sent_at=now))
-                session.flush()
-                subject = f"An important change to ClearBG's {TITLES[version.kind].lower()}"
-                try:
-                    send_mail(to=user.email, subject=subject, body=_notice_body(user, version))
-                except Exception:
-                    session.rollback()
-                    raise
-                session.commit()
-                sent += 1
+                mail.enqueue(session, kind="policy_notice", user_id=user.id, params={"version_id": str(version.id)}, now=now)
+            session.commit()
+            sent += len(users)
     return sent
+
+
+@mail.renders("policy_notice")
+def _notice_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
+    user, version = session.get(User, queued.user_id), session.get(PolicyVersion, uuid.UUID(queued.params["version_id"]))
+    subject = f"An important change to ClearBG's {TITLES[version.kind].lower()}"
+    return mail.Message(to=user.email, subject=subject, body=_notice_body(user, version))
 
 
 # Safe Markdown ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Rate limits of the public API: a moving one-minute window per API key and per client IP, counted in
-"megapixel images" like remove.bg. In memory by default; in Redis when `CLEARBG_REDIS_URL` is set."""
+"""Rate limits in moving windows: the public API's per API key and per client IP (one minute, counted in
+"megapixel images" like remove.bg), and the account forms' per network and per address (one hour).
+In memory by default; in Redis when `CLEARBG_REDIS_URL` is set."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
@@ -44,10 +45,16 @@ class RateLimiter:
 
     def hit(self, scope: str, identity: str, *, per_minute: int, cost: int = 1) -> Decision:
         """Spend `cost` of `identity`'s budget in `scope` ("key", "ip"); refused hits spend nothing."""
-        item = RateLimitItemPerMinute(per_minute)
-        allowed = self._limiter.hit(item, scope, identity, cost=min(cost, per_minute))
+        return self._hit(RateLimitItemPerMinute(per_minute), scope, identity, cost)
+
+    def hit_hourly(self, scope: str, identity: str, *, per_hour: int) -> Decision:
+        """One hit in a moving one-hour window (sign-ups and password resets per network or address)."""
+        return self._hit(RateLimitItemPerHour(per_hour), scope, identity, 1)
+
+    def _hit(self, item: RateLimitItem, scope: str, identity: str, cost: int) -> Decision:
+        allowed = self._limiter.hit(item, scope, identity, cost=min(cost, item.amount))
         reset, remaining = self._limiter.get_window_stats(item, scope, identity)
-        return Decision(allowed and cost <= per_minute, per_minute, max(0, remaining), reset)
+        return Decision(allowed and cost <= item.amount, item.amount, max(0, remaining), reset)
 
 
 @lru_cache

@@ -1,22 +1,74 @@
-"""Small security primitives: token hashing, signed expiring links, passwords, IP truncation."""
+"""Small security primitives: token hashing, signed expiring links, passwords (and the threads that
+hash them), IP truncation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 
 password_hasher = PasswordHasher()  # Argon2id with argon2-cffi's current recommended parameters
 _UNKNOWN_USER_HASH = password_hasher.hash(secrets.token_urlsafe(16))
+PASSWORD_WORKERS = min(4, os.cpu_count() or 1)  # one Argon2 hash is tens of ms of CPU and 64 MiB
+PASSWORD_QUEUE = 8 * PASSWORD_WORKERS
+T = TypeVar("T")
+
+
+class PasswordWorkBusy(ServiceError):
+    """Every password thread is taken and the queue is full."""
+
+    def __init__(self) -> None:
+        super().__init__("ClearBG is busy right now; please try again in a few seconds.")
+
+
+class PasswordLane:
+    """Where requests run the work around a password hash or check, off the event loop: `workers`
+    threads, `queue` more calls waiting; beyond that `run` refuses at once with `PasswordWorkBusy`, so a
+    flood of sign-ups neither blocks other requests nor piles up."""
+
+    def __init__(self, *, workers: int = PASSWORD_WORKERS, queue: int = PASSWORD_QUEUE) -> None:
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="clearbg-password")
+        self._slots = threading.BoundedSemaphore(workers + queue)
+
+    async def run(self, fn: Callable[..., T], /, *args, **kwargs) -> T:
+        if not self._slots.acquire(blocking=False):
+            raise PasswordWorkBusy()
+        try:
+            future = self._executor.submit(partial(fn, *args, **kwargs))
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.wrap_future(future)
+
+
+password_lane = PasswordLane()
+
+
+def _refuse_on_event_loop() -> None:
+    """Argon2 holds its thread for tens of milliseconds: on an event loop that stalls every request."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError("password hashing must not run on the event loop; use security.password_lane")
 
 
 class InvalidToken(Exception):
@@ -33,11 +85,13 @@ def sha256_hex(value: str) -> str:
 
 
 def hash_password(password: str) -> str:
+    _refuse_on_event_loop()
     return password_hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant work whether or not there is a hash (unknown emails cost as much as known ones)."""
+    _refuse_on_event_loop()
     try:
         return password_hasher.verify(password_hash or _UNKNOWN_USER_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
