@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     inference_threads: int = Field(0, ge=0, description="ORT threads per worker; 0 = cores shared among workers")
     inference_workers: int = Field(0, ge=0, description="images processed at once; 0 = one per core")
     inference_queue_size: int = Field(8, ge=0, description="requests waiting before 'busy' is answered")
+    inference_web_reserved: int = Field(4, ge=0, description="of those, slots only web uploads may take (at most half the queue)")
     inference_warm_up: bool = Field(True, description="run the model once when the pool starts")
     models_dir: Path | None = Field(None, description="downloaded and derived models; default data_dir/models")
     enable_fast_mode: bool = Field(False, description="offer the int8 model (off: it fails the quality bar)")

@@ -123,14 +123,16 @@ def test_failed_commit_leaves_no_blob(session, store, monkeypatch):
     assert list(store.keys()) == []
 
 
-def test_a_busy_pool_refuses_clearly_and_keeps_nothing(session, store):
+def test_a_busy_pool_says_when_to_try_again_and_keeps_the_upload_for_it(session, store):
     busy_pool = InferencePool(InferenceConfig(workers=1, queue_size=0, warm_up=False))
     try:
-        running = busy_pool.submit(Job(sample_bytes("bike.jpg"), max_pixels=50_000_000))  # takes the only slot
+        running = busy_pool.submit(Job(sample_bytes("bike.jpg"), max_pixels=50_000_000), lane="web")  # the only slot
         image = images.store_upload(session, store=store, data=sample_bytes("horse.jpg"), filename="h.jpg", visitor_hash=VISITOR)
-        with pytest.raises(UploadRejected, match=r"^ClearBG is busy right now; please try again in \d+ seconds\.$"):
+        with pytest.raises(images.Busy, match=r"^ClearBG is busy right now; please try again in \d+ seconds\.$") as busy:
             images.process_image(session, store=store, image_id=image.id, pool=busy_pool, max_pixels=250_000)
-        assert_nothing_stored(session, store)
+        assert busy.value.retry_after >= 1 and store.exists(image.original_key)
         running.result()
+        done = images.process_image(session, store=store, image_id=image.id, pool=busy_pool, max_pixels=250_000)
+        assert done.status == ImageStatus.DONE  # the page's retry
     finally:
         busy_pool.close()

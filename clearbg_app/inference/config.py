@@ -31,6 +31,7 @@ class InferenceConfig:
     workers: int = 0  # images processed at the same time; 0 = one per core
     intra_op_threads: int = 0  # ORT threads per inference; 0 = cores // workers
     queue_size: int = 8  # requests waiting beyond the busy workers before "busy" is answered
+    web_reserved: int = 4  # of those queue slots, kept for web uploads (at most half; API clients cannot fill them)
     warm_up: bool = True  # run one inference per model when the pool starts
     enable_fast_mode: bool = False  # the int8 model; see bench/README.md for why it is off
     calibration_dir: Path = DEFAULT_CALIBRATION_DIR  # photos that calibrate the int8 model
@@ -64,6 +65,7 @@ class InferenceConfig:
             workers=settings.inference_workers,
             intra_op_threads=settings.inference_threads,
             queue_size=settings.inference_queue_size,
+            web_reserved=settings.inference_web_reserved,
             warm_up=settings.inference_warm_up,
             enable_fast_mode=settings.enable_fast_mode,
         )

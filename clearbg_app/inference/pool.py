@@ -1,8 +1,12 @@
 """The inference pool: shared model sessions, a bounded set of workers and a bounded queue.
 
-Callers submit a `Job` (the uploaded bytes and what to make of them) and get a future of a
-`JobResult`. When every worker is busy and the queue is full, `submit` raises `ServerBusy`
-at once, carrying a retry-after hint, instead of letting requests pile up.
+Callers submit a `Job` (the uploaded bytes and what to make of them) in a lane and get a future of a
+`JobResult`. When every worker is busy and the lane's share of the queue is full, `submit` raises
+`ServerBusy` at once, carrying a retry-after hint, instead of letting requests pile up. Lanes keep
+interactive use responsive under API load: "web" jobs (a person waiting on the page) may use every
+slot, "api" jobs all but the queue slots reserved for the web (`web_reserved`, at most half the
+queue), batch jobs only start on an idle worker; and a
+worker that frees up takes the oldest job of the most urgent lane (web, then API, then batch).
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import heapq
+import itertools
 import math
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from PIL import Image
 
@@ -27,6 +34,8 @@ from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL
 from clearbg_app.inference.render import Rendered, RenderOptions, render
 
 MODES = ("default", "quality", "fast")
+LANES = ("web", "api", "batch")  # most urgent first
+Lane = Literal["web", "api", "batch"]
 
 
 class ServerBusy(InferenceError):
@@ -104,9 +113,10 @@ class InferencePool:
         if self.config.enable_fast_mode:
             self.models["fast"] = load_model(self.config.fast_model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])
         self._executor = ThreadPoolExecutor(self.config.worker_count, thread_name_prefix="clearbg-inference")
-        self._slots = threading.BoundedSemaphore(self.config.worker_count + self.config.queue_size)
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._waiting: list[tuple[int, int, Job, Future[JobResult], float]] = []  # a heap: lane, then arrival
+        self._arrivals = itertools.count()
         self._mean_seconds = 1.0  # running mean of a job's service time, for retry-after hints
         if self.config.warm_up:
             self.warm_up()
@@ -126,30 +136,40 @@ class InferencePool:
         """Whole seconds until a slot is likely free: the queue ahead, served by the workers."""
         return max(1, math.ceil(self._mean_seconds * self._in_flight / self.config.worker_count))
 
-    def check_room(self) -> None:
+    def _room(self, lane: Lane) -> int:
+        """How many jobs may be in flight when one of `lane` is accepted: web jobs may fill every slot,
+        API jobs all but the queue slots reserved for the web (at most half the queue: a small queue is
+        not closed to the API)."""
+        capacity = self.config.worker_count + self.config.queue_size
+        return capacity if lane == "web" else capacity - min(self.config.web_reserved, self.config.queue_size // 2)
+
+    def check_room(self, lane: Lane = "api") -> None:
         """Raise `ServerBusy` now if a job would be refused, so a route can say so before it reads an
         upload (a job may still be refused at `submit` when others take the room meanwhile)."""
-        if self._in_flight >= self.config.worker_count + self.config.queue_size:
+        if self._in_flight >= self._room(lane):
             raise ServerBusy(self.retry_after())
 
-    def submit(self, job: Job) -> Future[JobResult]:
-        """Queue `job`; raises `ServerBusy` immediately when the queue is full."""
+    def submit(self, job: Job, *, lane: Lane = "api") -> Future[JobResult]:
+        """Queue `job` in the "web" or "api" lane; raises `ServerBusy` immediately when its share of
+        the queue is full."""
         self._check(job)
-        if not self._slots.acquire(blocking=False):
-            raise ServerBusy(self.retry_after())
+        if lane not in ("web", "api"):
+            raise ValueError(f"submit takes the web or api lane, not {lane!r} (batches use submit_if_idle)")
         with self._lock:
+            if self._in_flight >= self._room(lane):
+                raise ServerBusy(self.retry_after())
             self._in_flight += 1
-        return self._start(job)
+        return self._start(job, lane)
 
     def submit_if_idle(self, job: Job) -> Future[JobResult] | None:
         """The low-priority lane (batch jobs): start `job` only when a worker is idle, so it never waits
         in the queue ahead of a request; None (nothing queued) when every worker is taken."""
         self._check(job)
         with self._lock:
-            if self._in_flight >= self.config.worker_count or not self._slots.acquire(blocking=False):
+            if self._in_flight >= self.config.worker_count:
                 return None
             self._in_flight += 1
-        return self._start(job)
+        return self._start(job, "batch")
 
     def _check(self, job: Job) -> None:
         if job.mode not in MODES:
@@ -157,30 +177,54 @@ class InferencePool:
         if job.mode == "fast" and "fast" not in self.models:
             raise InferenceError("Fast mode is not available on this server; use the default mode.")
 
-    def _start(self, job: Job) -> Future[JobResult]:
+    def _start(self, job: Job, lane: Lane) -> Future[JobResult]:
+        """Put `job` among the waiting ones and give the executor one more turn to take: each turn runs
+        whichever waiting job is most urgent when a worker gets to it."""
+        future: Future[JobResult] = Future()
+        with self._lock:
+            heapq.heappush(self._waiting, (LANES.index(lane), next(self._arrivals), job, future, time.perf_counter()))
         try:
-            return self._executor.submit(self._run, job, time.perf_counter())
+            self._executor.submit(self._run_next)
         except RuntimeError:  # the pool was closed
+            with self._lock:
+                self._waiting = [entry for entry in self._waiting if entry[3] is not future]
+                heapq.heapify(self._waiting)
             self._release(0.0)
             raise InferenceError("The inference pool is shut down.") from None
+        return future
 
-    def process(self, job: Job, timeout: float | None = None) -> JobResult:
+    def _run_next(self) -> None:
+        with self._lock:
+            _, _, job, future, submitted = heapq.heappop(self._waiting)
+        if not future.set_running_or_notify_cancel():  # the caller gave up waiting
+            self._release(0.0)
+            return
+        try:
+            future.set_result(self._run(job, submitted))
+        except BaseException as error:  # noqa: BLE001 - the caller gets every failure
+            future.set_exception(error)
+
+    def process(self, job: Job, timeout: float | None = None, *, lane: Lane = "api") -> JobResult:
         """Submit and wait (for threads; web handlers use `process_async`)."""
-        return self.submit(job).result(timeout)
+        return self.submit(job, lane=lane).result(timeout)
 
-    async def process_async(self, job: Job) -> JobResult:
+    async def process_async(self, job: Job, *, lane: Lane = "api") -> JobResult:
         """Submit and await without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(job))
+        return await asyncio.wrap_future(self.submit(job, lane=lane))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            abandoned, self._waiting = self._waiting, []
+            self._in_flight -= len(abandoned)
+        for _, _, _, future, _ in abandoned:
+            future.cancel()
 
     def _release(self, seconds: float) -> None:
         with self._lock:
             self._in_flight -= 1
             if seconds:
                 self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
-        self._slots.release()
 
     def _model_for(self, job: Job) -> SegmentationModel:
         """The int8 model for fast mode; every core for a job alone in the pool; else a worker's share."""

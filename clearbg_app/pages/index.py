@@ -74,7 +74,7 @@ def progress() -> rx.Component:
             rx.cond(
                 RemoveState.stage == "uploading",
                 f"Uploading… {RemoveState.uploaded_percent}%",
-                "Removing the background…",
+                rx.cond(RemoveState.busy_message != "", RemoveState.busy_message, "Removing the background…"),
             ),
             id="progress-text",
         ),
@@ -110,13 +110,20 @@ def full_resolution() -> rx.Component:
                     id="full-download-button",
                     on_click=rx.download(url=RemoveState.full_download_url),
                 ),
-                rx.button(
-                    label,
-                    size="3",
-                    variant="outline",
-                    id="full-button",
-                    loading=RemoveState.full_stage == "working",
-                    on_click=RemoveState.get_full_resolution,
+                rx.hstack(
+                    rx.button(
+                        label,
+                        size="3",
+                        variant="outline",
+                        id="full-button",
+                        loading=RemoveState.full_stage == "working",
+                        on_click=RemoveState.get_full_resolution,
+                    ),
+                    rx.cond(
+                        (RemoveState.full_stage == "working") & (RemoveState.busy_message != ""),
+                        rx.text(RemoveState.busy_message, size="2", color_scheme="amber", id="full-busy"),
+                    ),
+                    align="center",
                 ),
             ),
             rx.link(

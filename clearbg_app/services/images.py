@@ -94,8 +94,8 @@ def process_image(
     max_pixels: int | None,
     now: datetime | None = None,
 ) -> ProcessedImage:
-    """Cut the subject out of a stored upload through the inference pool; on bad pixels, or when the
-    pool is too busy to take it, forget the upload entirely."""
+    """Cut the subject out of a stored upload through the inference pool's web lane; on bad pixels,
+    forget the upload entirely. A busy pool raises `Busy` and keeps the upload, for the page's retry."""
     image = session.get(ProcessedImage, image_id)
     if image is None:
         raise NotFound("That image no longer exists.")
@@ -104,7 +104,7 @@ def process_image(
     started = time.perf_counter()
     try:
         rendered = _cut_out(pool, store.get(image.original_key), output_max_pixels=max_pixels)
-    except (ImageDecodeError, Busy) as error:
+    except ImageDecodeError as error:
         delete_image(session, store=store, image=image)
         raise UploadRejected(str(error)) from None
     image.result_key = store.put(rendered.content, suffix=".png")
@@ -124,16 +124,21 @@ def process_image(
 
 
 class Busy(ServiceError):
-    """The inference pool's queue is full; the message says when to try again."""
+    """The inference pool's queue is full: try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"ClearBG is busy right now; please try again in {retry_after} seconds.")
+        self.retry_after = retry_after
 
 
 def _cut_out(pool: InferencePool, data: bytes, *, output_max_pixels: int | None) -> Rendered:
-    """A transparent PNG of `data` from the pool (the same queue and back-pressure as the API)."""
+    """A transparent PNG of `data` from the pool's web lane (a person is waiting on the page: ahead of
+    queued API jobs, in slots API clients cannot fill)."""
     job = Job(data, max_pixels=get_settings().max_pixels, output_max_pixels=output_max_pixels)
     try:
-        return pool.process(job).rendered
+        return pool.process(job, lane="web").rendered
     except ServerBusy as busy:
-        raise Busy(f"ClearBG is busy right now; please try again in {busy.retry_after} seconds.") from None
+        raise Busy(busy.retry_after) from None
 
 
 def full_resolution_price(image: ProcessedImage) -> int:

@@ -1,9 +1,12 @@
-"""The background-removal page: upload one image, follow its progress, show the result."""
+"""The background-removal page: upload one image, follow its progress, show the result. When the
+inference pool is busy the page waits its Retry-After, counting down, and tries again by itself."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 import reflex as rx
 
@@ -17,6 +20,13 @@ from clearbg_app.state.credits import BalanceState
 from clearbg_app.storage import get_blob_store
 
 UPLOAD_ID = "image_upload"
+BUSY_RETRIES = 10  # then the page stops trying and shows the busy message
+T = TypeVar("T")
+
+
+async def _second() -> None:
+    """One step of the busy countdown."""
+    await asyncio.sleep(1)
 
 
 class RemoveState(SessionState):
@@ -32,6 +42,7 @@ class RemoveState(SessionState):
     full_size: str = ""
     full_price: str = ""  # credits, "" when the preview already is full size
     full_stage: str = ""  # "", working, done
+    busy_message: str = ""  # "Busy, retrying in 3 s…" while the pool is full
 
     @rx.var
     def original_url(self) -> str:
@@ -51,6 +62,24 @@ class RemoveState(SessionState):
 
     def _fail(self, message: str) -> None:
         self.stage, self.error, self.image_id, self.full_stage = "error", message, "", ""
+
+    async def _when_not_busy(self, work: Callable[..., T], *args) -> T:
+        """`work(*args)` in a thread (background events only). While the pool is busy, count its
+        Retry-After down on the page and try again, up to BUSY_RETRIES times."""
+        try:
+            for _ in range(BUSY_RETRIES):
+                try:
+                    return await asyncio.to_thread(work, *args)
+                except images.Busy as busy:
+                    for remaining in range(busy.retry_after, 0, -1):
+                        async with self:
+                            self.busy_message = f"Busy, retrying in {remaining} s…"
+                        await _second()
+            return await asyncio.to_thread(work, *args)
+        finally:
+            if self.busy_message:
+                async with self:
+                    self.busy_message = ""
 
     @rx.event
     def upload_progress(self, progress: dict) -> None:
@@ -108,9 +137,9 @@ class RemoveState(SessionState):
 
     @rx.event(background=True)
     async def process(self, image_id: str):
-        """Run the model off the event loop; publish only the outcome."""
+        """Run the model off the event loop; publish only the outcome (and a busy pool's countdown)."""
         try:
-            image = await asyncio.to_thread(_process, uuid.UUID(image_id), self._visitor_hash())
+            image = await self._when_not_busy(_process, uuid.UUID(image_id), self._visitor_hash())
         except ServiceError as error:
             async with self:
                 self._fail(str(error))
@@ -138,7 +167,7 @@ class RemoveState(SessionState):
                 return
             self.full_stage, self.error = "working", ""
         try:
-            await asyncio.to_thread(_full_resolution, uuid.UUID(image_id), self._visitor_hash(), user.id)
+            await self._when_not_busy(_full_resolution, uuid.UUID(image_id), self._visitor_hash(), user.id)
         except ServiceError as error:
             async with self:
                 self.full_stage, self.error = "", str(error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import threading
 
 import pytest
 from PIL import Image
@@ -17,7 +18,7 @@ LIMIT = 20_000_000
 
 @pytest.fixture(scope="module")
 def pool():
-    pool = InferencePool(InferenceConfig(model_path=MODEL_PATH, workers=1, queue_size=1))
+    pool = InferencePool(InferenceConfig(model_path=MODEL_PATH, workers=1, queue_size=1, web_reserved=0))
     yield pool
     pool.close()
 
@@ -133,3 +134,63 @@ def test_malloc_arenas_are_capped_on_glibc():
     from clearbg_app.inference.pool import limit_malloc_arenas
 
     assert limit_malloc_arenas() is True
+
+
+class GatedPool(InferencePool):
+    """A real pool whose workers each wait at `gate` before a job, recording the order jobs start in."""
+
+    def __init__(self, config: InferenceConfig) -> None:
+        super().__init__(config)
+        self.gate, self.started = threading.Event(), []
+
+    def _run(self, job, submitted):
+        self.started.append(job)
+        self.gate.wait(60)
+        return super()._run(job, submitted)
+
+
+def test_api_jobs_cannot_fill_the_web_slots_and_web_jobs_run_before_queued_api_jobs():
+    pool = GatedPool(InferenceConfig(model_path=MODEL_PATH, workers=1, queue_size=2, web_reserved=1, warm_up=False))
+    try:
+        api = [Job(encode(subject_image((240 + n, 180)), "JPEG"), LIMIT) for n in range(3)]
+        web = [Job(encode(subject_image((200 + n, 150)), "PNG"), LIMIT) for n in range(2)]
+        futures = [pool.submit(job) for job in api[:2]]  # one running, one queued: the API's whole share
+        with pytest.raises(ServerBusy):
+            pool.submit(api[2])
+        with pytest.raises(ServerBusy):
+            pool.check_room()
+        pool.check_room("web")
+        futures.append(pool.submit(web[0], lane="web"))  # the reserved slot
+        with pytest.raises(ServerBusy):
+            pool.submit(web[1], lane="web")  # every slot is taken now
+        assert pool.submit_if_idle(good_job()) is None
+        pool.gate.set()
+        results = [future.result(60) for future in futures]
+        assert pool.started == [api[0], web[0], api[1]]  # the web job went ahead of the queued API job
+        assert [result.source_size for result in results] == [(240, 180), (241, 180), (200, 150)]
+        assert pool.in_flight == 0
+        with pytest.raises(ValueError, match="submit_if_idle"):
+            pool.submit(good_job(), lane="batch")
+    finally:
+        pool.close()
+
+
+def test_at_most_half_the_queue_is_kept_for_the_web():
+    config = InferenceConfig(model_path=MODEL_PATH, workers=2, queue_size=3, web_reserved=4, warm_up=False)
+    pool = InferencePool(config)
+    try:
+        assert (pool._room("api"), pool._room("web")) == (4, 5)
+    finally:
+        pool.close()
+
+
+def test_closing_the_pool_cancels_what_still_waits():
+    pool = GatedPool(InferenceConfig(model_path=MODEL_PATH, workers=1, queue_size=2, warm_up=False))
+    running, waiting = pool.submit(good_job()), pool.submit(good_job(), lane="web")
+    threading.Timer(0.2, pool.gate.set).start()  # usually after close() has begun: the waiting job is cancelled
+    pool.close()
+    assert running.result(60).rendered.content
+    assert waiting.cancelled() or waiting.result(60).rendered.content  # nobody is left waiting for ever
+    assert pool.in_flight == 0
+    with pytest.raises(InferenceError, match="shut down"):
+        pool.submit(good_job())
