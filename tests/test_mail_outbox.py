@@ -229,3 +229,17 @@ def test_the_mail_worker_sends_as_soon_as_the_queuing_transaction_commits(sessio
     finally:
         worker.stop()
     assert [message["Subject"] for message in smtp.messages] == ["Reset your ClearBG password"]
+
+
+def test_two_workers_at_once_send_each_mail_once(session, smtp, clock):
+    for number in range(8):
+        new_user(session, clock, email=f"person{number}@example.com", verified=False)
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(mail.deliver_due(clock=clock))) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert sum(sent for sent, _ in results) == 8 and sum(failed for _, failed in results) == 0
+    assert sorted(message["To"] for message in smtp.messages) == sorted(f"person{n}@example.com" for n in range(8))
+    assert queued(session) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,6 +18,7 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.models import OutboxMail, User
 from clearbg_app.services import accounts, security
+from clearbg_app.services.ratelimit import RateLimiter
 from clearbg_app.settings import get_settings
 from tests.privacy_helpers import PASSWORD, new_user
 from tests.test_auth_routes import ORIGIN, SIGN_UP, flash_of
@@ -200,3 +202,13 @@ def test_floods_through_the_routes_get_a_clear_answer_never_a_5xx(client, sessio
     refused = [message for message in messages if message.startswith("Too many sign-ups or password resets from your network")]
     assert len(refused) == 8 and len(session.exec(select(User)).all()) == 2
     assert client.post("/auth/login", data={"email": "flood0@example.com", "password": PASSWORD}, headers=ORIGIN).status_code == 303
+
+
+def test_the_hourly_limits_are_shared_through_redis_by_every_instance():
+    prefix = f"clearbg-test-{uuid.uuid4().hex}"
+    first, second = (RateLimiter("redis://127.0.0.1:6379", key_prefix=prefix) for _ in range(2))
+    assert first.hit_hourly("signup-reset-network", "a-network", per_hour=2).allowed
+    assert second.hit_hourly("signup-reset-network", "a-network", per_hour=2).allowed
+    refused = first.hit_hourly("signup-reset-network", "a-network", per_hour=2)
+    assert not refused.allowed and 3500 < refused.reset_at - time.time() <= 3600  # a moving hour
+    assert second.hit_hourly("signup-reset-network", "another-network", per_hour=2).allowed
