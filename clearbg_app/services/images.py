@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
-from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.inference import ImageDecodeError, InferencePool, Job, Rendered, ServerBusy, probe_image
 from clearbg_app.models import ImageStatus, ProcessedImage
 from clearbg_app.services import consents, credits, removal
@@ -28,10 +27,10 @@ CONTENT_TYPES = {
     "GIF": "image/gif",
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
-    "MPO": "image/jpeg",
+    "MPO": "image/jpeg",  # phones' multi-picture JPEG, opened by the JPEG plugin
     "HEIF": "image/heic",
     "AVIF": "image/avif",
-}
+}  # every format the decoder accepts (`inference.decode.FORMATS`)
 
 
 def default_pool() -> InferencePool:
@@ -60,11 +59,10 @@ def store_upload(
     if len(data) > settings.max_upload_bytes:
         raise UploadRejected(too_large_message(len(data)))
     try:
-        image_format, (width, height) = probe_image(data, max_pixels=settings.max_pixels)
+        info = probe_image(data, max_pixels=settings.max_pixels)
     except ImageDecodeError as error:
         raise UploadRejected(str(error)) from None
-    if image_format not in CONTENT_TYPES:
-        raise UploadRejected(f"{image_format or 'This'} files are not supported; send a {SUPPORTED} file.")
+    image_format, (width, height) = info.format, info.size
     now = now or utcnow()
     key = store.put(data, suffix="." + image_format.lower())
     image = ProcessedImage(

@@ -3,7 +3,6 @@ and the usage record committed together. The public API calls this; the web page
 
 from __future__ import annotations
 
-import io
 import math
 import time
 import uuid
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from PIL import Image
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import utcnow
@@ -29,12 +27,12 @@ from clearbg_app.inference import (
 from clearbg_app.inference.render import Margin
 from clearbg_app.models import ApiKey, ApiUsage, CreditLot, EntryKind, LedgerEntry
 from clearbg_app.services import credits
+from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 
 # Output sizes: the most pixels a result may have (None: the input's own size).
 SIZES = ("preview", "medium", "hd", "full")
 SIZE_MEGAPIXELS = {"medium": 1.5, "hd": 4.0}
-EXIF_ORIENTATION = 0x0112
 Colour = tuple[int, int, int]
 Length = tuple[float, str]  # a number and its unit, "px" or "%"
 
@@ -96,21 +94,11 @@ class Sized:
         return max(1, math.ceil(self.output[0] * self.output[1] / 1e6))
 
 
-def upright_size(data: bytes) -> tuple[int, int]:
-    """The image's size after its EXIF orientation is applied, from the header (checked first)."""
-    settings = get_settings()
-    _, (width, height) = probe_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
-    with Image.open(io.BytesIO(data)) as image:
-        try:
-            turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
-        except Exception:  # noqa: BLE001 - a corrupt EXIF block does not turn the image
-            turned = False
-    return (height, width) if turned else (width, height)
-
-
 def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str) -> Sized:
-    """Output size and price; `auto` is full size when the balance covers it, else a preview."""
-    source = upright_size(data)
+    """Output size and price from the header (checked first); `auto` is full size when the balance
+    covers it, else a preview."""
+    settings = get_settings()
+    source = probe_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes).upright_size
 
     def priced(name: str) -> Sized:
         settings = get_settings()
