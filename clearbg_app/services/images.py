@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import logging
+import math
+import re
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -31,6 +32,17 @@ CONTENT_TYPES = {
     "HEIF": "image/heic",
     "AVIF": "image/avif",
 }  # every format the decoder accepts (`inference.decode.FORMATS`)
+
+
+UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+def safe_filename(name: str, fallback: str) -> str:
+    """The last path component of `name` without separators or control characters (NUL included: the
+    database refuses it); `fallback` if nothing is left."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = UNSAFE_NAME.sub("_", base).strip(" .")
+    return base[-200:] or fallback
 
 
 def default_pool() -> InferencePool:
@@ -68,7 +80,7 @@ def store_upload(
     image = ProcessedImage(
         visitor_hash=visitor_hash,
         user_id=user_id,
-        original_filename=filename[-255:],
+        original_filename=safe_filename(filename, "image"),
         original_key=key,
         original_content_type=CONTENT_TYPES[image_format],
         original_bytes=len(data),
