@@ -102,7 +102,6 @@ def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str) ->
     source = probe_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes).upright_size
 
     def priced(name: str) -> Sized:
-        settings = get_settings()
         limit = settings.preview_pixels if name == "preview" else None
         if name in SIZE_MEGAPIXELS:
             limit = int(SIZE_MEGAPIXELS[name] * 1e6)
