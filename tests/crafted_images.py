@@ -108,7 +108,7 @@ def unsupported_files() -> list[Crafted]:
     photo = _photo()
     cases = [
         ("dds", photo, "DDS"), ("dds-rgba", photo.convert("RGBA"), "DDS"), ("spider", photo.convert("F"), "SPIDER"),
-        ("tga", photo, "TGA"), ("pcx", photo, "PCX"), ("ico", photo, "ICO"), ("ppm", photo, "PPM"), ("im", photo, "IM"),
+        ("tga", photo, "TGA"), ("pcx", photo, "PCX"), ("ico", photo, "ICO"), ("ppm", photo, "PPM"),
         ("sgi", photo, "SGI"), ("qoi", photo, "QOI"), ("jpeg2000", photo, "JPEG2000"), ("eps", photo, "EPS"),
         ("pdf", photo, "PDF"), ("xbm", photo.convert("1"), "XBM"), ("icns", photo.resize((16, 16)), "ICNS"),
         ("blp", photo.quantize(16), "BLP"), ("dib", photo, "DIB"), ("msp", photo.convert("1"), "MSP"),
