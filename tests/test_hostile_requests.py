@@ -226,7 +226,7 @@ async def _call(app, path: str, chunks: list[bytes], headers: dict[str, str], *,
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5555),
-        "server": ("testserver", 80), "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        "server": ("testserver", 80), "headers": [(name.lower().encode(), value.encode("latin-1")) for name, value in headers.items()],
     }  # fmt: skip
     await app(scope, receive, send)
     return sent
