@@ -101,13 +101,17 @@ def fetch(url: str, **kwargs) -> bytes:
     "address",
     ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
      "240.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "ff02::1", "::ffff:127.0.0.1",
-     "::ffff:10.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::1", "64:ff9b::a00:1"],
+     "::ffff:10.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::1", "64:ff9b::a00:1",
+     # site-local (fec0::/10, deprecated), documentation, SRv6, 6to4 relay, local NAT64, Teredo, IPv4-compatible,
+     # IPv4-translated, NAT64 of loopback and metadata: ipaddress calls the first five global on Python 3.11
+     "fec0::1", "feff:ffff::1", "3fff::1", "5f00::1", "192.88.99.1", "64:ff9b:1::a00:1", "2001:0:4136:e378::1", "::a00:1",
+     "::ffff:0:a00:1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2001:db8::1", "100::1", "198.18.0.1", "192.0.2.1"],
 )  # fmt: skip
 def test_default_policy_refuses_internal_addresses(address):
     assert not public_only(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"])
 def test_default_policy_allows_public_addresses(address):
     assert public_only(ipaddress.ip_address(address))
 
@@ -115,7 +119,8 @@ def test_default_policy_allows_public_addresses(address):
 @pytest.mark.parametrize(
     "path_or_url",
     ["/horse.jpg", "http://10.0.0.1/a.jpg", "http://169.254.169.254/latest/meta-data/", "http://[::1]/a.jpg",
-     "http://[::ffff:127.0.0.1]/a.jpg", "http://localhost/a.jpg", "http://0x7f000001/a.jpg"],
+     "http://[::ffff:127.0.0.1]/a.jpg", "http://localhost/a.jpg", "http://0x7f000001/a.jpg", "http://[fec0::1]/a.jpg",
+     "http://[64:ff9b::7f00:1]/a.jpg"],
 )  # fmt: skip
 def test_default_policy_refuses_before_connecting(server, path_or_url):
     url = server + path_or_url if path_or_url.startswith("/") else path_or_url
@@ -126,6 +131,16 @@ def test_default_policy_refuses_before_connecting(server, path_or_url):
 @pytest.mark.parametrize("url", ["ftp://example.com/a.jpg", "file:///etc/passwd", "gopher://x/", "http:///nohost"])
 def test_only_http_and_https(url):
     with pytest.raises(UrlRefused, match="http"):
+        fetch(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://[::1]:99999/", "http://x:port/", "http://a b/", "http://x\x00y/", "http://x/\r\nHost: y",
+            "http://" + "a" * 2001, "http://" + "a" * 300 + "/", "http://a..b/"],
+)  # fmt: skip
+def test_malformed_urls_are_refused_before_any_lookup(url):
+    """urlsplit's ValueError, NUL and spaces, labels IDNA refuses: UrlRefused or UrlFetchFailed (they were 500s)."""
+    with pytest.raises((UrlRefused, UrlFetchFailed)):
         fetch(url)
 
 

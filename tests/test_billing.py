@@ -249,6 +249,54 @@ def test_bad_or_missing_signatures_are_refused_and_change_nothing(session, clock
     assert fresh(session, Order, order.id).status == "pending"
 
 
+MALFORMED_EVENTS = [
+    {"id": 123, "type": "invoice.paid", "data": {"object": {"id": "in_1"}}},
+    {"id": "evt_1", "type": ["invoice.paid"], "data": {"object": {"id": "in_1"}}},
+    {"id": "evt_1", "type": "invoice.paid", "data": {"object": "in_1"}},
+    {"id": "evt_1", "type": "invoice.paid", "data": []},
+    {"id": "evt_1", "type": "invoice.paid"},
+    {"id": "evt_\u0000", "type": "invoice.paid", "data": {"object": {"id": "in_1"}}},
+    {"id": "evt_" + "x" * 300, "type": "invoice.paid", "data": {"object": {"id": "in_1"}}},
+    {"id": "evt_1", "type": "invoice.paid", "created": "yesterday", "data": {"object": {"id": "in_1"}}},
+    {"id": "evt_1", "type": "invoice.paid", "created": 10**20, "data": {"object": {"id": "in_1"}}},
+    {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"customer": "cus_1"}}},
+    {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": ["in_1"], "customer": "cus_1"}}},
+    {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": "in_1", "customer": ["cus_1"]}}},
+    {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": "in_1", "customer": "cus_1", "amount_paid": "lots"}}},
+    {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": "in_1", "parent": {"subscription_details": {"metadata": "x"}}}}},
+    {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": "in_1", "lines": {"data": [{"pricing": {"price_details": 7}}]}}}},
+    {"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {"id": "cs_1", "metadata": "order"}}},
+    {"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {"id": "cs_1", "payment_intent": {"id": 5}}}},
+    {"id": "evt_1", "type": "charge.refunded", "data": {"object": {"id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 2**40}}},
+    {"id": "evt_1", "type": "charge.refunded", "data": {"object": {"id": "ch_1", "invoice": {"id": "in_" + "x" * 100}}}},
+    {"id": "evt_1", "type": "customer.subscription.deleted", "data": {"object": {"customer": "cus_1"}}},
+]
+
+
+@pytest.mark.parametrize("malformed", MALFORMED_EVENTS, ids=lambda event_: json.dumps(event_)[:60])
+def test_signed_but_malformed_events_are_refused_not_server_errors(session, clock, stripe_fake, api, malformed):
+    """Correctly signed, but not shaped as the Stripe objects ClearBG reads: 400, nothing applied (these were 500s)."""
+    user = verified_user(session, clock)
+    credits.locked_account(session, user_id=user.id).stripe_customer_id = "cus_1"
+    session.commit()
+    response = post_event(api, malformed)
+    assert (response.status_code, response.text.split(":")[0]) == (400, "Malformed event"), response.text
+    assert session.exec(select(StripeEvent)).all() == [] and session.exec(select(LedgerEntry)).all() == []
+
+
+def test_signed_events_that_are_not_json_objects_or_nested_too_deeply(stripe_fake, api):
+    for payload in (b"[" * 100_000 + b"]" * 100_000, b'"evt"', b"\xff\xfe", b'{"id": 1e999999}'):
+        response = api.post("/api/stripe/webhook", content=payload, headers={"Stripe-Signature": sign(payload)})
+        assert response.status_code == 400, (payload[:20], response.text)
+
+
+def test_an_event_over_the_size_limit_is_refused_before_it_is_read(stripe_fake, api):
+    big = {**event("invoice.paid", {"id": "in_1"}), "padding": "x" * 600_000}
+    assert post_event(api, big).status_code == 413
+    refused = api.post("/api/stripe/webhook", content=b"{}", headers={"Content-Length": str(10**9), "Stripe-Signature": sign(b"{}")})
+    assert (refused.status_code, refused.text) == (413, "Event too large.")
+
+
 def test_purchases_need_a_confirmed_account_a_real_plan_and_stripe(session, clock, stripe_fake, monkeypatch):
     unverified = sign_up(session, clock)
     with pytest.raises(BillingError, match="Confirm your email address"):

@@ -9,10 +9,12 @@ from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from sqlmodel import Session
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from clearbg_app.api.body import FORM_LIMIT, BodyTooLarge, capped
 from clearbg_app.api.cookies import clear_session_cookie, client_ip, session_token, set_session_cookie
 from clearbg_app.api.flash import flash
 from clearbg_app.db import session_scope
@@ -61,7 +63,13 @@ def form_post(handler: Handler) -> Handler:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    form = await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
+    """The posted form's text fields: at most `FORM_LIMIT` bytes (413), no files, 20 fields (400)."""
+    try:
+        form = await capped(request, FORM_LIMIT).form(max_files=0, max_fields=20, max_part_size=FORM_LIMIT)
+    except BodyTooLarge:
+        raise HTTPException(413, "The form is too large.") from None
+    except ClientDisconnect:
+        raise HTTPException(400, "The connection closed before the form arrived.") from None
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 

@@ -6,7 +6,6 @@ session cookie. Every route calls `clearbg_app.services.batches`."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 from starlette.datastructures import UploadFile
@@ -18,7 +17,8 @@ from starlette.routing import Route
 
 from clearbg_app.api.auth import signed_in_user
 from clearbg_app.api.removebg_params import ParameterError, removal_options
-from clearbg_app.api.v1 import FORM_TYPES, ApiError, BodyTooLarge, PublicApi, _text, as_api_error, body_limit, decode_b64, limited
+from clearbg_app.api.body import BodyTooLarge, capped
+from clearbg_app.api.v1 import FORM_TYPES, ApiError, PublicApi, as_api_error, body_limit, decode_b64, json_object, json_text
 from clearbg_app.db import session_scope
 from clearbg_app.services import batches
 from clearbg_app.services.batches import Source
@@ -40,9 +40,9 @@ async def read_batch(request: Request) -> tuple[dict[str, str], dict[str, bytes]
     with `filename` and `data`)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = batch_body_limit()
-    request = limited(request, limit)
     most = get_settings().batch_max_items * 2 + 2  # room to count the items and answer too_many_items
     try:
+        request = capped(request, limit)
         if content_type in FORM_TYPES:
             form = await request.form(max_files=most, max_fields=most + 40, max_part_size=limit)
             params: dict[str, str] = {}
@@ -64,14 +64,9 @@ async def read_batch(request: Request) -> tuple[dict[str, str], dict[str, bytes]
             await form.close()
             return params, files, sources
         if content_type == "application/json":
-            body = json.loads(await request.body() or b"{}")
-            if not isinstance(body, dict):
-                raise ParameterError("The JSON body must be an object.")
-            return _json_batch(body)
+            return _json_batch(json_object(await request.body()))
     except BodyTooLarge:
         raise ApiError(413, "file_too_large", "Batch too large", f"The request is over the {limit / 1e6:g} MB limit.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ParameterError("The body is not valid JSON.") from None
     except (HTTPException, MultiPartException) as error:
         raise ParameterError(f"The form could not be read: {getattr(error, 'detail', None) or error}") from None
     raise ParameterError("Send the batch as multipart/form-data, application/x-www-form-urlencoded or application/json.")
@@ -90,10 +85,9 @@ def _json_batch(body: dict) -> tuple[dict[str, str], dict[str, bytes], list[Sour
             raise ParameterError(f"images_b64[{n}] must be a base64 string or a {{filename, data}} object.")
         sources.append(Source(filename or "", data=decode_b64(data, f"images_b64[{n}]")))
     sources += [Source("", url=url.strip()) for url in urls]
-    params = {key: _text(value) for key, value in body.items() if value is not None and not isinstance(value, (list, dict))}
     if given := [name for name in SOURCE_FIELDS if name in body]:
         raise ParameterError(f"In JSON batches send images as image_urls or images_b64, not {', '.join(given)}.")
-    return params, {}, sources
+    return {key: json_text(key, value) for key, value in body.items() if value is not None}, {}, sources
 
 
 def zip_response(user_id: uuid.UUID, batch_id: str, headers: dict[str, str] | None = None) -> Response:

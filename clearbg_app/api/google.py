@@ -38,7 +38,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api import cookies
-from clearbg_app.api.auth import redirect, safe_next, same_origin
+from clearbg_app.api.auth import read_form, redirect, safe_next, same_origin
 from clearbg_app.api.privacy import PRIVACY_CENTER, deletion_scheduled
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
@@ -189,7 +189,7 @@ async def google_login(request: Request, settings: Settings) -> Response:
     if request.method == "POST":  # the sign-up page's form: the consents are ticked on our own page
         if not same_origin(request):
             raise GoogleSignInFailed("consent form sent from another site")
-        params = await request.form(max_files=0, max_fields=10)
+        params = await read_form(request)
         consents = {"adult": _flag(params.get("adult")), "accept": _flag(params.get("accept"))}
     else:  # a link can start a sign-in, never give consent
         params, consents = request.query_params, {"adult": False, "accept": False}

@@ -10,11 +10,12 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from clearbg_app.api.removebg_params import CHANNELS, FORMATS, SIZE_NAMES, TYPES
+from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.settings import get_settings
 
 # name, schema, description
 PARAMETERS: list[tuple[str, dict, str]] = [
-    ("image_file", {"type": "string", "format": "binary"}, "The image (multipart upload). Send exactly one of image_file, image_file_b64, image_url."),
+    ("image_file", {"type": "string", "format": "binary"}, f"The image (multipart upload): {SUPPORTED}. Send exactly one of image_file, image_file_b64, image_url."),
     ("image_file_b64", {"type": "string"}, "The image as base64 (a data: URL works too)."),
     ("image_url", {"type": "string", "format": "uri"}, "An http(s) URL to download the image from; private and local addresses are refused."),
     ("size", {"type": "string", "enum": list(SIZE_NAMES), "default": "preview"},
@@ -33,7 +34,7 @@ PARAMETERS: list[tuple[str, dict, str]] = [
      "With crop: margin around the subject, 1, 2 or 4 values (CSS order) in px or % of the subject; at most 500px or 50%."),
     ("scale", {"type": "string"}, "The subject's size relative to the image, 10% to 100%, or original (default). Implies position=center."),
     ("position", {"type": "string"}, "original (default), center, or one or two percentages (horizontal, vertical) for the subject's centre."),
-    ("roi", {"type": "string"}, "Region of interest 'x1 y1 x2 y2' in px or % of the input; outside it everything is background."),
+    ("roi", {"type": "string"}, "Region of interest 'x1 y1 x2 y2' in px or % of the input (it must overlap the image); outside it everything is background."),
 ]
 
 RESULT_HEADERS = {
@@ -52,8 +53,8 @@ RATE_HEADERS = {
     "X-RateLimit-Reset": "Unix time when the window has room again.",
 }
 ERRORS = [
-    (400, "invalid_parameter, missing_source, multiple_sources, invalid_image, url_refused, url_fetch_failed, too_many_items, webhook_refused",
-     "Bad parameters or an unreadable image."),
+    (400, "invalid_parameter, missing_source, multiple_sources, invalid_image, url_refused, url_fetch_failed, too_many_items, webhook_refused, incomplete_request",
+     "Bad parameters, a file that is not a readable image of a supported format, or a request cut off mid-body."),
     (402, "insufficient_credits", "The balance does not cover the price."),
     (403, "auth_failed", "X-Api-Key missing, unknown or revoked."),
     (404, "not_found", "No such batch (or not yours, or expired)."),

@@ -20,7 +20,9 @@ TYPES = ("auto", "person", "product", "car", "animal", "graphic", "transportatio
 FORMATS = ("auto", "png", "jpg", "webp", "zip")
 CHANNELS = ("rgba", "alpha")
 MAX_MARGIN_PX, MAX_MARGIN_PERCENT = 500, 50
-LENGTH = re.compile(r"^(\d+(?:\.\d+)?)(px|%)?$")
+NUMBER = r"([0-9]{1,6}(?:\.[0-9]{1,6})?)"  # ASCII digits, bounded: no inf, no 10**5000
+LENGTH = re.compile(rf"^{NUMBER}(px|%)?$")
+PERCENT = re.compile(rf"^{NUMBER}%$")
 HEX = re.compile(r"^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
 
 
@@ -28,10 +30,15 @@ class ParameterError(ValueError):
     """A parameter value we cannot use; `str()` says which and why."""
 
 
+def shown(value: str) -> str:
+    """A value quoted for an error message, cut short (values can be megabytes long)."""
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
 def _choice(params: Mapping[str, str], name: str, allowed, default: str) -> str:
     value = (params.get(name) or default).strip().lower()
     if value not in allowed:
-        raise ParameterError(f"{name}={value!r} is not supported; use one of {', '.join(allowed)}.")
+        raise ParameterError(f"{name}={shown(value)} is not supported; use one of {', '.join(allowed)}.")
     return value
 
 
@@ -50,7 +57,7 @@ def _lengths(text: str, name: str, counts: tuple[int, ...], default_unit: str) -
     for part in parts:
         match = LENGTH.match(part.lower())
         if not match:
-            raise ParameterError(f"{name}: {part!r} is not a length like 30px or 10%.")
+            raise ParameterError(f"{name}: {shown(part)} is not a length like 30px or 10%.")
         lengths.append((float(match[1]), match[2] or default_unit))
     return lengths
 
@@ -80,9 +87,9 @@ def roi(text: str) -> tuple[Length, Length, Length, Length]:
 
 
 def _percent(text: str, name: str) -> float:
-    match = re.match(r"^(\d+(?:\.\d+)?)%$", text)
+    match = PERCENT.match(text)
     if not match or not 0 <= float(match[1]) <= 100:
-        raise ParameterError(f"{name}: {text!r} must be a percentage from 0% to 100%.")
+        raise ParameterError(f"{name}: {shown(text)} must be a percentage from 0% to 100%.")
     return float(match[1]) / 100
 
 
@@ -120,14 +127,14 @@ def colour(text: str) -> tuple[tuple[int, int, int], int]:
     try:
         return ImageColor.getrgb(value)[:3], 255
     except ValueError:
-        raise ParameterError(f"bg_color={text!r} is neither a hex colour (81d4fa, fff8) nor a colour name.") from None
+        raise ParameterError(f"bg_color={shown(text)} is neither a hex colour (81d4fa, fff8) nor a colour name.") from None
 
 
 def removal_options(params: Mapping[str, str], background_image: bytes | None) -> RemovalOptions:
     """Every option of one request, checked."""
     size = SIZE_NAMES.get((params.get("size") or "preview").strip().lower())
     if size is None:
-        raise ParameterError(f"size={params.get('size')!r} is not supported; use preview, full, auto (or small, regular, medium, hd, 4k).")
+        raise ParameterError(f"size={shown(params['size'])} is not supported; use preview, full, auto (or small, regular, medium, hd, 4k).")
     if params.get("bg_color") and background_image is not None:
         raise ParameterError("Send bg_color or a background image, not both.")
     background, opacity = colour(params["bg_color"]) if params.get("bg_color") else (None, 255)

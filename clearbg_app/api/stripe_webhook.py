@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 
 import stripe
 from sqlalchemy.exc import IntegrityError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from clearbg_app.api.body import BodyTooLarge, read_body
 from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user
 from clearbg_app.db import session_scope
 from clearbg_app.models import StripeEvent
@@ -24,15 +24,14 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 512 * 1024
 
 
-def _verified_event(payload: bytes, signature: str | None) -> dict | None:
-    """The event if Stripe's signature over the raw body checks out with our secret, else None."""
+def _signed(payload: bytes, signature: str | None) -> bool:
+    """Whether Stripe's signature over the raw body checks out with our secret."""
     secret = get_settings().stripe_webhook_secret.get_secret_value()
     try:
-        stripe.Webhook.construct_event(payload, signature, secret)
-    except (ValueError, stripe.SignatureVerificationError):
-        return None
-    event = json.loads(payload)
-    return event if isinstance(event, dict) and {"id", "type", "data"} <= event.keys() else None
+        stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature or "", secret, stripe.Webhook.DEFAULT_TOLERANCE)
+    except (UnicodeDecodeError, stripe.SignatureVerificationError):
+        return False
+    return True
 
 
 def _apply(event: dict) -> str:
@@ -48,15 +47,24 @@ def _apply(event: dict) -> str:
 
 
 async def stripe_webhook(request: Request) -> Response:
+    """The body is read up to `MAX_EVENT_BYTES` (413 past it), its signature checked (400), then the
+    event's shape (400 for a signed event ClearBG cannot read); only then is it applied."""
     if not get_settings().stripe_enabled:
         return PlainTextResponse("Stripe is not configured on this server.", status_code=503)
-    payload = await request.body()
-    if len(payload) > MAX_EVENT_BYTES:
+    try:
+        payload = await read_body(request, MAX_EVENT_BYTES)
+    except BodyTooLarge:
         return PlainTextResponse("Event too large.", status_code=413)
-    event = _verified_event(payload, request.headers.get("stripe-signature"))
-    if event is None:
+    except ClientDisconnect:
+        return PlainTextResponse("Incomplete request.", status_code=400)
+    if not _signed(payload, request.headers.get("stripe-signature")):
         log.warning("stripe webhook refused: missing or invalid signature")
         return PlainTextResponse("Invalid signature.", status_code=400)
+    try:
+        event = billing.parse_event(payload)
+    except billing.MalformedEvent as malformed:
+        log.warning("stripe webhook refused: a signed but malformed event: %s", malformed)
+        return PlainTextResponse(f"Malformed event: {malformed}", status_code=400)
     outcome = await asyncio.to_thread(_apply, event)
     log.info("stripe event %s (%s): %s", event["id"], event["type"], outcome)
     return JSONResponse({"received": True, "outcome": outcome})

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from clearbg_app.api.body import BodyTooLarge, capped_receive, check_declared
 from clearbg_app.settings import get_settings
 
 MULTIPART_OVERHEAD = 64 * 1024
-
-
-class UploadTooLarge(Exception):
-    pass
 
 
 class UploadSizeLimitMiddleware:
@@ -25,22 +23,13 @@ class UploadSizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = get_settings().max_upload_bytes + MULTIPART_OVERHEAD
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        try:
+            check_declared(Headers(scope=scope), limit)
+        except BodyTooLarge:
             message = f"The upload is over the {get_settings().max_upload_bytes / 1e6:g} MB limit."
             await PlainTextResponse(message, status_code=413)(scope, receive, send)
             return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise UploadTooLarge
-            return message
-
         try:
-            await self.app(scope, counting_receive, send)
-        except UploadTooLarge:
+            await self.app(scope, capped_receive(receive, limit), send)
+        except BodyTooLarge:
             await PlainTextResponse("The upload is too large.", status_code=413)(scope, receive, send)

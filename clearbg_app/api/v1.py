@@ -14,13 +14,13 @@ from decimal import Decimal
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message
 
+from clearbg_app.api.body import BodyTooLarge, capped
 from clearbg_app.api.cookies import client_ip
-from clearbg_app.api.removebg_params import ParameterError, removal_options
+from clearbg_app.api.removebg_params import ParameterError, removal_options, shown
 from clearbg_app.db import session_scope
 from clearbg_app.inference import ImageDecodeError, ImageTooLarge, InferenceError, InferencePool, Job, ServerBusy
 from clearbg_app.models.billing import UNITS_PER_CREDIT
@@ -51,15 +51,11 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status, headers={**(extra_headers or {}), **self.headers})
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 def as_api_error(error: Exception) -> ApiError:
     """The answer for a domain error raised while serving a request."""
     if isinstance(error, ApiError):
         return error
-    if isinstance(error, ParameterError):
+    if isinstance(error, (ParameterError, removal.InvalidOption)):
         return ApiError(400, "invalid_parameter", "Invalid parameter", str(error))
     if isinstance(error, (ImageTooLarge, UrlTooLarge)):
         return ApiError(413, "file_too_large", "File too large", str(error))
@@ -79,6 +75,8 @@ def as_api_error(error: Exception) -> ApiError:
         return ApiError(error.status, error.code, error.title, str(error))
     if isinstance(error, NotFound):
         return ApiError(404, "not_found", "Not found", str(error))
+    if isinstance(error, ClientDisconnect):  # nobody reads this answer; the request log keeps its status
+        return ApiError(400, "incomplete_request", "Incomplete request", "The connection closed before the whole request arrived.")
     raise error
 
 
@@ -93,30 +91,37 @@ def body_limit() -> int:
     return get_settings().max_upload_bytes * 3 + 64 * 1024
 
 
-def limited(request: Request, limit: int) -> Request:
-    """The request, with a body that raises `BodyTooLarge` once it passes `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError(413, "file_too_large", "File too large", f"The request is over the {limit / 1e6:g} MB limit.")
-    received = 0
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "file_too_large", "File too large", f"The request is over the {limit / 1e6:g} MB limit.")
 
-    async def receive() -> Message:
-        nonlocal received
-        message = await request.receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            raise BodyTooLarge
-        return message
 
-    return Request(request.scope, receive)
+def json_object(raw: bytes) -> dict:
+    """A JSON body that must be an object; `ParameterError` for anything else (bad syntax, nesting
+    too deep for the parser, a number with thousands of digits)."""
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ParameterError("The body is not valid JSON (or is nested too deeply).") from None
+    if not isinstance(body, dict):
+        raise ParameterError("The JSON body must be an object.")
+    return body
+
+
+def json_text(name: str, value) -> str:
+    """A JSON parameter as the text a form would carry; objects and lists are refused."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        raise ParameterError(f"{shown(name)} must be a string, number or boolean, not a JSON {type(value).__name__}.")
+    return str(value)
 
 
 async def read_params(request: Request) -> tuple[dict[str, str], dict[str, bytes]]:
     """Text parameters and uploaded files, from multipart, urlencoded or JSON bodies."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = body_limit()
-    request = limited(request, limit)
     try:
+        request = capped(request, limit)
         if content_type in FORM_TYPES:
             form = await request.form(max_files=2, max_fields=40, max_part_size=limit)
             params = {key: value for key, value in form.items() if isinstance(value, str)}
@@ -124,30 +129,23 @@ async def read_params(request: Request) -> tuple[dict[str, str], dict[str, bytes
             await form.close()
             return params, files
         if content_type == "application/json":
-            body = json.loads(await request.body() or b"{}")
-            if not isinstance(body, dict):
-                raise ParameterError("The JSON body must be an object.")
-            return {key: _text(value) for key, value in body.items() if value is not None}, {}
+            body = json_object(await request.body())
+            return {key: json_text(key, value) for key, value in body.items() if value is not None}, {}
     except BodyTooLarge:
-        raise ApiError(413, "file_too_large", "File too large", f"The request is over the {limit / 1e6:g} MB limit.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ParameterError("The body is not valid JSON.") from None
+        raise too_large(limit) from None
     except (HTTPException, MultiPartException) as error:  # a malformed form, or too many files or fields
         raise ParameterError(f"The form could not be read: {getattr(error, 'detail', None) or error}") from None
     raise ParameterError("Send the parameters as multipart/form-data, application/x-www-form-urlencoded or application/json.")
 
 
-def _text(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def decode_b64(text: str, name: str) -> bytes:
-    """Standard base64, optionally as a data: URL, whitespace ignored."""
-    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    """Standard base64, optionally as a data: URL (`data:image/png;base64,...`), whitespace ignored."""
+    if text.startswith("data:"):
+        _, comma, text = text.partition(",")
+        if not comma:
+            raise ParameterError(f"{name} is a data: URL without its data (data:image/png;base64,...).")
     try:
-        return base64.b64decode("".join(payload.split()), validate=True)
+        return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise ParameterError(f"{name} is not valid base64.") from None
 
@@ -227,6 +225,8 @@ class PublicApi:
             data = decode_b64(params[name], name)
         else:
             data = await self._fetch(params[name].strip())
+        if not data:
+            raise ImageDecodeError(f"The {name} is empty.")
         if len(data) > get_settings().max_upload_bytes:
             raise ImageTooLarge(f"The {name} is over the {get_settings().max_upload_bytes / 1e6:g} MB limit.")
         return data

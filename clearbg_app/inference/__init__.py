@@ -2,7 +2,7 @@
 Knows nothing of users or HTTP."""
 
 from clearbg_app.inference.config import InferenceConfig
-from clearbg_app.inference.decode import DecodedImage, decode_image, probe_image
+from clearbg_app.inference.decode import DecodedImage, ImageInfo, decode_image, probe_image
 from clearbg_app.inference.errors import ImageDecodeError, ImageTooLarge, InferenceError, ModelNotFound
 from clearbg_app.inference.model import SegmentationModel, check_model_file, load_model
 from clearbg_app.inference.pipeline import Cutout, CutoutOptions, cut_out, fit_within, remove_background
@@ -15,6 +15,7 @@ __all__ = [
     "CutoutOptions",
     "DecodedImage",
     "ImageDecodeError",
+    "ImageInfo",
     "ImageTooLarge",
     "InferenceConfig",
     "InferenceError",

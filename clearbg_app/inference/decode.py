@@ -1,17 +1,23 @@
 """Turn uploaded bytes into an upright sRGB image plus its own alpha, refusing bad input early.
 
-The pixel limit is checked from the header, before any pixel is decoded. Each step keeps at
-most the decoded image and one converted copy alive.
+The one entry point for untrusted image bytes (API uploads, base64, URLs, background images, batch
+items, web uploads): only the formats ClearBG supports are tried (`FORMATS`, never Pillow's other
+plugins), and whatever a decoder raises on a crafted file becomes `ImageDecodeError`. The pixel
+limit is checked from the header, before any pixel is decoded. Each step keeps at most the decoded
+image and one converted copy alive.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps
 
 from clearbg_app.inference.errors import ImageDecodeError, ImageTooLarge
 
@@ -19,17 +25,53 @@ try:  # HEIC/HEIF through the maintained libheif plugin; AVIF is built into Pill
     import pillow_heif
 
     pillow_heif.register_heif_opener()
-    SUPPORTED = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF"
 except ImportError:  # pragma: no cover - the plugin is in requirements.txt
-    SUPPORTED = "JPEG, PNG, WebP, GIF, BMP, TIFF or AVIF"
+    pass
+
+log = logging.getLogger(__name__)
+Image.init()
+# Pillow's plugin names, and how the formats are called to people. MPO (phones' multi-picture
+# JPEG) opens through the JPEG plugin. Every other plugin (EPS runs Ghostscript, DDS, SPIDER, ...)
+# is never tried.
+FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF", "BMP": "BMP", "TIFF": "TIFF", "HEIF": "HEIC", "AVIF": "AVIF"}
+FORMATS = tuple(name for name in FORMAT_NAMES if name in Image.OPEN)
+SUPPORTED = ", ".join(FORMAT_NAMES[name] for name in FORMATS[:-1]) + f" or {FORMAT_NAMES[FORMATS[-1]]}"
+NOT_AN_IMAGE = f"This file is not an image we can read; send a {SUPPORTED} file."
+DAMAGED = "The image file is damaged and cannot be decoded."
 
 HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+EXIF_ORIENTATION = 0x0112
 _SRGB = ImageCms.createProfile("sRGB")
 
 # `_open` enforces the configured pixel limit itself, before decoding, with a message that gives
 # the image's size; Pillow's own global guard would refuse earlier with a vaguer one.
 Image.MAX_IMAGE_PIXELS = None
+# Pillow warns about each oddity of a damaged file ("Corrupt EXIF data", "Truncated File Read"):
+# the answer to the sender says it, the server log need not. (A filter, not `catch_warnings`,
+# which is not thread-safe, and the pool decodes in several threads.)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
+
+@contextmanager
+def _untrusted(message: str) -> Iterator[None]:
+    """Run decoder code on untrusted bytes: any exception it raises
+    (Pillow's plugins raise OSError, ValueError, but also NotImplementedError, RuntimeError,
+    TypeError, OverflowError... on crafted headers) becomes `ImageDecodeError(message)`."""
+    try:
+        yield
+    except ImageDecodeError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the decoder's failure is the file's fault, not ours
+        log.debug("decoder refused a file: %s: %s", type(error).__name__, error)
+        raise ImageDecodeError("The image file is truncated; upload the complete file." if "truncated" in str(error) else message) from None
+
+
+@contextmanager
+def _tolerated() -> Iterator[None]:
+    """Optional metadata (EXIF): any error is ignored; the image stays as stored."""
+    with suppress(Exception):
+        yield
 
 
 @dataclass(frozen=True)
@@ -43,40 +85,47 @@ class DecodedImage:
         return self.rgb.size
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says: the format, the stored size and the size once EXIF orientation is applied."""
+
+    format: str  # one of FORMATS
+    size: tuple[int, int]
+    upright_size: tuple[int, int]
+
+
 def _open(data: bytes, max_pixels: int, max_bytes: int | None = None) -> Image.Image:
-    """Open lazily and check the size and pixel count before any pixel is decoded."""
+    """Open lazily (supported formats only) and check the size and pixel count before any pixel is decoded."""
     if not data:
         raise ImageDecodeError("The file is empty.")
     if max_bytes and len(data) > max_bytes:
         raise ImageTooLarge(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:g} MB.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
-        raise ImageTooLarge(_too_large_message(None, max_pixels)) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-        raise ImageDecodeError(f"This file is not an image we can read; send a {SUPPORTED} file.") from None
-    width, height = image.size
+    with _untrusted(NOT_AN_IMAGE):
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        width, height = image.size
     if width < 1 or height < 1:
         raise ImageDecodeError("The image has no pixels.")
     if width * height > max_pixels:
-        raise ImageTooLarge(_too_large_message((width, height), max_pixels))
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels);"
+            f" the limit is {max_pixels / 1e6:g} megapixels."
+        )
     return image
 
 
-def _too_large_message(size: tuple[int, int], max_pixels: int) -> str:
-    width, height = size
-    return (
-        f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels);"
-        f" the limit is {max_pixels / 1e6:g} megapixels."
-    )
+def _turned(image: Image.Image) -> bool:
+    """Whether the EXIF orientation swaps width and height; a corrupt EXIF block turns nothing."""
+    turned = False
+    with _tolerated():
+        turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+    return turned
 
 
-def probe_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> tuple[str, tuple[int, int]]:
-    """Format and size from the header alone; raises like `decode_image`."""
+def probe_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> ImageInfo:
+    """Format and sizes from the header alone; raises like `decode_image`."""
     image = _open(data, max_pixels, max_bytes)
-    return image.format or "", image.size
+    width, height = image.size
+    return ImageInfo(image.format or "", (width, height), (height, width) if _turned(image) else (width, height))
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -100,7 +149,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
         if image.mode == "LA":
             image = image.convert("RGBA")
         return ImageCms.profileToProfile(image, profile, _SRGB, outputMode=output_mode)
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+    except Exception:  # noqa: BLE001 - a crafted profile makes LittleCMS raise anything; the pixels stay
         return image
 
 
@@ -112,28 +161,20 @@ def _split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
         image = _to_8bit(image)
     elif image.mode in ("1", "L", "RGB") and "transparency" in image.info:
         image = image.convert("RGBA")
-    try:
-        if image.mode in ALPHA_MODES:
-            return image.convert("RGB"), image.getchannel("A")
-        return (image if image.mode == "RGB" else image.convert("RGB")), None
-    except ValueError:
-        raise ImageDecodeError(f"Images in colour mode {image.mode} are not supported; send an RGB image.") from None
+    if image.mode in ALPHA_MODES:
+        return image.convert("RGB"), image.getchannel("A")
+    return (image if image.mode == "RGB" else image.convert("RGB")), None
 
 
 def decode_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> DecodedImage:
     """Decode `data` (first frame or page), apply EXIF orientation and ICC profile, convert to RGB."""
     image = _open(data, max_pixels, max_bytes)
     image_format = image.format or ""
-    try:
+    with _untrusted(DAMAGED):
         image.seek(0)
         image.load()
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
-        if "truncated" in str(error):
-            raise ImageDecodeError("The image file is truncated; upload the complete file.") from None
-        raise ImageDecodeError("The image file is damaged and cannot be decoded.") from None
-    try:
+    with _tolerated():
         ImageOps.exif_transpose(image, in_place=True)
-    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not lose the image
-        pass
-    rgb, alpha = _split_alpha(_to_srgb(image))
+    with _untrusted(f"Images in colour mode {image.mode} are not supported; send an RGB image."):
+        rgb, alpha = _split_alpha(_to_srgb(image))
     return DecodedImage(rgb=rgb, alpha=alpha, format=image_format)

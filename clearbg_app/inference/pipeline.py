@@ -112,7 +112,9 @@ def cut_out(
     elif not consume and options.refine_edges:
         rgb = rgb.copy()
     roi = _clamp_box(options.roi, out_size) if options.roi else None
-    if options.roi and roi is None:
+    if options.roi and roi is None:  # nothing to look at: all background
+        if timings is not None:
+            timings.update(inference=0.0, refine=time.perf_counter() - clock)
         return Cutout(rgb, Image.new("L", out_size, 0))
     region = rgb.crop(roi) if roi else rgb
     mask = predict_mask(region, model, tta=options.tta)

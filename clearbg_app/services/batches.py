@@ -20,7 +20,6 @@ import hmac
 import http.client
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -39,12 +38,14 @@ from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, Webhoo
 from clearbg_app.services import credits, removal
 from clearbg_app.services.background import BackgroundWorker
 from clearbg_app.services.errors import NotFound, ServiceError
+from clearbg_app.services.images import safe_filename
 from clearbg_app.services.url_fetch import (
     AddressPolicy,
     Timeouts,
     UrlFetchFailed,
     UrlRefused,
     fetch_image,
+    parse_url,
     pinned_connection,
     public_only,
     resolve_host,
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 WEBHOOK_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=12))
 SIGNATURE_HEADER = "ClearBG-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
-UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 FINISHED = (ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.CANCELLED)
 ErrorFields = tuple[int, str, str, str]  # status, code, title, detail (remove.bg's error shape)
 
@@ -82,13 +82,6 @@ class Source:
 
 
 # Names ---------------------------------------------------------------------------------------------------
-
-
-def safe_filename(name: str, fallback: str) -> str:
-    """The last path component of `name` without separators or control characters; `fallback` if empty."""
-    base = re.split(r"[/\\]", name or "")[-1]
-    base = UNSAFE_NAME.sub("_", base).strip(" .")
-    return base[-200:] or fallback
 
 
 def url_filename(url: str, fallback: str) -> str:
@@ -136,15 +129,12 @@ def options_from_json(data: dict, background: bytes | None) -> removal.RemovalOp
 
 def check_webhook_url(url: str, *, policy: AddressPolicy = public_only) -> str:
     """`url` if it is http(s) to addresses `policy` admits (the same rules as image_url); `BatchRefused`."""
-    parts = urlsplit(url.strip())
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        port = None
-    if parts.scheme not in ("http", "https") or not parts.hostname or port is None or len(url) > 2000:
-        raise BatchRefused(400, "webhook_refused", "Webhook URL refused", "webhook_url must be an http:// or https:// URL.")
+        parts = parse_url(url.strip(), name="webhook_url")
+    except UrlRefused as refused:
+        raise BatchRefused(400, "webhook_refused", "Webhook URL refused", str(refused)) from None
     try:
-        resolve_host(parts.hostname, port, policy)
+        resolve_host(parts.host, parts.port, policy)
     except (UrlRefused, UrlFetchFailed):
         raise BatchRefused(
             400, "webhook_refused", "Webhook URL refused",
@@ -177,12 +167,17 @@ def create_batch(
     if total > settings.batch_max_bytes:
         raise BatchRefused(413, "file_too_large", "Batch too large", f"The images add up to over the {settings.batch_max_bytes / 1e6:g} MB limit of a batch.")
     for source in sources:
+        if source.data is not None and not source.data:
+            raise BatchRefused(400, "invalid_image", "Empty image", f"{source.filename or 'An image of the batch'} is empty.")
         if source.data is not None and len(source.data) > settings.max_upload_bytes:
             raise BatchRefused(413, "file_too_large", "File too large", f"{source.filename} is over the {settings.max_upload_bytes / 1e6:g} MB limit.")
         if source.data is None and not (source.url or "").strip():
             raise BatchRefused(400, "missing_source", "Empty image URL", "An image_url of the batch is empty.")
+        if source.data is None:
+            parse_url(source.url, name=f"image_url {source.url[:80]!r}")  # UrlRefused before anything is stored
     if webhook_url:
         webhook_url = check_webhook_url(webhook_url, policy=url_policy)
+    removal.decoded_background(options)  # a bad background image refuses the batch, not each of its items
     now = now or utcnow()
     keys: list[str] = []
     with deleted_on_failure(store, keys, session.rollback):

@@ -8,8 +8,10 @@ arrive out of order: an order remembers refunds that came before its payment and
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -208,6 +210,92 @@ def receipt_url(session: Session, *, user_id: uuid.UUID, order_id: uuid.UUID) ->
 # Webhook events ----------------------------------------------------------------------------------------
 
 
+class MalformedEvent(ServiceError):
+    """A signed webhook event ClearBG cannot read: not JSON, or not shaped as the Stripe objects it handles."""
+
+
+def _text(limit: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and len(value) <= limit and "\x00" not in value
+
+
+def _ref(limit: int) -> Callable[[Any], bool]:
+    """An id, or the expanded object carrying it (`_id` reads either)."""
+    text = _text(limit)
+    return lambda value: text(value) or (isinstance(value, dict) and (value.get("id") is None or text(value["id"])))
+
+
+def _whole(limit: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit
+
+
+def _is(kind: type) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, kind)
+
+
+CENTS, ID, OBJECT = _whole(2**31 - 1), _ref(64), _is(dict)  # the columns: 32-bit cents, ids of 64 characters
+_ENVELOPE = {("id",): _text(255), ("type",): _text(255), ("created",): _whole(253402300799), ("data",): OBJECT, ("data", "object"): OBJECT}
+_DETAILS = {("subscription",): ID, ("metadata",): OBJECT, ("metadata", "order_id"): _text(64), ("metadata", "plan_code"): _text(32)}
+_LINE = {("pricing",): OBJECT, ("pricing", "price_details"): OBJECT, ("pricing", "price_details", "price"): ID, ("price",): ID}
+_CHECKOUT = {
+    ("id",): _text(255), ("metadata",): OBJECT, ("metadata", "order_id"): _text(64), ("client_reference_id",): _text(200),
+    ("payment_intent",): ID, ("subscription",): ID, ("payment_status",): _text(64),
+}  # fmt: skip
+# Every field a handler reads, and what it must be when present (absent or null is always allowed).
+EVENT_FIELDS: dict[str, dict[tuple[str, ...], Callable[[Any], bool]]] = {
+    "checkout.session.completed": _CHECKOUT,
+    "checkout.session.async_payment_succeeded": _CHECKOUT,
+    "checkout.session.async_payment_failed": _CHECKOUT,
+    "invoice.paid": {
+        ("id",): _text(64), ("customer",): ID, ("subscription",): ID, ("amount_paid",): CENTS, ("payment_intent",): ID,
+        ("hosted_invoice_url",): _text(500), ("parent",): OBJECT, ("parent", "subscription_details"): OBJECT,
+        **{("parent", "subscription_details", *path): valid for path, valid in _DETAILS.items()},
+        ("subscription_details",): OBJECT, **{("subscription_details", *path): valid for path, valid in _DETAILS.items()},
+        ("lines",): OBJECT, ("lines", "data"): _is(list), ("lines", "data", "*"): OBJECT,
+        **{("lines", "data", "*", *path): valid for path, valid in _LINE.items()},
+    },
+    "charge.refunded": {("id",): _text(64), ("payment_intent",): ID, ("invoice",): ID, ("amount_refunded",): CENTS},
+    "customer.subscription.deleted": {("id",): _text(64), ("customer",): ID},
+}  # fmt: skip
+
+
+def _values_at(data: Any, path: tuple[str, ...]) -> Iterator[Any]:
+    """The values at `path` ("*": each item of a list); a step into something that is not an object
+    (or list) yields nothing: that value's own entry checks its type."""
+    if not path:
+        yield data
+    elif path[0] == "*" and isinstance(data, list):
+        for item in data:
+            yield from _values_at(item, path[1:])
+    elif isinstance(data, dict) and path[0] in data:
+        yield from _values_at(data[path[0]], path[1:])
+
+
+def _check_fields(data: dict, fields: dict, where: str) -> None:
+    for path, valid in fields.items():
+        if any(value is not None and not valid(value) for value in _values_at(data, path)):
+            raise MalformedEvent(f"{where}{'.'.join(path)} is not what Stripe sends")
+
+
+def parse_event(payload: bytes) -> dict:
+    """The webhook event in a (verified) body, checked before anything is applied: an envelope with
+    `id`, `type` and `data.object`, and for the events ClearBG handles, every field read of the right
+    type and size. `MalformedEvent` otherwise."""
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise MalformedEvent("the body is not JSON") from None
+    if not isinstance(event, dict) or not all(isinstance(event.get(name), str) and event[name] for name in ("id", "type")):
+        raise MalformedEvent("an event has a text id and type")
+    _check_fields(event, _ENVELOPE, "")
+    if not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
+        raise MalformedEvent("data.object is missing")
+    if fields := EVENT_FIELDS.get(event["type"]):
+        if not event["data"]["object"].get("id"):
+            raise MalformedEvent("data.object.id is missing")
+        _check_fields(event["data"]["object"], fields, "data.object.")
+    return event
+
+
 def handle_event(session: Session, *, event: dict, now: datetime | None = None) -> str:
     """Apply one verified webhook event; a second delivery of the same event id does nothing.
     Returns a short outcome, also stored with the event."""
@@ -381,7 +469,7 @@ def _invoice_plan(session: Session, invoice: dict, metadata: dict, account: Cred
     if code := metadata.get("plan_code"):
         return session.exec(select(Plan).where(Plan.code == code)).first()
     for line in (invoice.get("lines") or {}).get("data") or []:
-        price = _id((line.get("pricing") or {}).get("price_details", {}).get("price") or line.get("price"))
+        price = _id(((line.get("pricing") or {}).get("price_details") or {}).get("price") or line.get("price"))
         if price and (plan := session.exec(select(Plan).where(Plan.stripe_price_id == price)).first()):
             return plan
     return session.get(Plan, account.subscription_plan_id) if account.subscription_plan_id else None
@@ -437,4 +525,4 @@ _HANDLERS = {
     "charge.refunded": _charge_refunded,
     "customer.subscription.deleted": _subscription_deleted,
 }
-assert tuple(_HANDLERS) == HANDLED_EVENTS
+assert tuple(_HANDLERS) == HANDLED_EVENTS and set(EVENT_FIELDS) == set(HANDLED_EVENTS)

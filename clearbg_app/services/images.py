@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import logging
+import math
+import re
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -11,7 +12,6 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
-from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.inference import ImageDecodeError, InferencePool, Job, Rendered, ServerBusy, probe_image
 from clearbg_app.models import ImageStatus, ProcessedImage
 from clearbg_app.services import consents, credits, removal
@@ -28,10 +28,21 @@ CONTENT_TYPES = {
     "GIF": "image/gif",
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
-    "MPO": "image/jpeg",
+    "MPO": "image/jpeg",  # phones' multi-picture JPEG, opened by the JPEG plugin
     "HEIF": "image/heic",
     "AVIF": "image/avif",
-}
+}  # every format the decoder accepts (`inference.decode.FORMATS`)
+
+
+UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+def safe_filename(name: str, fallback: str) -> str:
+    """The last path component of `name` without separators or control characters (NUL included: the
+    database refuses it); `fallback` if nothing is left."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = UNSAFE_NAME.sub("_", base).strip(" .")
+    return base[-200:] or fallback
 
 
 def default_pool() -> InferencePool:
@@ -60,17 +71,16 @@ def store_upload(
     if len(data) > settings.max_upload_bytes:
         raise UploadRejected(too_large_message(len(data)))
     try:
-        image_format, (width, height) = probe_image(data, max_pixels=settings.max_pixels)
+        info = probe_image(data, max_pixels=settings.max_pixels)
     except ImageDecodeError as error:
         raise UploadRejected(str(error)) from None
-    if image_format not in CONTENT_TYPES:
-        raise UploadRejected(f"{image_format or 'This'} files are not supported; send a {SUPPORTED} file.")
+    image_format, (width, height) = info.format, info.size
     now = now or utcnow()
     key = store.put(data, suffix="." + image_format.lower())
     image = ProcessedImage(
         visitor_hash=visitor_hash,
         user_id=user_id,
-        original_filename=filename[-255:],
+        original_filename=safe_filename(filename, "image"),
         original_key=key,
         original_content_type=CONTENT_TYPES[image_format],
         original_bytes=len(data),

@@ -3,7 +3,6 @@ and the usage record committed together. The public API calls this; the web page
 
 from __future__ import annotations
 
-import io
 import math
 import time
 import uuid
@@ -29,12 +28,12 @@ from clearbg_app.inference import (
 from clearbg_app.inference.render import Margin
 from clearbg_app.models import ApiKey, ApiUsage, CreditLot, EntryKind, LedgerEntry
 from clearbg_app.services import credits
+from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 
 # Output sizes: the most pixels a result may have (None: the input's own size).
 SIZES = ("preview", "medium", "hd", "full")
 SIZE_MEGAPIXELS = {"medium": 1.5, "hd": 4.0}
-EXIF_ORIENTATION = 0x0112
 Colour = tuple[int, int, int]
 Length = tuple[float, str]  # a number and its unit, "px" or "%"
 
@@ -96,24 +95,13 @@ class Sized:
         return max(1, math.ceil(self.output[0] * self.output[1] / 1e6))
 
 
-def upright_size(data: bytes) -> tuple[int, int]:
-    """The image's size after its EXIF orientation is applied, from the header (checked first)."""
-    settings = get_settings()
-    _, (width, height) = probe_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
-    with Image.open(io.BytesIO(data)) as image:
-        try:
-            turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
-        except Exception:  # noqa: BLE001 - a corrupt EXIF block does not turn the image
-            turned = False
-    return (height, width) if turned else (width, height)
-
-
 def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str) -> Sized:
-    """Output size and price; `auto` is full size when the balance covers it, else a preview."""
-    source = upright_size(data)
+    """Output size and price from the header (checked first); `auto` is full size when the balance
+    covers it, else a preview."""
+    settings = get_settings()
+    source = probe_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes).upright_size
 
     def priced(name: str) -> Sized:
-        settings = get_settings()
         limit = settings.preview_pixels if name == "preview" else None
         if name in SIZE_MEGAPIXELS:
             limit = int(SIZE_MEGAPIXELS[name] * 1e6)
@@ -127,26 +115,43 @@ def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str) ->
     return full if credits.balance(session, user_id=user_id) >= full.units else priced("preview")
 
 
+class InvalidOption(ServiceError):
+    """An option that does not fit the image it came with (a roi outside it)."""
+
+
 def _to_pixels(length: Length, extent: int) -> float:
     value, unit = length
     return value * extent / 100 if unit == "%" else value
 
 
+def roi_box(roi: tuple[Length, Length, Length, Length], sized: Sized) -> tuple[int, int, int, int]:
+    """The roi in the output's pixels, clipped to the image and rounded outwards, so never empty;
+    `InvalidOption` when it lies outside the image (checked before any work starts)."""
+    width, height = sized.source
+    x1, y1, x2, y2 = (_to_pixels(length, extent) for length, extent in zip(roi, (width, height) * 2, strict=True))
+    x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height))
+    if x2 <= x1 or y2 <= y1:
+        raise InvalidOption(f"roi does not overlap the {width}x{height} image; give x1 y1 x2 y2 inside it (x1 < x2, y1 < y2).")
+    x_factor, y_factor = sized.output[0] / width, sized.output[1] / height
+    return math.floor(x1 * x_factor), math.floor(y1 * y_factor), math.ceil(x2 * x_factor), math.ceil(y2 * y_factor)
+
+
+def decoded_background(options: RemovalOptions) -> Image.Image | None:
+    """The background image's pixels; `ImageDecodeError` (or `ImageTooLarge`) for a bad one."""
+    if options.background_image is None:
+        return None
+    return decode_image(options.background_image, max_pixels=get_settings().max_pixels).rgb
+
+
 def _job(data: bytes, options: RemovalOptions, sized: Sized) -> Job:
     settings = get_settings()
     out_w, out_h = sized.output
-    roi = None
-    if options.roi:
-        factor = out_w / sized.source[0]
-        extents = (sized.source[0], sized.source[1]) * 2
-        roi = tuple(round(_to_pixels(length, extent) * factor) for length, extent in zip(options.roi, extents, strict=True))
+    roi = roi_box(options.roi, sized) if options.roi else None
     margins: tuple[Margin, ...] | None = None
     if options.crop_margin:
         margins = tuple((value / 100, 0) if unit == "%" else (0.0, round(value)) for value, unit in options.crop_margin)
     placed = not options.crop and (options.scale is not None or options.position is not None)
-    background_image = None
-    if options.background_image is not None:
-        background_image = decode_image(options.background_image, max_pixels=settings.max_pixels).rgb
+    background_image = decoded_background(options)
     image_format = options.format
     if options.channels == "alpha":
         image_format = "mask"

@@ -39,17 +39,55 @@ class UrlTooLarge(ServiceError):
     """The download passed the byte limit (it was stopped there)."""
 
 
+# Ranges that are not globally reachable but that `ipaddress` (as of Python 3.11) calls global:
+# deprecated site-local IPv6, IPv6 documentation (RFC 9637), SRv6 SIDs (RFC 9602), the deprecated
+# 6to4 relay anycast, and NAT64's local-use prefix (RFC 8215).
+NOT_GLOBAL = tuple(
+    ipaddress.ip_network(network) for network in ("fec0::/10", "3fff::/20", "5f00::/16", "192.88.99.0/24", "64:ff9b:1::/48")
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: an IPv4 address in its last 32 bits
+
+
 def public_only(address: IPAddress) -> bool:
-    """The default policy: globally routable unicast addresses; never loopback, private, link-local
-    (cloud metadata), multicast, reserved or unspecified ones, also when IPv4-mapped into IPv6."""
+    """The default policy: globally reachable unicast addresses only (`is_global`, and not in
+    `NOT_GLOBAL`); never loopback, private, link-local (cloud metadata), site-local, multicast,
+    reserved or unspecified ones. IPv4 embedded in IPv6 (IPv4-mapped, NAT64) is judged as that IPv4
+    address; the 6to4 and Teredo tunnels, which reach any IPv4 address, are refused."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return public_only(address.ipv4_mapped)
+        if address in NAT64:
+            return public_only(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
         if address.sixtofour is not None or address.teredo is not None:
             return False
+    if any(address in network for network in NOT_GLOBAL if network.version == address.version):
+        return False
     return address.is_global and not (
         address.is_multicast or address.is_loopback or address.is_link_local or address.is_reserved or address.is_private
     )
+
+
+@dataclass(frozen=True)
+class ParsedUrl:
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query, what the request line asks for
+
+
+def parse_url(url: str, *, name: str = "image_url") -> ParsedUrl:
+    """`url` taken apart; `UrlRefused` unless it is a plain http(s) URL with a host and a valid port
+    (no spaces or control characters, at most 2000 characters)."""
+    if len(url) > 2000 or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise UrlRefused(f"{name} must be an http:// or https:// URL of at most 2000 characters, without spaces.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # "http://[::1" (an unclosed IPv6 literal), a port that is not a number or out of range
+        raise UrlRefused(f"{name} is not a valid URL (check the host and the port).") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UrlRefused(f"{name} must be an http:// or https:// URL.")
+    return ParsedUrl(parts.scheme, parts.hostname, port, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
 
 
 @dataclass(frozen=True)
@@ -63,7 +101,7 @@ def resolve_host(host: str, port: int, policy: AddressPolicy) -> list[str]:
     """The addresses of `host`, if every one of them passes `policy`."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError, ValueError):  # unknown name, a label IDNA refuses
         raise UrlFetchFailed(f"The host {host!r} of image_url does not resolve.") from None
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not addresses or not all(policy(address) for address in addresses):
@@ -107,20 +145,14 @@ def pinned_connection(
     url: str, *, policy: AddressPolicy, timeouts: Timeouts, tls_context: ssl.SSLContext | None = None
 ) -> tuple[_PinnedHTTP, str]:
     """A connection (not yet open) that can only reach the checked addresses of `url`'s host, and the
-    request target. `UrlRefused` unless `url` is http(s) with a valid port and a host `policy` accepts."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UrlRefused("image_url must be an http:// or https:// URL.")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise UrlRefused("image_url has an invalid port.") from None
-    addresses = resolve_host(parts.hostname, port, policy)
+    request target. `UrlRefused` unless `url` passes `parse_url` and `policy` accepts its host."""
+    parts = parse_url(url)
+    addresses = resolve_host(parts.host, parts.port, policy)
     if parts.scheme == "https":
-        connection = _PinnedHTTPS(parts.hostname, port, addresses, timeouts, tls_context or ssl.create_default_context())
+        connection = _PinnedHTTPS(parts.host, parts.port, addresses, timeouts, tls_context or ssl.create_default_context())
     else:
-        connection = _PinnedHTTP(parts.hostname, port, addresses, timeouts)
-    return connection, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection = _PinnedHTTP(parts.host, parts.port, addresses, timeouts)
+    return connection, parts.target
 
 
 def fetch_image(
@@ -139,7 +171,7 @@ def fetch_image(
             connection.request("GET", target, headers={"User-Agent": "ClearBG image fetcher", "Accept": "image/*"})
             response = connection.getresponse()
             if response.status in REDIRECTS and response.getheader("Location"):
-                url = urljoin(url, response.getheader("Location"))
+                url = _redirect_target(url, response.getheader("Location"))
                 continue
             if response.status != 200:
                 raise UrlFetchFailed(f"image_url answered HTTP {response.status}.")
@@ -153,9 +185,16 @@ def fetch_image(
     raise UrlFetchFailed(f"image_url redirected more than {MAX_REDIRECTS} times.")
 
 
+def _redirect_target(url: str, location: str) -> str:
+    try:
+        return urljoin(url, location)
+    except ValueError:
+        raise UrlFetchFailed("image_url redirected to an invalid URL.") from None
+
+
 def _read_limited(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
     declared = response.getheader("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise UrlTooLarge(f"The image at image_url is over the {max_bytes / 1e6:g} MB limit.")
     body = bytearray()
     while chunk := response.read1(CHUNK):
