@@ -9,7 +9,7 @@ import logging
 import reflex as rx
 
 from clearbg_app import log_redaction
-from clearbg_app.api import build_api
+from clearbg_app.api import ClearBGApp, build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.services.batches import BatchWorker
@@ -59,7 +59,7 @@ except ModelNotFound as missing:
 if problems := settings.problems():
     raise SystemExit("clearbg: " + " ".join(problems))
 
-app = rx.App(api_transformer=build_api())
+app = ClearBGApp(api_transformer=build_api())
 on_load = SessionState.load_session
 app.add_page(index.index, route="/", title="ClearBG: remove image backgrounds", on_load=on_load)
 app.add_page(auth.signup, route="/signup", title="Sign up · ClearBG", on_load=on_load)

@@ -48,6 +48,23 @@ def test_form_posts_from_other_sites_are_refused(client, session):
     assert session.exec(select(User)).all() == []
 
 
+def test_form_posts_must_match_scheme_host_and_port(client, session, monkeypatch):
+    """The site is http://testserver (and its public URL): another scheme, port or host is another origin."""
+    monkeypatch.setenv("CLEARBG_PUBLIC_URL", "https://clearbg.example")
+    monkeypatch.setenv("CLEARBG_CORS_ORIGINS", "https://www.clearbg.example")
+    get_settings.cache_clear()
+    foreign = ("https://testserver", "http://testserver:8080", "ws://testserver", "http://testserver.evil.example",
+               "http://[::1", "null", "https://clearbg.example:444", "http://clearbg.example", "testserver")  # fmt: skip
+    for origin in foreign:
+        for header in ("origin", "referer"):
+            assert client.post("/auth/signup", data=SIGN_UP, headers={header: origin}).status_code == 403, (header, origin)
+    assert session.exec(select(User)).all() == []
+    for number, origin in enumerate(("http://testserver:80", "https://clearbg.example", "https://CLEARBG.example:443/page",
+                                     "https://www.clearbg.example")):  # fmt: skip
+        form = {**SIGN_UP, "email": f"ada{number}@example.com"}
+        assert client.post("/auth/signup", data=form, headers={"referer": origin}).status_code == 303, origin
+
+
 def test_sign_up_then_sign_in_sets_an_http_only_cookie(client, session, monkeypatch):
     response = client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
     assert response.headers["location"].startswith("/login?m=")

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from clearbg_app.api.cookies import clear_session_cookie, client_ip, session_token, set_session_cookie
 from clearbg_app.api.flash import flash
+from clearbg_app.api.origins import is_site_origin
 from clearbg_app.db import session_scope
 from clearbg_app.services import accounts
 from clearbg_app.services.deletion_lock import DeletionPending
@@ -40,11 +41,9 @@ def redirect(path: str, *, message: str | None = None, kind: str = "error", fiel
 
 
 def same_origin(request: Request) -> bool:
-    """Form posts must come from our own pages (the SameSite cookie covers the rest)."""
+    """Form posts must come from our own pages: scheme, host and port (the SameSite cookie covers the rest)."""
     source = request.headers.get("origin") or request.headers.get("referer")
-    if not source:
-        return False
-    return urlsplit(source).netloc == request.headers.get("host", "")
+    return is_site_origin(source, scheme=request.url.scheme, host=request.headers.get("host"))
 
 
 def form_post(handler: Handler) -> Handler:
