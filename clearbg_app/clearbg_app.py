@@ -7,6 +7,9 @@ import contextlib
 import logging
 
 import reflex as rx
+from reflex.config import get_config
+from reflex.constants import StateManagerMode
+from reflex.istate.manager import reset_disk_state_manager
 
 from clearbg_app import log_redaction
 from clearbg_app.api import ClearBGApp, build_api
@@ -58,6 +61,10 @@ except ModelNotFound as missing:
     raise SystemExit(f"clearbg: {missing}") from None
 if problems := settings.problems():
     raise SystemExit("clearbg: " + " ".join(problems))
+if get_config().state_manager_mode == StateManagerMode.DISK:
+    raise SystemExit("clearbg: REFLEX_STATE_MANAGER_MODE=disk would write every tab's state to disk; "
+                     "use the default (memory) or REFLEX_REDIS_URL.")  # fmt: skip
+reset_disk_state_manager()  # the .states/ files of earlier versions held cookies and personal data
 
 app = ClearBGApp(api_transformer=build_api())
 on_load = SessionState.load_session

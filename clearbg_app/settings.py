@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field("", description="comma-separated further origins of this site (e.g. https://www.example.com)")
     secret_key: SecretStr = Field(SecretStr(""), description="signs email links; required in production")
     session_days: int = Field(30, gt=0, description="how long a sign-in lasts without activity")
+    state_expiry_minutes: int = Field(60, gt=0, description="a browser tab's page state is dropped this long after its last event")
     request_log_days: int = Field(90, gt=0, description="how long request logs are kept")
     request_log_ip_days: int = Field(7, gt=0, description="after this many days request logs lose their IP prefix")
     history_retention_days: int = Field(30, gt=0, description="how long images are kept with processing-history consent")

@@ -3,6 +3,7 @@ SMTP sink; and no secret in any log line or request-log row."""
 
 from __future__ import annotations
 
+import base64
 import logging
 from urllib.parse import parse_qs, urlsplit
 
@@ -87,6 +88,8 @@ def test_sign_up_errors_come_back_with_the_fields_but_never_the_password(client,
     assert flash["kind"] == "error" and "at least 10" in flash["msg"]
     assert flash["fields"] == {"email": "ada@example.com", "display_name": "Ada"}
     assert "short" not in response.headers["location"]
+    body = parse_qs(urlsplit(response.headers["location"]).query)["m"][0].split(".")[0]
+    assert b"ada@example.com" not in base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))  # the URL hides the fields
     assert session.exec(select(User)).all() == []
 
 
@@ -173,6 +176,25 @@ def test_mail_goes_through_smtp_when_configured(client, monkeypatch):
     assert message["To"] == "ada@example.com" and "/auth/verify?token=" in message.get_content()
 
 
+def test_a_reset_link_hands_its_token_to_the_form_in_a_cookie_not_the_page_url(client, data_dir):
+    from tests.mail import outbox
+
+    sign_up_and_in(client)
+    client.post("/auth/forgot-password", data={"email": "ada@example.com"}, headers=ORIGIN)
+    opened = client.get(f"/auth/reset-password?token={token_in(outbox(data_dir)[-1], '/auth/reset-password')}")
+    assert opened.status_code == 303 and opened.headers["location"] == "/reset-password"  # Reflex keeps page URLs in state
+    cookie = opened.headers["set-cookie"]
+    assert cookie.startswith("clearbg_reset=") and "Path=/auth/reset-password" in cookie and "HttpOnly" in cookie
+    assert "Max-Age=3600" in cookie
+    short = client.post("/auth/reset-password", data={"password": "short"}, headers=ORIGIN)
+    assert short.headers["location"].startswith("/reset-password?m=") and "at least" in flash_of(short)["msg"]
+    done = client.post("/auth/reset-password", data={"password": "a-brand-new-secret"}, headers=ORIGIN)
+    assert flash_of(done)["msg"].startswith("Your password is changed") and 'clearbg_reset=""' in done.headers["set-cookie"]
+    again = client.post("/auth/reset-password", data={"password": "another-good-one"}, headers=ORIGIN)
+    assert flash_of(again)["kind"] == "error"
+    assert urlsplit(client.get("/auth/reset-password").headers["location"]).path == "/forgot-password"
+
+
 def test_request_logs_and_app_logs_never_hold_secrets(client, session, data_dir, caplog):
     caplog.set_level(logging.DEBUG)
     sign_up_and_in(client)
@@ -182,8 +204,10 @@ def test_request_logs_and_app_logs_never_hold_secrets(client, session, data_dir,
     verify_token = token_in(outbox(data_dir)[0], "/auth/verify")
     client.get(f"/auth/verify?token={verify_token}")
     client.post("/auth/forgot-password", data={"email": "ada@example.com"}, headers=ORIGIN)
-    reset_token = token_in(outbox(data_dir)[-1], "/reset-password")
-    client.post("/auth/reset-password", data={"token": reset_token, "password": "a-brand-new-secret"}, headers=ORIGIN)
+    reset_token = token_in(outbox(data_dir)[-1], "/auth/reset-password")
+    client.get(f"/auth/reset-password?token={reset_token}")
+    reset = client.post("/auth/reset-password", data={"password": "a-brand-new-secret"}, headers=ORIGIN)
+    assert flash_of(reset)["msg"].startswith("Your password is changed")
     writer.flush()
 
     rows = session.exec(select(RequestLog)).all()
@@ -213,7 +237,7 @@ def test_account_forms_change_password_and_email(client, data_dir):
     changed = client.post("/auth/password", data={"current_password": PASSWORD, "new_password": "another-good-one"}, headers=ORIGIN)
     assert flash_of(changed)["msg"] == "Your password is changed; your other browsers are signed out."
     email = client.post("/auth/email", data={"new_email": "New@Example.com", "password": "another-good-one"}, headers=ORIGIN)
-    assert flash_of(email)["msg"] == "We sent a link to new@example.com; your address changes when you open it."
+    assert flash_of(email)["msg"] == "We sent a link to the new address; your address changes when you open it."
     assert outbox(data_dir)[-1]["To"] == "new@example.com"
     bad = client.post("/auth/email", data={"new_email": "not an address", "password": "another-good-one"}, headers=ORIGIN)
     assert flash_of(bad)["kind"] == "error" and "valid email" in flash_of(bad)["msg"]

@@ -4,6 +4,7 @@ inside the site's security headers and the public API's CORS (the browser tests 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import uuid
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
 from clearbg_app.api.cookies import SESSION_COOKIE, VISITOR_COOKIE
+from clearbg_app.api.event_socket import SESSION_REF, VISITOR_REF, EventSocketScrub
 from clearbg_app.api.headers import PublicApiCors, SecurityHeaders, inline_script_hashes
 from clearbg_app.api.origins import websocket_origin_allowed
 from clearbg_app.services import images
@@ -25,6 +27,7 @@ from tests.conftest import sample_bytes
 from tests.test_auth_routes import ORIGIN, sign_up_and_in
 
 FOREIGN = ("http://evil.example", "http://localhost:3001", "https://localhost:3000", "http://127.0.0.1:3000", "null")
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.7801.3 Safari/537.36"
 
 
 def site() -> TestClient:
@@ -93,7 +96,7 @@ def test_every_response_carries_the_security_headers(db_url, monkeypatch):
     client = site()
     requests = [("GET", "/api/docs"), ("GET", "/api/openapi.json"), ("GET", "/api/images/nope/result"),
                 ("POST", "/auth/login"), ("GET", "/api/v1.0/account"), ("GET", "/no/such/route"),
-                ("OPTIONS", "/api/v1.0/removebg")]  # fmt: skip
+                ("OPTIONS", "/api/v1.0/removebg"), ("GET", "/auth/reset-password")]  # fmt: skip
     for method, path in requests:
         headers = client.request(method, path, headers={"access-control-request-method": "POST", **ORIGIN}).headers
         assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff", path
@@ -128,6 +131,35 @@ def test_pages_allow_the_built_inline_scripts_by_hash_only(tmp_path):
     expected = {f"'sha256-{base64.b64encode(hashlib.sha256(code).digest()).decode()}'"
                 for code in (b"window.a = 1;", b"requestAnimationFrame(f)")}  # fmt: skip
     assert set(inline_script_hashes(tmp_path)) == expected
+
+
+def handshake(scope: dict) -> dict:
+    """What reaches Reflex of a connection, after the scrub."""
+    seen = {}
+
+    async def reflex(scope, receive, send):
+        seen.update(scope)
+
+    asyncio.run(EventSocketScrub(reflex)(scope, None, None))
+    return seen
+
+
+def test_the_event_socket_handshake_leaves_reflex_no_token_user_agent_or_ip():
+    session_token, visitor_token = "S" * 43, "V" * 43
+    raw = [(b"host", b"clearbg.example"), (b"origin", b"https://clearbg.example"), (b"user-agent", CHROME.encode()),
+           (b"cookie", f"{SESSION_COOKIE}={session_token}; {VISITOR_COOKIE}={visitor_token}; other=1".encode()),
+           (b"x-forwarded-for", b"203.0.113.9"), (b"referer", b"https://clearbg.example/reset-password?token=abc"),
+           (b"accept-language", b"de-CH"), (b"sec-websocket-key", b"k")]  # fmt: skip
+    seen = handshake({"type": "websocket", "path": "/_event/", "headers": raw, "client": ("203.0.113.9", 50000)})
+    headers = dict(seen["headers"])
+    assert headers[b"cookie"] == f"{SESSION_REF}={sha256_hex(session_token)}; {VISITOR_REF}={sha256_hex(visitor_token)}".encode()
+    assert headers[b"user-agent"] == b"Chrome 156" and seen["client"] == ("0.0.0.0", 0)
+    assert set(headers) == {b"host", b"origin", b"user-agent", b"cookie", b"sec-websocket-key"}
+    for leak in (session_token, visitor_token, "203.0.113", "7801", "token=abc", "de-CH"):
+        assert leak not in repr(seen), leak
+    assert b"cookie" not in dict(handshake({"type": "websocket", "headers": [(b"cookie", b"junk")]})["headers"])
+    http = {"type": "http", "headers": raw, "client": ("203.0.113.9", 1)}
+    assert handshake(http) == http  # plain HTTP requests pass untouched
 
 
 def test_the_event_socket_accepts_only_the_sites_origins(monkeypatch):

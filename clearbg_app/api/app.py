@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from clearbg_app.api.auth import auth_routes
 from clearbg_app.api.batches import BatchApi
+from clearbg_app.api.event_socket import EventSocketScrub
 from clearbg_app.api.google import google_routes
 from clearbg_app.api.headers import PublicApiCors, SecurityHeaders
 from clearbg_app.api.images import image_blob
@@ -43,6 +44,7 @@ def build_api(public_api: PublicApi | None = None) -> Starlette:
             Middleware(RequestLogMiddleware),
             Middleware(VisitorCookieMiddleware),
             Middleware(UploadSizeLimitMiddleware),
+            Middleware(EventSocketScrub),
         ],
     )
 
