@@ -221,6 +221,38 @@ def test_request_logs_and_app_logs_never_hold_secrets(client, session, data_dir,
         assert secret not in dump
 
 
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.7801.3 Safari/537.36"
+
+
+def test_request_logs_and_sessions_keep_only_a_coarse_user_agent(client, session):
+    client.headers["user-agent"] = CHROME
+    client.get("/api/images/00000000-0000-0000-0000-000000000000/result")  # before signing in
+    sign_up_and_in(client)
+    client.post("/auth/logout", headers=ORIGIN)  # and after signing out
+    client.get("/api/docs", headers={"user-agent": "curl/8.5.0"})
+    writer.flush()
+    rows = session.exec(select(RequestLog)).all()
+    assert {row.user_agent for row in rows} == {"Chrome 156", "curl 8"} and len(rows) == 5
+    assert [row.user_agent for row in session.exec(select(AuthSession)).all()] == ["Chrome 156 on Linux"]
+
+
+@pytest.mark.parametrize(("user_agent", "coarse", "with_system"), [
+    (CHROME, "Chrome 156", "Chrome 156 on Linux"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
+     "Edge 120", "Edge 120 on Windows"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+     "Safari 17", "Safari 17 on iOS"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:128.0) Gecko/20100101 Firefox/128.0", "Firefox 128", "Firefox 128 on macOS"),
+    ("curl/8.5.0", "curl 8", "curl 8"), ("python-requests/2.32.3", "python-requests 2", "python-requests 2"),
+    ("Mozilla/5.0 (X11; Linux x86_64) GraceBrowser/1.0", "other", "other on Linux"), ("", "other", "other"),
+    ("Chrome/" + "9" * 500, "Chrome 9999", "Chrome 9999"), ("\u202eChrome/1\x00 <script>", "Chrome 1", "Chrome 1"),
+])  # fmt: skip
+def test_coarse_user_agent_keeps_the_browser_family_and_major_version(user_agent, coarse, with_system):
+    from clearbg_app.services.security import coarse_user_agent
+
+    assert coarse_user_agent(user_agent) == coarse and coarse_user_agent(user_agent, with_system=True) == with_system
+
+
 def test_redaction_filter_scrubs_tokens_and_keys():
     record = logging.LogRecord("granian.access", logging.INFO, "", 0, '"GET /auth/verify?token=%s&x=1" %s', ("abc.def", "cbg_live_Sekr3t"), None)
     RedactSecrets().filter(record)

@@ -36,3 +36,14 @@ def send_mail(*, to: str, subject: str, body: str) -> None:
     path = settings.outbox_dir / f"{utcnow():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"  # sorts by time
     path.write_bytes(bytes(message))
     log.info("mail written to %s (no SMTP configured): %s", path, subject)
+
+
+def erase_outbox(*, addresses: list[str]) -> int:
+    """Delete the outbox files of mail to, or mentioning, any of `addresses` (account deletion)."""
+    needles = [address.lower().encode() for address in addresses if address]
+    erased = 0
+    for path in sorted(get_settings().outbox_dir.glob("*.eml")) if needles else ():
+        if any(needle in path.read_bytes().lower() for needle in needles):
+            path.unlink(missing_ok=True)
+            erased += 1
+    return erased

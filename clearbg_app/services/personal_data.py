@@ -11,7 +11,7 @@ columns holding blob-store keys. `on_erasure` says what the anonymization job do
 "keep" (nothing personal is left in it once the other entries are erased).
 
 Outside the database: `STORES` lists the other places where the app or Reflex keeps per-person data
-(the page state of open browser tabs), and `STATE_VARS` which vars of
+(the page state of open browser tabs, the development mail outbox), and `STATE_VARS` which vars of
 the Reflex states (`state/`) hold personal data. A test fails when a state var that looks personal is
 in neither `STATE_VARS` nor its list of vars known to hold nothing personal, and when one looks secret.
 """
@@ -295,6 +295,12 @@ STORES: tuple[Store, ...] = (
         "minutes after the tab's last use, emptied when the tab signs out",
         "a tab's personal vars (STATE_VARS) are reset when it signs out or another account signs in; the rest expires "
         "long before the deletion grace period ends",
+    ),
+    Store(
+        "Development outbox",
+        "Service emails written to files (only where no mail server is configured)",
+        _fixed("until the operator deletes them; erased with the account"),
+        "files addressed to or mentioning the person's email addresses are deleted by the anonymization job",
     ),
 )
 
