@@ -7,9 +7,12 @@ import contextlib
 import logging
 
 import reflex as rx
+from reflex.config import get_config
+from reflex.constants import StateManagerMode
+from reflex.istate.manager import reset_disk_state_manager
 
 from clearbg_app import log_redaction
-from clearbg_app.api import build_api
+from clearbg_app.api import ClearBGApp, build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.services.batches import BatchWorker
@@ -62,8 +65,12 @@ except ModelNotFound as missing:
     raise SystemExit(f"clearbg: {missing}") from None
 if problems := settings.problems():
     raise SystemExit("clearbg: " + " ".join(problems))
+if get_config().state_manager_mode == StateManagerMode.DISK:
+    raise SystemExit("clearbg: REFLEX_STATE_MANAGER_MODE=disk would write every tab's state to disk; "
+                     "use the default (memory) or REFLEX_REDIS_URL.")  # fmt: skip
+reset_disk_state_manager()  # the .states/ files of earlier versions held cookies and personal data
 
-app = rx.App(api_transformer=build_api())
+app = ClearBGApp(api_transformer=build_api())
 on_load = SessionState.load_session
 app.add_page(index.index, route="/", title="ClearBG: remove image backgrounds", on_load=on_load)
 app.add_page(auth.signup, route="/signup", title="Sign up · ClearBG", on_load=on_load)

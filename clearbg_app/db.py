@@ -14,7 +14,8 @@ from clearbg_app.settings import get_settings
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout, and `secure_delete` (deleted
+    and overwritten values are zeroed in the file, not left in free space)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -23,6 +24,7 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
@@ -48,3 +50,12 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def checkpoint_wal(engine: Engine | None = None) -> None:
+    """SQLite only: copy the write-ahead log into the database and truncate it, so that old versions of
+    erased rows no longer linger in the `-wal` file (run after anonymizing accounts)."""
+    engine = engine or get_engine()
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

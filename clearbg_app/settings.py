@@ -14,11 +14,31 @@ import contextlib
 import os
 import secrets
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = PROJECT_ROOT.parent / "shared" / "models" / "u2netp.onnx"
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_origin(url: str) -> str | None:
+    """`scheme://host[:port]` as browsers send it in `Origin` (default port left out, host lower-case),
+    or None for anything that is not an http(s) URL with a host."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if port in (None, DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
 
 
 class Settings(BaseSettings):
@@ -58,9 +78,11 @@ class Settings(BaseSettings):
     batch_max_bytes: int = Field(100_000_000, gt=0, description="uploaded bytes in one batch job")
     batch_retention_hours: int = Field(24, gt=0, description="how long batch results are kept after the batch finishes")
 
-    public_url: str = Field("http://localhost:3000", description="base URL used in emails")
+    public_url: str = Field("http://localhost:3000", description="base URL used in emails; its origin is the site's")
+    cors_origins: str = Field("", description="comma-separated further origins of this site (e.g. https://www.example.com)")
     secret_key: SecretStr = Field(SecretStr(""), description="signs email links; required in production")
     session_days: int = Field(30, gt=0, description="how long a sign-in lasts without activity")
+    state_expiry_minutes: int = Field(60, gt=0, description="a browser tab's page state is dropped this long after its last event")
     request_log_days: int = Field(90, gt=0, description="how long request logs are kept")
     request_log_ip_days: int = Field(7, gt=0, description="after this many days request logs lose their IP prefix")
     history_retention_days: int = Field(30, gt=0, description="how long images are kept with processing-history consent")
@@ -118,9 +140,21 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
+    @property
+    def site_origins(self) -> list[str]:
+        """The site's own origins: CLEARBG_PUBLIC_URL's and those in CLEARBG_CORS_ORIGINS. Only these may
+        use the site's cookies from another origin; a malformed entry is left out (see `problems`)."""
+        candidates = [self.public_url, *self.cors_origins.split(",")]
+        origins = [origin for url in candidates if (origin := canonical_origin(url))]
+        return list(dict.fromkeys(origins))
+
     def problems(self) -> list[str]:
         """Settings that must not be used as they are (insecure defaults are refused in production)."""
         found = []
+        if canonical_origin(self.public_url) is None:
+            found.append("CLEARBG_PUBLIC_URL must be an http(s) URL, like https://clearbg.example.com.")
+        if bad := [entry.strip() for entry in self.cors_origins.split(",") if entry.strip() and not canonical_origin(entry)]:
+            found.append(f"CLEARBG_CORS_ORIGINS must list origins like https://www.example.com, not {', '.join(bad)!s}.")
         if self.is_production:
             if len(self.secret_key.get_secret_value()) < 32:
                 found.append("CLEARBG_SECRET_KEY must be set to at least 32 random characters in production.")

@@ -174,8 +174,8 @@ def leaked_secrets(lines: list[str]) -> list[str]:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    server_log = PROJECT_ROOT / "test-artifacts" / "app.log"
-    lines = log_recorder.lines + (server_log.read_text().splitlines() if server_log.exists() else [])
+    server_logs = sorted((PROJECT_ROOT / "test-artifacts").glob("app*.log"))  # one per app the browser tests ran
+    lines = log_recorder.lines + [line for log in server_logs for line in log.read_text().splitlines()]
     if leaks := leaked_secrets(lines):
         print("\nSECRETS IN LOGS:\n" + "\n".join(leaks))
         session.exitstatus = 1

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
 from clearbg_app.api.cookies import SESSION_COOKIE
+from clearbg_app.api.event_socket import scrubbed_headers
 from clearbg_app.api.flash import read_flash
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.clock import as_utc
@@ -48,9 +49,11 @@ def audit_actions(session) -> list[str]:
 
 
 def state_for(state_cls, cookie: str = ""):
-    """A state instance as the server builds it for one websocket, with this Cookie header."""
+    """A state instance as the server builds it for one websocket whose handshake had this Cookie header
+    (and reached Reflex as `api/event_socket.py` leaves it)."""
+    headers = {name.decode(): value.decode() for name, value in scrubbed_headers([(b"cookie", cookie.encode())])}
     root = rx.State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data({"headers": {"cookie": cookie}, "pathname": "/admin"})
+    root.router = RouterData.from_router_data({"headers": headers, "pathname": "/admin"})
     return root.get_substate(state_cls.get_full_name().split("."))
 
 

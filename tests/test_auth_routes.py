@@ -3,6 +3,7 @@ SMTP sink; and no secret in any log line or request-log row."""
 
 from __future__ import annotations
 
+import base64
 import logging
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,6 +50,23 @@ def test_form_posts_from_other_sites_are_refused(client, session):
     assert session.exec(select(User)).all() == []
 
 
+def test_form_posts_must_match_scheme_host_and_port(client, session, monkeypatch):
+    """The site is http://testserver (and its public URL): another scheme, port or host is another origin."""
+    monkeypatch.setenv("CLEARBG_PUBLIC_URL", "https://clearbg.example")
+    monkeypatch.setenv("CLEARBG_CORS_ORIGINS", "https://www.clearbg.example")
+    get_settings.cache_clear()
+    foreign = ("https://testserver", "http://testserver:8080", "ws://testserver", "http://testserver.evil.example",
+               "http://[::1", "null", "https://clearbg.example:444", "http://clearbg.example", "testserver")  # fmt: skip
+    for origin in foreign:
+        for header in ("origin", "referer"):
+            assert client.post("/auth/signup", data=SIGN_UP, headers={header: origin}).status_code == 403, (header, origin)
+    assert session.exec(select(User)).all() == []
+    for number, origin in enumerate(("http://testserver:80", "https://clearbg.example", "https://CLEARBG.example:443/page",
+                                     "https://www.clearbg.example")):  # fmt: skip
+        form = {**SIGN_UP, "email": f"ada{number}@example.com"}
+        assert client.post("/auth/signup", data=form, headers={"referer": origin}).status_code == 303, origin
+
+
 def test_sign_up_then_sign_in_sets_an_http_only_cookie(client, session, monkeypatch):
     response = client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
     assert response.headers["location"].startswith("/login?m=")
@@ -71,6 +89,8 @@ def test_sign_up_errors_come_back_with_the_fields_but_never_the_password(client,
     assert flash["kind"] == "error" and "at least 10" in flash["msg"]
     assert flash["fields"] == {"email": "ada@example.com", "display_name": "Ada"}
     assert "short" not in response.headers["location"]
+    body = parse_qs(urlsplit(response.headers["location"]).query)["m"][0].split(".")[0]
+    assert b"ada@example.com" not in base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))  # the URL hides the fields
     assert session.exec(select(User)).all() == []
 
 
@@ -159,6 +179,25 @@ def test_mail_goes_through_smtp_when_configured_sent_by_the_worker_not_the_reque
     assert message["To"] == "ada@example.com" and "/auth/verify?token=" in message.get_content()
 
 
+def test_a_reset_link_hands_its_token_to_the_form_in_a_cookie_not_the_page_url(client, data_dir):
+    from tests.mail import outbox
+
+    sign_up_and_in(client)
+    client.post("/auth/forgot-password", data={"email": "ada@example.com"}, headers=ORIGIN)
+    opened = client.get(f"/auth/reset-password?token={token_in(outbox(data_dir)[-1], '/auth/reset-password')}")
+    assert opened.status_code == 303 and opened.headers["location"] == "/reset-password"  # Reflex keeps page URLs in state
+    cookie = opened.headers["set-cookie"]
+    assert cookie.startswith("clearbg_reset=") and "Path=/auth/reset-password" in cookie and "HttpOnly" in cookie
+    assert "Max-Age=3600" in cookie
+    short = client.post("/auth/reset-password", data={"password": "short"}, headers=ORIGIN)
+    assert short.headers["location"].startswith("/reset-password?m=") and "at least" in flash_of(short)["msg"]
+    done = client.post("/auth/reset-password", data={"password": "a-brand-new-secret"}, headers=ORIGIN)
+    assert flash_of(done)["msg"].startswith("Your password is changed") and 'clearbg_reset=""' in done.headers["set-cookie"]
+    again = client.post("/auth/reset-password", data={"password": "another-good-one"}, headers=ORIGIN)
+    assert flash_of(again)["kind"] == "error"
+    assert urlsplit(client.get("/auth/reset-password").headers["location"]).path == "/forgot-password"
+
+
 def test_request_logs_and_app_logs_never_hold_secrets(client, session, data_dir, caplog):
     caplog.set_level(logging.DEBUG)
     sign_up_and_in(client)
@@ -168,8 +207,10 @@ def test_request_logs_and_app_logs_never_hold_secrets(client, session, data_dir,
     verify_token = token_in(outbox(data_dir)[0], "/auth/verify")
     client.get(f"/auth/verify?token={verify_token}")
     client.post("/auth/forgot-password", data={"email": "ada@example.com"}, headers=ORIGIN)
-    reset_token = token_in(outbox(data_dir)[-1], "/reset-password")
-    client.post("/auth/reset-password", data={"token": reset_token, "password": "a-brand-new-secret"}, headers=ORIGIN)
+    reset_token = token_in(outbox(data_dir)[-1], "/auth/reset-password")
+    client.get(f"/auth/reset-password?token={reset_token}")
+    reset = client.post("/auth/reset-password", data={"password": "a-brand-new-secret"}, headers=ORIGIN)
+    assert flash_of(reset)["msg"].startswith("Your password is changed")
     writer.flush()
 
     rows = session.exec(select(RequestLog)).all()
@@ -181,6 +222,38 @@ def test_request_logs_and_app_logs_never_hold_secrets(client, session, data_dir,
     dump = "\n".join([repr(row.model_dump()) for row in rows] + app_lines)
     for secret in (PASSWORD, "a-brand-new-secret", session_token, verify_token, reset_token):
         assert secret not in dump
+
+
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.7801.3 Safari/537.36"
+
+
+def test_request_logs_and_sessions_keep_only_a_coarse_user_agent(client, session):
+    client.headers["user-agent"] = CHROME
+    client.get("/api/images/00000000-0000-0000-0000-000000000000/result")  # before signing in
+    sign_up_and_in(client)
+    client.post("/auth/logout", headers=ORIGIN)  # and after signing out
+    client.get("/api/docs", headers={"user-agent": "curl/8.5.0"})
+    writer.flush()
+    rows = session.exec(select(RequestLog)).all()
+    assert {row.user_agent for row in rows} == {"Chrome 156", "curl 8"} and len(rows) == 5
+    assert [row.user_agent for row in session.exec(select(AuthSession)).all()] == ["Chrome 156 on Linux"]
+
+
+@pytest.mark.parametrize(("user_agent", "coarse", "with_system"), [
+    (CHROME, "Chrome 156", "Chrome 156 on Linux"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
+     "Edge 120", "Edge 120 on Windows"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+     "Safari 17", "Safari 17 on iOS"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:128.0) Gecko/20100101 Firefox/128.0", "Firefox 128", "Firefox 128 on macOS"),
+    ("curl/8.5.0", "curl 8", "curl 8"), ("python-requests/2.32.3", "python-requests 2", "python-requests 2"),
+    ("Mozilla/5.0 (X11; Linux x86_64) GraceBrowser/1.0", "other", "other on Linux"), ("", "other", "other"),
+    ("Chrome/" + "9" * 500, "Chrome 9999", "Chrome 9999"), ("\u202eChrome/1\x00 <script>", "Chrome 1", "Chrome 1"),
+])  # fmt: skip
+def test_coarse_user_agent_keeps_the_browser_family_and_major_version(user_agent, coarse, with_system):
+    from clearbg_app.services.security import coarse_user_agent
+
+    assert coarse_user_agent(user_agent) == coarse and coarse_user_agent(user_agent, with_system=True) == with_system
 
 
 def test_redaction_filter_scrubs_tokens_and_keys():
@@ -199,7 +272,7 @@ def test_account_forms_change_password_and_email(client, data_dir):
     changed = client.post("/auth/password", data={"current_password": PASSWORD, "new_password": "another-good-one"}, headers=ORIGIN)
     assert flash_of(changed)["msg"] == "Your password is changed; your other browsers are signed out."
     email = client.post("/auth/email", data={"new_email": "New@Example.com", "password": "another-good-one"}, headers=ORIGIN)
-    assert flash_of(email)["msg"] == "We sent a link to new@example.com; your address changes when you open it."
+    assert flash_of(email)["msg"] == "We sent a link to the new address; your address changes when you open it."
     assert outbox(data_dir)[-1]["To"] == "new@example.com"
     bad = client.post("/auth/email", data={"new_email": "not an address", "password": "another-good-one"}, headers=ORIGIN)
     assert flash_of(bad)["kind"] == "error" and "valid email" in flash_of(bad)["msg"]

@@ -14,10 +14,12 @@ from clearbg_app.models import AuditEvent, PolicyAcknowledgement, PolicyNoticeEm
 from clearbg_app.services import accounts, deletion, mail, policies
 from clearbg_app.services.errors import NotFound
 from clearbg_app.services.policies import PolicyError, StaleDraft
+from clearbg_app.settings import PROJECT_ROOT
 from tests.mail import outbox
 from tests.test_accounts import PASSWORD, sign_up
 
 BODY = "# Privacy policy\n\nWe now keep request logs for 30 days.\n"
+IN_FORCE = "1.1"  # the privacy policy's version in force as shipped (migration 0012), after the founding "1"
 
 
 def admin_user(session, clock):
@@ -39,23 +41,26 @@ def actions(session) -> list[str]:
     return [event.action for event in session.exec(select(AuditEvent).order_by(AuditEvent.at)).all()]
 
 
-def test_the_founding_versions_hold_the_repository_documents(session, clock):
+def test_the_shipped_versions_hold_the_repository_documents(session, clock):
     privacy = policies.current_version(session, kind="privacy", now=clock())
     terms = policies.current_version(session, kind="terms", now=clock())
-    assert (privacy.label, privacy.is_published, terms.label) == ("1", True, "1")
-    assert "/privacy-center" in privacy.body and "/subprocessors" in privacy.body
+    assert (privacy.label, privacy.is_published, privacy.material, terms.label) == (IN_FORCE, True, False, "1")
+    assert privacy.body == (PROJECT_ROOT / "docs" / "privacy-policy-1.1.md").read_text()
+    assert "/privacy-center" in privacy.body and "Chrome 156" in privacy.body and "overwritten" in privacy.body
+    founding = policies.published_version(session, kind="privacy", label="1")
+    assert founding.body == (PROJECT_ROOT / "docs" / "privacy-policy.md").read_text()
     assert terms.body.startswith("# Terms of service")
-    assert policies.current_label(session, kind="privacy", now=clock()) == "1"
+    assert policies.current_label(session, kind="privacy", now=clock()) == IN_FORCE
 
 
 def test_drafts_are_not_in_effect_and_not_public(session, clock):
     admin = admin_user(session, clock)
     version = draft(session, clock, admin)
-    assert policies.current_label(session, kind="privacy", now=clock() + timedelta(days=400)) == "1"
+    assert policies.current_label(session, kind="privacy", now=clock() + timedelta(days=400)) == IN_FORCE
     with pytest.raises(NotFound):
         policies.published_version(session, kind="privacy", label="2")
-    assert [v.label for v in policies.published_versions(session, kind="privacy")] == ["1"]
-    assert [v.label for v in policies.all_versions(session, kind="privacy")] == ["2", "1"]
+    assert [v.label for v in policies.published_versions(session, kind="privacy")] == [IN_FORCE, "1"]
+    assert [v.label for v in policies.all_versions(session, kind="privacy")] == ["2", IN_FORCE, "1"]
     assert version.revision == 1 and not version.is_published
 
 
@@ -122,7 +127,7 @@ def test_publishing_freezes_the_version(session, clock):
     session.rollback()
     assert policies.get_version(session, version_id=version.id).body == BODY
     # upcoming until its date, then in effect
-    assert policies.current_label(session, kind="privacy", now=clock()) == "1"
+    assert policies.current_label(session, kind="privacy", now=clock()) == IN_FORCE
     assert policies.current_label(session, kind="privacy", now=clock() + timedelta(days=30)) == "2"
 
 
@@ -132,7 +137,7 @@ def test_a_past_effective_date_takes_effect_when_published_never_retroactively(s
     clock.advance(hours=2)
     published = policies.publish(session, admin=admin, version_id=version.id, revision=1, now=clock())
     assert as_utc(published.effective_at) == clock()
-    assert policies.current_label(session, kind="privacy", now=clock() - timedelta(seconds=1)) == "1"
+    assert policies.current_label(session, kind="privacy", now=clock() - timedelta(seconds=1)) == IN_FORCE
     assert policies.current_label(session, kind="privacy", now=clock()) == "2"
 
 
@@ -141,7 +146,7 @@ def test_sign_up_records_the_versions_in_effect(session, clock):
     version = draft(session, clock, admin, kind="terms", label="2026-12")
     policies.publish(session, admin=admin, version_id=version.id, revision=1, now=clock())
     user = sign_up(session, clock, email="new@example.com")
-    assert (user.accepted_policy_version, user.accepted_terms_version) == ("1", "2026-12")
+    assert (user.accepted_policy_version, user.accepted_terms_version) == (IN_FORCE, "2026-12")
 
 
 def test_every_policy_action_is_audited_without_the_text(session, clock):
@@ -231,7 +236,7 @@ def test_non_material_changes_raise_no_banner_and_no_email(session, clock, data_
     publish_material(session, clock, admin, material=False)
     assert policies.pending_notices(session, user=ada, now=clock()) == []
     assert policies.send_material_notices(session, now=clock()) == 0
-    assert [v.label for v in policies.published_versions(session, kind="privacy")] == ["2", "1"]
+    assert [v.label for v in policies.published_versions(session, kind="privacy")] == ["2", IN_FORCE, "1"]
 
 
 def test_the_notice_job_is_scheduled():

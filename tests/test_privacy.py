@@ -361,7 +361,7 @@ def test_cancelling_within_the_grace_period_restores_the_account(session, store,
     assert outbox(data_dir, clock)[-1]["Subject"] == "Your ClearBG account will not be deleted"
 
 
-def test_after_grace_and_the_job_nothing_about_the_person_is_left(session, store, clock):
+def test_after_grace_and_the_job_nothing_about_the_person_is_left(session, store, clock, data_dir):
     other = new_user(session, clock, email="bystander@example.com", name="Bystander")
     other_image = upload(session, store, clock, other)
     person = every_feature(session, store, clock)
@@ -371,6 +371,7 @@ def test_after_grace_and_the_job_nothing_about_the_person_is_left(session, store
     session.commit()
     orders_before = session.exec(select(Order).where(Order.user_id == user_id)).all()
     deletion.request_deletion(session, user=person.user, store=store, password=PASSWORD, now=clock())
+    assert len(outbox(data_dir, clock)) == 1  # the mail worker wrote the deletion notice (the confirmation was overtaken: already confirmed)
     clock.advance(days=6, hours=23)
     assert anonymize_accounts_job(clock=clock)["accounts_anonymized"] == 0
     clock.advance(hours=2)
@@ -382,6 +383,8 @@ def test_after_grace_and_the_job_nothing_about_the_person_is_left(session, store
     for needle in (EMAIL, NAME, IP, IP_PREFIX, "203.0.113", USER_AGENT, "google-sub-grace", "Brewster"):  # not "Grace": the policy text speaks of a grace period
         assert needle.lower() not in dump.lower(), needle
     assert b"Brewster" not in dump_blobs(store)
+    assert counts["outbox_files_deleted"] == 1  # the deletion notice
+    assert not [mail for mail in outbox(data_dir) if EMAIL in mail.as_string() or "Brewster" in mail.as_string()]
     assert set(store.keys()) == set(session.get(ProcessedImage, other_image.id).blob_keys())
     user = session.get(User, user_id)
     alias = personal_data.pseudonym(user_id)
@@ -399,6 +402,21 @@ def test_after_grace_and_the_job_nothing_about_the_person_is_left(session, store
     with pytest.raises(deletion.DeletionError, match="already been deleted"):
         deletion.request_deletion(session, user=user, store=store, reauthenticated=True, now=clock())
     assert anonymize_accounts_job(clock=clock)["accounts_anonymized"] == 0  # idempotent
+
+
+def test_sqlite_keeps_no_trace_of_an_anonymized_account_in_its_file_or_wal(db_url, session, store, clock, data_dir):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's own files")
+    person = every_feature(session, store, clock)
+    deletion.request_deletion(session, user=person.user, store=store, password=PASSWORD, now=clock())
+    clock.advance(days=8)
+    session.close()
+    assert anonymize_accounts_job(clock=clock)["accounts_anonymized"] == 1
+    files = {path.name: path.read_bytes() for path in data_dir.glob("clearbg.db*")}
+    for needle in (EMAIL, NAME, "Brewster", USER_AGENT, "GraceBrowser", IP, person.api_secret, person.session_token):
+        for name, raw in files.items():
+            assert needle.encode() not in raw, (needle, name)
+    assert files["clearbg.db-wal"] == b""  # truncated: no old page versions left in it
 
 
 def test_anonymization_killed_mid_run_and_rerun_leaves_no_orphan(session, store, clock, monkeypatch):

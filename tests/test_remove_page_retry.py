@@ -15,6 +15,7 @@ from reflex.state import RouterData
 from reflex_base.event.context import EventContext
 
 from clearbg_app.api.cookies import SESSION_COOKIE, VISITOR_COOKIE
+from clearbg_app.api.event_socket import scrubbed_headers
 from clearbg_app.inference import InferenceConfig, Job
 from clearbg_app.models import EntryKind
 from clearbg_app.services import accounts, credits, images
@@ -46,7 +47,8 @@ def occupy(pool: GatedPool):
 
 
 def run_event(handler: str, cookie: str, *args) -> list[dict]:
-    """Run one of RemoveState's background events to the end; the RemoveState deltas it emitted."""
+    """Run one of RemoveState's background events to the end, with the tab's handshake as the event socket
+    hands it to Reflex; the RemoveState deltas it emitted."""
     deltas: list[dict] = []
 
     async def emit_delta(_token, delta):
@@ -59,7 +61,8 @@ def run_event(handler: str, cookie: str, *args) -> list[dict]:
         manager = StateManagerMemory()
         with EventContext(token="tab-1", state_manager=manager, enqueue_impl=enqueue, emit_delta_impl=emit_delta):
             root = await manager.get_state(BaseStateToken(ident="tab-1", cls=rx.State))
-            root.router = RouterData.from_router_data({"headers": {"cookie": cookie}, "pathname": "/"})
+            handshake = {name.decode(): value.decode() for name, value in scrubbed_headers([(b"cookie", cookie.encode())])}
+            root.router = RouterData.from_router_data({"headers": handshake, "pathname": "/"})
             state = root.get_substate(RemoveState.get_full_name().split("."))
             async with StateProxy(state) as proxy:
                 proxy.stage = "working"

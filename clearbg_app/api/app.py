@@ -1,16 +1,22 @@
-"""The Starlette app that wraps Reflex's backend: our routes first, then Reflex."""
+"""The Starlette app that wraps Reflex's backend (our routes first, then Reflex), and the Reflex app
+with the site's guards around all of it."""
 
 from __future__ import annotations
 
+import reflex as rx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from clearbg_app.api.auth import auth_routes
 from clearbg_app.api.batches import BatchApi
+from clearbg_app.api.event_socket import EventSocketScrub
 from clearbg_app.api.google import google_routes
+from clearbg_app.api.headers import PublicApiCors, SecurityHeaders
 from clearbg_app.api.images import image_blob
 from clearbg_app.api.openapi import docs_routes
+from clearbg_app.api.origins import websocket_origin_allowed
 from clearbg_app.api.privacy import privacy_routes
 from clearbg_app.api.request_log import RequestLogMiddleware
 from clearbg_app.api.stripe_webhook import stripe_routes
@@ -38,5 +44,19 @@ def build_api(public_api: PublicApi | None = None) -> Starlette:
             Middleware(RequestLogMiddleware),
             Middleware(VisitorCookieMiddleware),
             Middleware(UploadSizeLimitMiddleware),
+            Middleware(EventSocketScrub),
         ],
     )
+
+
+class ClearBGApp(rx.App):
+    """`rx.App` whose event socket accepts only the site's origins, and whose every response, Reflex's
+    own included, passes through the security headers and the public API's CORS."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sio is not None:  # engine.io checks the handshake's Origin with this
+            self.sio.eio.cors_allowed_origins = websocket_origin_allowed
+
+    def __call__(self) -> ASGIApp:
+        return SecurityHeaders(PublicApiCors(super().__call__()))

@@ -15,11 +15,22 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.body import FORM_LIMIT, BodyTooLarge, capped
-from clearbg_app.api.cookies import clear_session_cookie, client_ip, session_token, set_session_cookie
+from clearbg_app.api.cookies import (
+    RESET_COOKIE,
+    RESTORE_COOKIE,
+    clear_link_cookie,
+    clear_session_cookie,
+    client_ip,
+    link_token,
+    session_token,
+    set_link_cookie,
+    set_session_cookie,
+)
 from clearbg_app.api.flash import flash
+from clearbg_app.api.origins import is_site_origin
 from clearbg_app.db import session_scope
 from clearbg_app.services import accounts, security
-from clearbg_app.services.deletion_lock import DeletionPending
+from clearbg_app.services.deletion_lock import CANCEL_MINUTES, DeletionPending
 from clearbg_app.services.errors import ServiceError
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -45,11 +56,9 @@ def redirect(path: str, *, message: str | None = None, kind: str = "error", fiel
 
 
 def same_origin(request: Request) -> bool:
-    """Form posts must come from our own pages (the SameSite cookie covers the rest)."""
+    """Form posts must come from our own pages: scheme, host and port (the SameSite cookie covers the rest)."""
     source = request.headers.get("origin") or request.headers.get("referer")
-    if not source:
-        return False
-    return urlsplit(source).netloc == request.headers.get("host", "")
+    return is_site_origin(source, scheme=request.url.scheme, host=request.headers.get("host"))
 
 
 def form_post(handler: Handler) -> Handler:
@@ -86,6 +95,13 @@ async def with_password(action: Callable[..., T], /, **kwargs) -> T:
     """`action(session, **kwargs)` in its own session, in the password lane: Argon2 off the event loop, a
     few at a time (`PasswordWorkBusy`, a `ServiceError`, when the lane is full)."""
     return await security.password_lane.run(_in_session, action, **kwargs)
+
+
+def offer_restore(pending: DeletionPending) -> Response:
+    """To /restore-account, the token to cancel the deletion in a cookie for /privacy/restore only."""
+    response = redirect("/restore-account", kind="info", message=str(pending))
+    set_link_cookie(response, RESTORE_COOKIE, pending.token, minutes=CANCEL_MINUTES)
+    return response
 
 
 @form_post
@@ -132,7 +148,7 @@ async def sign_in(request: Request) -> Response:
             user_agent=request.headers.get("user-agent"),
         )
     except DeletionPending as pending:
-        return redirect("/restore-account", kind="info", message=str(pending), token=pending.token)
+        return offer_restore(pending)
     except ServiceError as error:
         return redirect("/login", message=str(error), fields={"email": form.get("email", "")[:254]}, next=next_path)
     response = redirect(next_path)
@@ -167,7 +183,7 @@ async def resend_verification(request: Request) -> Response:
             accounts.send_verification(session, user=signed_in.user)
     if signed_in is None:
         return redirect("/login", next="/account")
-    return redirect("/account", kind="info", message=f"We sent a new confirmation link to {signed_in.user.email}.")
+    return redirect("/account", kind="info", message="We sent a new confirmation link to your email address.")
 
 
 @form_post
@@ -185,16 +201,27 @@ async def forgot_password(request: Request) -> Response:
     )
 
 
+async def open_reset_link(request: Request) -> Response:
+    """GET /auth/reset-password?token=: the email's link. The token moves into a cookie for the form
+    post only, so the reset page's URL (which Reflex keeps in the tab's state) never holds it."""
+    token = request.query_params.get("token", "")
+    if not token:
+        return redirect("/forgot-password", message="This link is not valid. Ask for a new one.")
+    response = redirect("/reset-password")
+    set_link_cookie(response, RESET_COOKIE, token[:2048], minutes=accounts.RESET_MINUTES)
+    return response
+
+
 @form_post
 async def reset_password(request: Request) -> Response:
     form = await read_form(request)
-    token = form.get("token", "")
     try:
-        await with_password(accounts.reset_password, token=token, new_password=form.get("password", ""))
+        await with_password(accounts.reset_password, token=link_token(request, RESET_COOKIE), new_password=form.get("password", ""))
     except ServiceError as error:
-        return redirect("/reset-password", message=str(error), token=token)
+        return redirect("/reset-password", message=str(error))
     response = redirect("/login", kind="info", message="Your password is changed and every browser signed out. Sign in again.")
     clear_session_cookie(response)
+    clear_link_cookie(response, RESET_COOKIE)
     return response
 
 
@@ -233,7 +260,7 @@ def _change_password(session: Session, signed_in: accounts.SignedIn, form: dict[
 def _change_email(session: Session, signed_in: accounts.SignedIn, form: dict[str, str]) -> str:
     new_email = accounts.normalize_email(form.get("new_email", ""))
     accounts.request_email_change(session, user=signed_in.user, new_email=new_email, password=form.get("password", ""))
-    return f"We sent a link to {new_email}; your address changes when you open it."
+    return "We sent a link to the new address; your address changes when you open it."
 
 
 @form_post
@@ -249,10 +276,10 @@ async def change_email(request: Request) -> Response:
 async def confirm_email_change(request: Request) -> Response:
     try:
         with session_scope() as session:
-            user = accounts.confirm_email_change(session, token=request.query_params.get("token", ""))
+            accounts.confirm_email_change(session, token=request.query_params.get("token", ""))
     except ServiceError as error:
         return redirect("/account", message=str(error))
-    return redirect("/account", kind="info", message=f"Your email address is now {user.email}.")
+    return redirect("/account", kind="info", message="Your email address is changed.")
 
 
 def auth_routes() -> list[Route]:
@@ -263,6 +290,7 @@ def auth_routes() -> list[Route]:
         Route("/auth/verify", verify_email, methods=["GET"]),
         Route("/auth/verify/resend", resend_verification, methods=["POST"]),
         Route("/auth/forgot-password", forgot_password, methods=["POST"]),
+        Route("/auth/reset-password", open_reset_link, methods=["GET"]),
         Route("/auth/reset-password", reset_password, methods=["POST"]),
         Route("/auth/password", change_password, methods=["POST"]),
         Route("/auth/email", change_email, methods=["POST"]),

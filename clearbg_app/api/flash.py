@@ -1,12 +1,17 @@
-"""One-time messages for the page a form redirects to: signed and short-lived, so a crafted link
-cannot put words in ClearBG's mouth."""
+"""One-time messages for the page a form redirects to: encrypted and authenticated (Fernet) and
+short-lived, so a crafted link cannot put words in ClearBG's mouth, and the form fields a message
+may carry back (an email, a name) are not readable in the page's URL, which browsers keep in their
+history and Reflex in the tab's state."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import base64
+import hashlib
+import json
 
-from clearbg_app.clock import utcnow
-from clearbg_app.services.security import InvalidToken, sign, unsign
+from cryptography.fernet import Fernet, InvalidToken
+
+from clearbg_app.settings import get_settings
 
 FLASH_MINUTES = 10
 
@@ -21,9 +26,13 @@ ERROR_MESSAGES = {
 }
 
 
+def _fernet() -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"flash:" + get_settings().signing_key()).digest()))
+
+
 def flash(message: str, *, kind: str = "error", fields: dict | None = None) -> str:
     payload = {"msg": message, "kind": kind, "fields": fields or {}}
-    return sign("flash", payload, expires_at=utcnow() + timedelta(minutes=FLASH_MINUTES))
+    return _fernet().encrypt(json.dumps(payload, separators=(",", ":")).encode()).decode()
 
 
 def read_flash(query: dict[str, str]) -> dict:
@@ -31,9 +40,9 @@ def read_flash(query: dict[str, str]) -> dict:
     if code := query.get("error"):
         return {"msg": ERROR_MESSAGES.get(code, ""), "kind": "error", "fields": {}} if code in ERROR_MESSAGES else {}
     try:
-        payload = unsign("flash", query.get("m", ""), now=utcnow())
-    except InvalidToken:
+        payload = json.loads(_fernet().decrypt(query.get("m", "")[:4096], ttl=FLASH_MINUTES * 60))
+    except (InvalidToken, ValueError):
         return {}
-    if not isinstance(payload.get("msg"), str) or not isinstance(payload.get("fields"), dict):
+    if not isinstance(payload, dict) or not isinstance(payload.get("msg"), str) or not isinstance(payload.get("fields"), dict):
         return {}
     return payload

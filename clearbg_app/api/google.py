@@ -38,7 +38,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api import cookies
-from clearbg_app.api.auth import read_form, redirect, safe_next, same_origin
+from clearbg_app.api.auth import offer_restore, read_form, redirect, safe_next, same_origin
 from clearbg_app.api.privacy import PRIVACY_CENTER, deletion_scheduled
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
@@ -382,7 +382,7 @@ async def google_callback(request: Request, settings: Settings) -> Response:
             _record_sign_in, callback, user_agent=request.headers.get("user-agent"), ip=cookies.client_ip(request)
         )
     except DeletionPending as pending:  # offer to cancel the deletion instead of signing in
-        response = redirect("/restore-account", kind="info", message=str(pending), token=pending.token)
+        response = offer_restore(pending)
         response.delete_cookie(STATE_COOKIE, **_state_cookie_attributes())
         return response
     response = RedirectResponse(callback.next, status_code=303)

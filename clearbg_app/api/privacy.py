@@ -11,7 +11,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user, with_password
-from clearbg_app.api.cookies import clear_session_cookie, client_ip, session_token, set_session_cookie
+from clearbg_app.api.cookies import (
+    RESTORE_COOKIE,
+    clear_link_cookie,
+    clear_session_cookie,
+    client_ip,
+    link_token,
+    session_token,
+    set_session_cookie,
+)
 from clearbg_app.db import session_scope
 from clearbg_app.models import AccountDeletion
 from clearbg_app.services import accounts, deletion, exports
@@ -75,11 +83,10 @@ def deletion_scheduled(scheduled: AccountDeletion) -> Response:
 
 @form_post
 async def restore_account(request: Request) -> Response:
-    """POST /privacy/restore with the token a sign-in handed out: cancel the deletion and sign in."""
-    form = await read_form(request)
+    """POST /privacy/restore with the token a sign-in handed out (in its cookie): cancel the deletion and sign in."""
     try:
         with session_scope() as session:
-            user = deletion.cancel_deletion(session, token=form.get("token", ""))
+            user = deletion.cancel_deletion(session, token=link_token(request, RESTORE_COOKIE))
             token = accounts.start_session(session, user=user, user_agent=request.headers.get("user-agent"), ip=client_ip(request))
     except ServiceError as error:
         return redirect("/login", message=str(error))
@@ -89,6 +96,7 @@ async def restore_account(request: Request) -> Response:
         message="Your account will not be deleted. Your API keys stay revoked; create new ones on your account page.",
     )
     set_session_cookie(response, token)
+    clear_link_cookie(response, RESTORE_COOKIE)
     return response
 
 

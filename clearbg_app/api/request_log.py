@@ -1,5 +1,5 @@
-"""ASGI middleware logging every HTTP request (time, method, path, status, latency, who, user agent,
-truncated IP). Rows are written by one background thread in batches, off the request path."""
+"""ASGI middleware logging every HTTP request (time, method, path, status, latency, who, browser family
+and major version, truncated IP). Rows are written by one background thread in batches, off the request path."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.models import AuthSession, RequestLog
 from clearbg_app.services import request_logs
-from clearbg_app.services.security import ip_prefix, sha256_hex
+from clearbg_app.services.security import coarse_user_agent, ip_prefix, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class RequestLogMiddleware:
                     session_token_hash=sha256_hex(token) if token else None,
                     user_id=state.get("clearbg_user_id"),
                     api_key_id=state.get("clearbg_api_key_id"),
-                    user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:255],
+                    user_agent=coarse_user_agent(headers.get(b"user-agent", b"").decode("latin-1")),
                     ip_prefix=ip_prefix(client[0] if client else None),
                 )
             )

@@ -4,6 +4,8 @@ server can set the HttpOnly session cookie."""
 from __future__ import annotations
 
 import reflex as rx
+from reflex.utils.format import format_ref
+from reflex.vars import VarData
 from reflex_components_core.el.elements.base import BaseHTML
 
 from clearbg_app.state.base import SessionState
@@ -74,3 +76,19 @@ def post_form(action: str, *children: rx.Component, **props) -> rx.Component:
 
 def submit(label: str, **props) -> rx.Component:
     return rx.button(label, type="submit", size="3", **props)
+
+
+def revealed_secret(field_id: str, *, placeholder: str = "") -> rx.Component:
+    """A read-only field that an event handler fills with a secret through `rx.set_value(field_id, ...)`,
+    so the secret reaches the page without ever being a state var; and a button that copies it."""
+    value = rx.Var(f"refs['{format_ref(field_id)}']?.current?.value", _var_data=VarData(imports={"$/utils/state": ["refs"]}))
+    return rx.hstack(
+        rx.el.input(
+            id=field_id, read_only=True, default_value="", placeholder=placeholder, auto_complete="off", spell_check=False,
+            style={"font_family": "var(--code-font-family)", "font_size": "var(--font-size-2)", "padding": "0.3em 0.5em",
+                   "flex": "1", "min_width": "0", "border": "1px solid var(--gray-a7)", "border_radius": "var(--radius-2)"},
+        ),  # fmt: skip
+        rx.button("Copy", size="1", variant="soft", type="button", on_click=rx.set_clipboard(value)),
+        align="center",
+        width="100%",
+    )

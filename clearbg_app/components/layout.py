@@ -22,7 +22,7 @@ def account_menu() -> rx.Component:
                 id="header-balance",
                 on_mount=BalanceState.refresh_balance,
             ),
-            rx.link(SessionState.display_name, href="/account", size="2", weight="medium", id="header-name"),
+            rx.link("Account", href="/account", size="2", weight="medium", id="header-account"),
             native_form(
                 rx.button("Sign out", type="submit", variant="soft", size="2", id="sign-out"),
                 action="/auth/logout",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from clearbg_app.clock import Clock, utcnow
-from clearbg_app.db import session_scope
+from clearbg_app.db import checkpoint_wal, session_scope
 from clearbg_app.jobs.runs import Counts, run_job
 from clearbg_app.services import batches, credits, deletion, exports, images, policies, request_logs
 from clearbg_app.settings import get_settings
@@ -86,10 +86,12 @@ def truncate_log_ips_job(clock: Clock = utcnow) -> Counts:
 
 
 def anonymize_accounts_job(clock: Clock = utcnow) -> Counts:
-    """Anonymize the accounts whose deletion grace period is over."""
+    """Anonymize the accounts whose deletion grace period is over, then truncate SQLite's WAL so that
+    no earlier version of their rows stays in it."""
     with session_scope() as session:
         counts = deletion.anonymize_due(session, store=get_blob_store(), clock=clock)
     if counts["accounts_anonymized"]:
+        checkpoint_wal()
         log.info("anonymize_accounts: %d accounts anonymized", counts["accounts_anonymized"])
     return counts
 

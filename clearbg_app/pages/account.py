@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.components.forms import field, flash_callout, message_callout, native_form, post_form, submit
+from clearbg_app.components.forms import field, flash_callout, message_callout, native_form, post_form, revealed_secret, submit
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.services.accounts import MIN_PASSWORD
-from clearbg_app.state.account import AccountState
+from clearbg_app.state.account import NEW_KEY_FIELD, AccountState
 
 
 def section(title: str, *children: rx.Component, **props) -> rx.Component:
@@ -91,20 +91,17 @@ def api_keys() -> rx.Component:
     return section(
         "API keys",
         rx.text("Use a key in the X-Api-Key header of API requests. Keys act as you; keep them secret.", size="2"),
-        rx.cond(
-            AccountState.new_key_secret != "",
-            rx.callout(
-                rx.vstack(
-                    rx.text("Your new key (shown only once):"),
-                    rx.code(AccountState.new_key_secret, id="new-key-secret", size="3"),
-                    rx.hstack(
-                        rx.button("Copy", size="1", on_click=rx.set_clipboard(AccountState.new_key_secret)),
-                        rx.button("I have saved it", size="1", variant="soft", on_click=AccountState.dismiss_secret),
-                    ),
-                ),
-                color_scheme="green",
+        rx.callout.root(  # always in the page, shown with the key: the create event fills its field
+            rx.vstack(
+                rx.text("Your new key (shown only once):", size="2"),
+                revealed_secret(NEW_KEY_FIELD),
+                rx.button("I have saved it", size="1", variant="soft", on_click=AccountState.dismiss_secret),
                 width="100%",
             ),
+            color_scheme="green",
+            width="100%",
+            display=rx.cond(AccountState.key_shown, "flex", "none"),
+            id="new-key",
         ),
         rx.cond(
             AccountState.email_verified,

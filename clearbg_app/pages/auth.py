@@ -122,7 +122,6 @@ def reset_password() -> rx.Component:
         flash_callout(),
         post_form(
             "/auth/reset-password",
-            rx.el.input(type="hidden", name="token", value=SessionState.reset_token),
             field(
                 f"New password (at least {MIN_PASSWORD} characters)",
                 "password",

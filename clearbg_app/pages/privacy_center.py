@@ -10,7 +10,6 @@ from clearbg_app.components.forms import checkbox, flash_callout, message_callou
 from clearbg_app.components.layout import narrow_page, page
 from clearbg_app.components.tables import dict_table
 from clearbg_app.pages.account import credentials, notice as account_notice, profile, section
-from clearbg_app.state.base import SessionState
 from clearbg_app.state.privacy import PrivacyState
 
 
@@ -160,7 +159,6 @@ def restore_account() -> rx.Component:
         flash_callout(),
         post_form(
             "/privacy/restore",
-            rx.el.input(type="hidden", name="token", value=SessionState.reset_token),
             submit("Cancel the deletion and sign in", id="restore-account"),
         ),
         rx.link("No, let it be deleted", href="/", size="2"),

@@ -22,6 +22,7 @@ from clearbg_app.services.deletion_lock import is_locked, refuse_if_pending
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.security import (
     InvalidToken,
+    coarse_user_agent,
     hash_password,
     ip_prefix,
     needs_rehash,
@@ -369,7 +370,7 @@ def start_session(
             created_at=now,
             last_seen_at=now,
             expires_at=now + timedelta(days=get_settings().session_days),
-            user_agent=(user_agent or "")[:255],
+            user_agent=coarse_user_agent(user_agent, with_system=True),
             ip_prefix=ip_prefix(ip),
         )
     )
@@ -383,12 +384,16 @@ class SignedIn:
     auth_session: AuthSession
 
 
-def resolve_session(session: Session, *, token: str | None, now: datetime | None = None) -> SignedIn | None:
-    """The user behind a session cookie, if the session is live; slides its expiry forward."""
-    if not token:
+def resolve_session(
+    session: Session, *, token: str | None = None, token_hash: str | None = None, now: datetime | None = None
+) -> SignedIn | None:
+    """The user behind a session cookie (its `token`, or the `token_hash` that Reflex's state holds
+    instead), if the session is live; slides its expiry forward."""
+    token_hash = token_hash or (sha256_hex(token) if token else None)
+    if not token_hash:
         return None
     now = now or utcnow()
-    auth_session = session.exec(select(AuthSession).where(AuthSession.token_hash == sha256_hex(token))).first()
+    auth_session = session.exec(select(AuthSession).where(AuthSession.token_hash == token_hash)).first()
     if auth_session is None or auth_session.revoked_at is not None or as_utc(auth_session.expires_at) <= now:
         return None
     user = session.get(User, auth_session.user_id)
@@ -476,7 +481,7 @@ def _reset_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Mes
         purpose="reset-password",
         payload={"u": str(user.id), "p": _password_fingerprint(user)},
         valid_for=timedelta(minutes=RESET_MINUTES),
-        path="/reset-password",
+        path="/auth/reset-password",
         intro="set a new password with this link, which works once,",
         outro="If you did not ask for this, ignore this email; your password stays as it is.",
         now=now,

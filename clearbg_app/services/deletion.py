@@ -140,6 +140,8 @@ def anonymize(session: Session, *, store: BlobStore, deletion: AccountDeletion, 
     half-way changes no row and the next run does it all again."""
     user = session.get(User, deletion.user_id)
     entries = sorted(personal_data.entries(), key=lambda entry: entry.model is User)  # the account row last
+    addresses = [user.email, *session.exec(select(OAuthIdentity.email).where(OAuthIdentity.user_id == user.id)).all()]
+    outbox_files = mail.erase_outbox(addresses=addresses)  # files first, like blobs: erasing one twice is harmless
     blobs = 0
     for entry in entries:
         for row in session.exec(select(entry.model).where(entry.where(user))).all() if entry.blobs else ():
@@ -148,7 +150,7 @@ def anonymize(session: Session, *, store: BlobStore, deletion: AccountDeletion, 
                     blobs += store.delete(key)
     alias = personal_data.pseudonym(user.id)
     needles = _personal_values(session, user)
-    counts = {"rows_deleted": 0, "rows_erased": 0, "blobs_deleted": blobs}
+    counts = {"rows_deleted": 0, "rows_erased": 0, "blobs_deleted": blobs, "outbox_files_deleted": outbox_files}
     for entry in entries:
         for row in session.exec(select(entry.model).where(entry.where(user))).all():
             if entry.on_erasure == "delete":
@@ -175,7 +177,7 @@ def anonymize(session: Session, *, store: BlobStore, deletion: AccountDeletion, 
 def anonymize_due(session: Session, *, store: BlobStore, clock: Clock = utcnow) -> dict[str, int]:
     """Anonymize every account whose grace period is over; returns the summed counts."""
     now = clock()
-    totals = {"accounts_anonymized": 0, "rows_deleted": 0, "rows_erased": 0, "blobs_deleted": 0}
+    totals = {"accounts_anonymized": 0, "rows_deleted": 0, "rows_erased": 0, "blobs_deleted": 0, "outbox_files_deleted": 0}
     due = session.exec(
         select(AccountDeletion).where(
             col(AccountDeletion.purge_after) <= now,

@@ -193,3 +193,14 @@ class MailWorker(BackgroundWorker):
     def run_once(self) -> bool:
         deliver_due(clock=self.clock)
         return False
+
+
+def erase_outbox(*, addresses: list[str]) -> int:
+    """Delete the outbox files of mail to, or mentioning, any of `addresses` (account deletion)."""
+    needles = [address.lower().encode() for address in addresses if address]
+    erased = 0
+    for path in sorted(get_settings().outbox_dir.glob("*.eml")) if needles else ():
+        if any(needle in path.read_bytes().lower() for needle in needles):
+            path.unlink(missing_ok=True)
+            erased += 1
+    return erased

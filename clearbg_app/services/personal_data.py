@@ -9,6 +9,11 @@ columns holding blob-store keys. `on_erasure` says what the anonymization job do
 "pseudonymize" (keep the row for accounting, tied to the pseudonymized account, `personal` replaced),
 "scrub" (keep the row, replace the person's email, name and IP wherever they occur in `personal`), or
 "keep" (nothing personal is left in it once the other entries are erased).
+
+Outside the database: `STORES` lists the other places where the app or Reflex keeps per-person data
+(the page state of open browser tabs, the development mail outbox), and `STATE_VARS` which vars of
+the Reflex states (`state/`) hold personal data. A test fails when a state var that looks personal is
+in neither `STATE_VARS` nor its list of vars known to hold nothing personal, and when one looks secret.
 """
 
 from __future__ import annotations
@@ -275,6 +280,62 @@ def entry_for(model: type[SQLModel]) -> Entry:
 
 
 def categories(settings: Settings | None = None) -> list[dict[str, str]]:
-    """What the privacy center lists: each category and its retention rule as configured now."""
+    """What the privacy center lists: each category (tables, then the other stores) and its retention
+    rule as configured now."""
     settings = settings or get_settings()
-    return [{"category": entry.category, "retention": entry.retention(settings)} for entry in REGISTRY]
+    return [{"category": entry.category, "retention": entry.retention(settings)} for entry in (*REGISTRY, *STORES)]
+
+
+@dataclass(frozen=True)
+class Store:
+    """A place outside the database where per-person data is kept, and how it is erased."""
+
+    name: str
+    category: str
+    retention: Callable[[Settings], str]
+    erasure: str
+
+
+STORES: tuple[Store, ...] = (
+    Store(
+        "Reflex state",
+        "Open pages (what a browser tab shows you, e.g. your email on the account page)",
+        lambda s: f"in the server's memory (or Redis, with REFLEX_REDIS_URL), never on disk; dropped {s.state_expiry_minutes} "
+        "minutes after the tab's last use, emptied when the tab signs out",
+        "a tab's personal vars (STATE_VARS) are reset when it signs out or another account signs in; the rest expires "
+        "long before the deletion grace period ends",
+    ),
+    Store(
+        "Development outbox",
+        "Service emails written to files (only where no mail server is configured)",
+        _fixed("until the operator deletes them; erased with the account"),
+        "files addressed to or mentioning the person's email addresses are deleted by the anonymization job",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class StateVars:
+    """The vars of one Reflex state class that hold personal data (its `personal` ones)."""
+
+    state: str
+    personal: tuple[str, ...]
+    holds: str
+
+
+STATE_VARS: tuple[StateVars, ...] = (
+    StateVars("SessionState", ("form_email", "form_display_name"), "a form's email and name, sent back after an error"),
+    StateVars("AccountState", ("email", "display_name", "sessions", "keys", "usage"),
+              "the account's email, name, signed-in browsers, API key labels and API calls"),
+    StateVars("PrivacyState", ("consents", "consent_history"), "the person's consents and their history"),
+    StateVars("HistoryState", ("items",), "file names of the kept images"),
+    StateVars("BatchState", ("items",), "file names of the batch"),
+    StateVars("CreditsState", ("entries", "orders"), "the credit ledger and orders"),
+    StateVars("AdminState", ("users", "account", "ledger", "query"), "accounts an admin looked up"),
+    StateVars("AuditLogState", ("events",), "who did what, for admins"),
+)  # fmt: skip
+
+
+def state_vars(state: str) -> tuple[str, ...]:
+    """The personal vars of the state class named `state` (none when it has no entry)."""
+    return next((entry.personal for entry in STATE_VARS if entry.state == state), ())

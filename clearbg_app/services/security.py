@@ -1,5 +1,5 @@
 """Small security primitives: token hashing, signed expiring links, passwords (and the threads that
-hash them), IP truncation."""
+hash them), IP and user-agent truncation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import hmac
 import ipaddress
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -144,3 +145,27 @@ def ip_prefix(address: str | None) -> str:
         ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+# Browser family and major version, most specific first: Edge and Opera also say "Chrome", Chrome also says "Safari".
+_BROWSERS = (
+    ("Edge", r"Edg(?:e|A|iOS)?/(\d+)"), ("Opera", r"OPR/(\d+)"), ("Samsung Internet", r"SamsungBrowser/(\d+)"),
+    ("Firefox", r"(?:Firefox|FxiOS)/(\d+)"), ("Chrome", r"(?:HeadlessChrome|Chrome|CriOS)/(\d+)"),
+    ("Safari", r"Version/(\d+)[.\d]* (?:Mobile/\S+ )?Safari/"), ("curl", r"\bcurl/(\d+)"), ("Wget", r"\bWget/(\d+)"),
+    ("python-requests", r"python-requests/(\d+)"), ("python-httpx", r"python-httpx/(\d+)"),
+    ("Python", r"Python-urllib/(\d+)"), ("aiohttp", r"aiohttp/(\d+)"), ("Go", r"Go-http-client/(\d+)"),
+    ("okhttp", r"okhttp/(\d+)"), ("Postman", r"PostmanRuntime/(\d+)"), ("axios", r"axios/(\d+)"), ("Node", r"node-fetch/(\d+)"),
+)  # fmt: skip
+_SYSTEMS = (("Android", "Android"), ("iOS", "iPhone"), ("iOS", "iPad"), ("ChromeOS", "CrOS"), ("Windows", "Windows"),
+            ("macOS", "Mac OS X"), ("Linux", "Linux"))  # fmt: skip
+
+
+def coarse_user_agent(user_agent: str | None, *, with_system: bool = False) -> str:
+    """What ClearBG keeps of a User-Agent: the browser family and major version ("Chrome 156", "curl 8",
+    "other"), and with `with_system` the operating system ("Firefox 128 on Windows"). Never the rest."""
+    text = (user_agent or "")[:512]
+    browser = next((f"{name} {match.group(1)[:4]}" for name, pattern in _BROWSERS if (match := re.search(pattern, text))), "other")
+    if not with_system:
+        return browser
+    system = next((name for name, marker in _SYSTEMS if marker in text), "")
+    return f"{browser} on {system}" if system else browser

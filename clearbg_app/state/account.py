@@ -1,4 +1,6 @@
-"""The account page: profile, sessions, API keys. Every event re-checks the session on the server."""
+"""The account page: profile, sessions, API keys. Every event re-checks the session on the server.
+A new key's secret never enters the state: the create event's reply writes it straight into the
+page's read-only field (`rx.set_value`), once."""
 
 from __future__ import annotations
 
@@ -13,38 +15,36 @@ from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 
 
+NEW_KEY_FIELD = "new-key-secret"
+
+
 def _when(moment) -> str:
     return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-def _device(user_agent: str) -> str:
-    for name in ("Edg", "Chrome", "Firefox", "Safari", "curl", "python"):
-        if name in user_agent:
-            browser = {"Edg": "Edge"}.get(name, name)
-            break
-    else:
-        browser = "Unknown browser"
-    system = next((os for os in ("Windows", "Mac OS", "Android", "iPhone", "Linux") if os in user_agent), "")
-    return f"{browser} on {system}" if system else browser
-
-
 class AccountState(SessionState):
+    email: str = ""
+    display_name: str = ""
     sessions: list[dict[str, str]] = []
     keys: list[dict[str, str]] = []
     usage: list[dict[str, str]] = []
-    new_key_secret: str = ""
+    key_shown: bool = False
     notice: str = ""
     notice_kind: str = ""
 
     def _say(self, message: str, kind: str = "error") -> None:
         self.notice, self.notice_kind = message, kind
 
+    def _show_profile(self, user) -> None:
+        self.email, self.display_name = user.email, user.display_name
+        self._publish(user)
+
     def _refresh(self, signed_in: accounts.SignedIn) -> None:
         with session_scope() as session:
             self.sessions = [
                 {
                     "id": str(item.id),
-                    "device": _device(item.user_agent),
+                    "device": item.user_agent or "Unknown browser",  # stored coarse: "Firefox 128 on Windows"
                     "network": item.ip_prefix or "unknown",
                     "created": _when(item.created_at),
                     "last_seen": _when(item.last_seen_at),
@@ -73,14 +73,14 @@ class AccountState(SessionState):
                 }
                 for row, prefix in removal.recent_usage(session, user_id=signed_in.user.id)
             ]
-        self._publish(signed_in.user)
+        self._show_profile(signed_in.user)
 
     @rx.event
     def load(self):
         signed_in = self._current_session()
         if signed_in is None:
             return rx.redirect("/login?next=/account")
-        self.new_key_secret, self.notice = "", ""
+        self.key_shown, self.notice = False, ""
         self._refresh(signed_in)
 
     @rx.event
@@ -92,7 +92,7 @@ class AccountState(SessionState):
             with session_scope() as session:
                 user = session.merge(signed_in.user)
                 accounts.update_display_name(session, user=user, display_name=str(form.get("display_name", "")))
-                self._publish(user)
+                self._show_profile(user)
         except ServiceError as error:
             self._say(str(error))
             return
@@ -109,13 +109,15 @@ class AccountState(SessionState):
         except ServiceError as error:
             self._say(str(error))
             return
-        self.new_key_secret = secret
+        self.key_shown = True
         self._say("Copy your new key now: it is shown only this once.", "info")
         self._refresh(signed_in)
+        return rx.set_value(NEW_KEY_FIELD, secret)
 
     @rx.event
-    def dismiss_secret(self) -> None:
-        self.new_key_secret = ""
+    def dismiss_secret(self):
+        self.key_shown = False
+        return rx.set_value(NEW_KEY_FIELD, "")
 
     @rx.event
     def revoke_key(self, key_id: str):

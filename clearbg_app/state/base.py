@@ -1,58 +1,74 @@
-"""Who is on the other end of the websocket, resolved from the HttpOnly cookies once per event."""
+"""Who is on the other end of the websocket, resolved once per event from the hashes of the HttpOnly
+cookies that the handshake carried (`api/event_socket.py`: the state never holds a cookie itself)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from clearbg_app.api.auth import safe_next
-from clearbg_app.api.cookies import SESSION_COOKIE, VISITOR_COOKIE, read_cookie
+from clearbg_app.api.cookies import read_cookie
+from clearbg_app.api.event_socket import SESSION_REF, VISITOR_REF
 from clearbg_app.api.flash import read_flash
 from clearbg_app.db import session_scope
 from clearbg_app.models import User
-from clearbg_app.services import accounts
-from clearbg_app.services.security import sha256_hex
+from clearbg_app.services import accounts, personal_data
+
+
+def _state_classes(root: type[rx.State]) -> list[type[rx.State]]:
+    return [root, *(cls for sub in root.__subclasses__() for cls in _state_classes(sub))]
 
 
 class SessionState(rx.State):
-    """The signed-in user's public fields for the header, and the page's flash message."""
+    """What the header needs to know of the signed-in user (flags, never their details), and the
+    page's flash message. `_holder` is the account whose data this tab's states hold."""
 
     signed_in: bool = False
-    display_name: str = ""
-    email: str = ""
     is_admin: bool = False
     email_verified: bool = False
     flash_message: str = ""
     flash_kind: str = ""
     form_email: str = ""
     form_display_name: str = ""
+    _holder: str = ""
+
+    def _cookie_ref(self, name: str) -> str | None:
+        return read_cookie(self.router.headers.cookie, name)
 
     def _visitor_hash(self) -> str | None:
         """The hash of the browser's visitor cookie, or None when cookies are off."""
-        token = read_cookie(self.router.headers.cookie, VISITOR_COOKIE)
-        return sha256_hex(token) if token else None
-
-    def _current_user(self) -> User | None:
-        """The live session's user, looked up on the server for every event that needs it."""
-        token = read_cookie(self.router.headers.cookie, SESSION_COOKIE)
-        with session_scope() as session:
-            signed_in = accounts.resolve_session(session, token=token)
-        return signed_in.user if signed_in else None
+        return self._cookie_ref(VISITOR_REF)
 
     def _current_session(self) -> accounts.SignedIn | None:
+        """The live session, looked up on the server for every event that needs it."""
         with session_scope() as session:
-            return accounts.resolve_session(session, token=read_cookie(self.router.headers.cookie, SESSION_COOKIE))
+            return accounts.resolve_session(session, token_hash=self._cookie_ref(SESSION_REF))
+
+    def _current_user(self) -> User | None:
+        signed_in = self._current_session()
+        return signed_in.user if signed_in else None
 
     def _publish(self, user: User | None) -> None:
         self.signed_in = user is not None
-        self.display_name = user.display_name if user else ""
-        self.email = user.email if user else ""
         self.is_admin = bool(user and user.is_admin)
         self.email_verified = bool(user and user.is_verified)
 
+    async def _forget_unless_held_by(self, user: User | None) -> None:
+        """After a sign-out, or when another account signs in on this tab, reset every state that holds
+        personal data (the registry's STATE_VARS), so the tab keeps nothing of the previous account."""
+        holder = str(user.id) if user else ""
+        if holder == self._holder:
+            return
+        for cls in _state_classes(SessionState):
+            if cls is not SessionState and personal_data.state_vars(cls.__name__):
+                (await self.get_state(cls)).reset()
+        self._holder = holder
+
     @rx.event
-    def load_session(self) -> None:
+    async def load_session(self) -> None:
         """on_load of every page: who is signed in, and the flash message the last redirect carried."""
-        self._publish(self._current_user())
+        user = self._current_user()
+        await self._forget_unless_held_by(user)
+        self._publish(user)
         flash = read_flash(dict(self.router.url.query_parameters))
         self.flash_message, self.flash_kind = flash.get("msg", ""), flash.get("kind", "")
         fields = flash.get("fields", {})
@@ -63,8 +79,3 @@ class SessionState(rx.State):
     def login_next(self) -> str:
         """Where the login form returns to (only local paths)."""
         return safe_next(self.router.url.query_parameters.get("next"), "/account")
-
-    @rx.var
-    def reset_token(self) -> str:
-        """The token of a password-reset link, passed on by the reset form."""
-        return self.router.url.query_parameters.get("token", "")[:512]

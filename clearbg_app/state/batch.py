@@ -21,6 +21,7 @@ from clearbg_app.storage import get_blob_store
 BATCH_UPLOAD_ID = "batch_upload"
 POLL_SECONDS = 1.0
 SIZES = {"Preview (0.25 credit each)": "preview", "Full resolution (1 credit each)": "full"}
+WEBHOOK_SECRET_FIELD = "webhook-secret"
 
 
 class BatchState(SessionState):
@@ -34,7 +35,6 @@ class BatchState(SessionState):
     uploading: bool = False
     size_label: str = next(iter(SIZES))
     credits_charged: str = "0"
-    webhook_secret: str = ""
 
     @rx.var
     def done_count(self) -> int:
@@ -146,10 +146,12 @@ class BatchState(SessionState):
         return BatchState.follow
 
     @rx.event
-    def show_webhook_secret(self) -> None:
-        """The key that signs this account's batch webhooks (API batches with a webhook_url)."""
+    def show_webhook_secret(self):
+        """The key that signs this account's batch webhooks (API batches with a webhook_url), written into
+        the page's field by the reply, never kept in the state."""
         user = self._current_user()
-        self.webhook_secret = batches.webhook_secret(user.id) if user else ""
+        if user is not None:
+            return rx.set_value(WEBHOOK_SECRET_FIELD, batches.webhook_secret(user.id))
 
     @rx.event
     def new_batch(self) -> None:

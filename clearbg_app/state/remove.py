@@ -35,7 +35,6 @@ class RemoveState(SessionState):
     stage: str = "idle"
     error: str = ""
     image_id: str = ""
-    filename: str = ""
     result_size: str = ""
     seconds: str = ""
     uploaded_percent: int = 0
@@ -132,7 +131,7 @@ class RemoveState(SessionState):
         except ServiceError as error:
             self._fail(str(error))
             return
-        self.stage, self.image_id, self.filename, self.full_stage = "working", "", upload.name or "image", ""
+        self.stage, self.image_id, self.full_stage = "working", "", ""
         return RemoveState.process(str(image.id))
 
     @rx.event(background=True)
@@ -182,7 +181,7 @@ class RemoveState(SessionState):
 
     @rx.event
     def reset_page(self) -> None:
-        self.stage, self.error, self.image_id, self.filename, self.full_stage = "idle", "", "", "", ""
+        self.stage, self.error, self.image_id, self.full_stage = "idle", "", "", ""
 
 
 def _process(image_id: uuid.UUID, visitor_hash: str | None):

@@ -73,59 +73,106 @@ def stripe_loopback() -> Iterator[FakeStripe]:
         yield fake
 
 
-@pytest.fixture(scope="package")
-def app_data_dir(tmp_path_factory) -> Path:
-    """The running app's data dir (its SQLite database and blobs), for test set-up that has no page."""
-    return tmp_path_factory.mktemp("app-data")
+class AppRunner:
+    """The real app, one at a time (they share the checkout's `.web`): `url(mode)` starts it in a fresh
+    data dir for that mode ("memory": the default, as `make run`; "redis": Reflex's state in Redis and
+    mail to the outbox, for the data-at-rest test), stopping the other one first."""
 
+    def __init__(self, tmp_path_factory, smtp, oidc, stripe_loopback) -> None:
+        self.factory, self.smtp, self.oidc, self.stripe = tmp_path_factory, smtp, oidc, stripe_loopback
+        self.mode: str | None = None
+        self.process: subprocess.Popen | None = None
+        self.data_dirs: dict[str, Path] = {}
+        self.base_url = ""
+        self.redis_url = ""  # for "redis": a Redis database of the test's own
 
-@pytest.fixture(scope="package")
-def app_url(app_data_dir, smtp, oidc, stripe_loopback) -> Iterator[str]:
-    """Migrate a fresh data dir and start the app on a free port; stop it afterwards."""
-    if not (TOOLS_BIN / "bun").exists():
-        pytest.fail("bun and node are missing from .tools: run the tests through `make test`")
-    data_dir = app_data_dir
-    port = free_port()
-    env = {
-        **os.environ,
-        "CLEARBG_DATA_DIR": str(data_dir),
-        "CLEARBG_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "CLEARBG_SMTP_HOST": "127.0.0.1",
-        "CLEARBG_SMTP_PORT": str(smtp.port),
-        "CLEARBG_GOOGLE_CLIENT_ID": CLIENT_ID,
-        "CLEARBG_GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
-        "CLEARBG_GOOGLE_DISCOVERY_URL": oidc.discovery_url,
-        "CLEARBG_STRIPE_SECRET_KEY": SECRET_KEY,
-        "CLEARBG_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CLEARBG_STRIPE_API_BASE": stripe_loopback.url,
-        "PATH": f"{TOOLS_BIN}:{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "REFLEX_USE_SYSTEM_BUN": "1",
-        "REFLEX_TELEMETRY_ENABLED": "false",
-        "REFLEX_CHECK_LATEST_VERSION": "false",
-    }
-    env.pop("CLEARBG_DATABASE_URL", None)
-    stripe_loopback.webhook_url = f"http://127.0.0.1:{port}/api/stripe/webhook"
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=PROJECT_ROOT, env=env, check=True)
-    log = data_dir / "app.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
-             "--frontend-port", str(port), "--backend-port", str(port)],
-            cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/ping", process, log)
-        wait_until_up(f"{url}/", process, log)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+    def data_dir(self, mode: str) -> Path:
+        if mode not in self.data_dirs:
+            self.data_dirs[mode] = self.factory.mktemp(f"app-data-{mode}")
+        return self.data_dirs[mode]
+
+    def env(self, mode: str, port: int) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "CLEARBG_DATA_DIR": str(self.data_dir(mode)),
+            "CLEARBG_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "CLEARBG_GOOGLE_CLIENT_ID": CLIENT_ID,
+            "CLEARBG_GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+            "CLEARBG_GOOGLE_DISCOVERY_URL": self.oidc.discovery_url,
+            "CLEARBG_STRIPE_SECRET_KEY": SECRET_KEY,
+            "CLEARBG_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "CLEARBG_STRIPE_API_BASE": self.stripe.url,
+            "PATH": f"{TOOLS_BIN}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "REFLEX_USE_SYSTEM_BUN": "1",
+            "REFLEX_TELEMETRY_ENABLED": "false",
+            "REFLEX_CHECK_LATEST_VERSION": "false",
+            "REFLEX_STATES_WORKDIR": str(self.data_dir(mode) / "reflex-states"),  # must stay empty
+        }
+        for name in ("CLEARBG_DATABASE_URL", "REFLEX_REDIS_URL", "CLEARBG_SMTP_HOST", "REFLEX_STATE_MANAGER_MODE"):
+            env.pop(name, None)
+        if mode == "redis":
+            assert self.redis_url, "set AppRunner.redis_url to a Redis database of the test's own first"
+            env["REFLEX_REDIS_URL"] = self.redis_url
+        else:
+            env.update({"CLEARBG_SMTP_HOST": "127.0.0.1", "CLEARBG_SMTP_PORT": str(self.smtp.port)})
+        return env
+
+    def url(self, mode: str = "memory") -> str:
+        if self.mode != mode:
+            self.stop()
+            self.start(mode)
+        return self.base_url
+
+    def start(self, mode: str) -> None:
+        if not (TOOLS_BIN / "bun").exists():
+            pytest.fail("bun and node are missing from .tools: run the tests through `make test`")
+        port = free_port()
+        env = self.env(mode, port)
+        self.stripe.webhook_url = f"http://127.0.0.1:{port}/api/stripe/webhook"
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=PROJECT_ROOT, env=env, check=True)
+        log = self.data_dir(mode) / "app.log"
+        with log.open("w") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
+                 "--frontend-port", str(port), "--backend-port", str(port)],
+                cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.mode, self.base_url, self.log = mode, f"http://127.0.0.1:{port}", log
+        wait_until_up(f"{self.base_url}/ping", self.process, log)
+        wait_until_up(f"{self.base_url}/", self.process, log)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
         if ARTIFACTS.is_dir():
-            shutil.copy(log, ARTIFACTS / "app.log")
+            shutil.copy(self.log, ARTIFACTS / f"app-{self.mode}.log")
+        self.process, self.mode = None, None
+
+
+@pytest.fixture(scope="package")
+def apps(tmp_path_factory, smtp, oidc, stripe_loopback) -> Iterator[AppRunner]:
+    runner = AppRunner(tmp_path_factory, smtp, oidc, stripe_loopback)
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
+@pytest.fixture
+def app_url(apps) -> str:
+    """The app as `make run` starts it (state in memory), on a free port, its mail to the SMTP sink."""
+    return apps.url("memory")
+
+
+@pytest.fixture
+def app_data_dir(apps, app_url) -> Path:
+    """The running app's data dir (its SQLite database and blobs), for test set-up that has no page."""
+    return apps.data_dir("memory")
 
 
 @pytest.fixture(scope="package")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -44,7 +46,8 @@ def test_sign_up_verify_sign_in_create_key_sign_out(page, smtp):
     page.click("#login-form button[type=submit]")
     page.wait_for_url("**/account**")
     page.locator("#unverified-badge").wait_for()
-    assert page.locator("#header-name").inner_text() == "Ada Lovelace"
+    expect(page.locator("input[name=display_name]")).to_have_value("Ada Lovelace")
+    assert "Ada" not in page.locator("#header-account").inner_text()  # the header names no one
 
     page.goto(verify_link)
     page.wait_for_url("**/account**")
@@ -52,15 +55,20 @@ def test_sign_up_verify_sign_in_create_key_sign_out(page, smtp):
 
     page.fill("input[name=label]", "Shop importer")
     page.click("#create-key")
-    secret = page.locator("#new-key-secret")
-    secret.wait_for()
-    assert secret.inner_text().startswith("cbg_live_")
+    expect(page.locator("#new-key")).to_be_visible()
+    expect(page.locator("#new-key-secret")).to_have_value(re.compile(r"^cbg_live_[\w-]{40,}$"))
+    secret = page.input_value("#new-key-secret")
     page.screenshot(path=str(ARTIFACTS / "account.png"), full_page=True)
     assert "Shop importer" in page.locator("#api-keys").inner_text()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.locator("#new-key button", has_text="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
     page.reload()
+    page.screenshot(path=str(ARTIFACTS / "account-reloaded.png"), full_page=True)
     page.locator("#api-keys", has_text="Shop importer").wait_for()
     assert "cbg_live_" in page.locator("#api-keys").inner_text()  # the prefix, to recognise the key
-    assert page.locator("#new-key-secret").count() == 0  # the secret was shown once only
+    expect(page.locator("#new-key")).to_be_hidden()  # the secret was shown once only
+    assert page.input_value("#new-key-secret") == "" and secret not in page.content()
 
     page.goto("/admin")  # not an admin: the server refuses, whatever the UI shows
     page.locator("#forbidden").wait_for()
@@ -77,7 +85,7 @@ def test_sign_up_verify_sign_in_create_key_sign_out(page, smtp):
     page.wait_for_url(lambda url: "/account" in url and "/login" not in url)
     page.screenshot(path=str(ARTIFACTS / "google-sign-in.png"), full_page=True)
     page.locator("#account-email", has_text="ada@example.com").wait_for()
-    assert page.locator("#header-name").inner_text() == "Ada Lovelace"
+    expect(page.locator("input[name=display_name]")).to_have_value("Ada Lovelace")
 
 
 def test_sign_up_with_google_needs_the_consents_on_our_page(page, oidc):
@@ -89,4 +97,4 @@ def test_sign_up_with_google_needs_the_consents_on_our_page(page, oidc):
     page.click("#google-signup button[type=submit]")
     page.wait_for_url("**/account**")
     page.locator("#account-email", has_text="grace@example.com").wait_for()
-    assert page.locator("#header-name").inner_text() == "Grace Hopper"
+    expect(page.locator("input[name=display_name]")).to_have_value("Grace Hopper")

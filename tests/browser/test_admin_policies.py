@@ -96,7 +96,7 @@ def test_material_change_banner_acknowledgement_and_versions(browser, page, smtp
     reader.locator(".policy-ack").click()
     expect(banner).to_have_count(0)
     reader.reload()
-    reader.locator("#header-name").wait_for()
+    reader.locator("#header-account").wait_for()
     reader.wait_for_timeout(1000)  # the banner loads on mount: give it the chance to come back
     expect(reader.locator(".policy-banner")).to_have_count(0)
 

@@ -60,7 +60,7 @@ def test_batch_of_three_with_one_bad_file(page, smtp, app_url, app_data_dir, tmp
     expect(page.locator("#batch-retry")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
     page.locator("#show-webhook-secret").click()
-    expect(page.locator("#webhook-secret")).to_have_text(re.compile(r"^whsec_[0-9a-f]{64}$"))
+    expect(page.locator("#webhook-secret")).to_have_value(re.compile(r"^whsec_[0-9a-f]{64}$"))
 
     with page.expect_download(timeout=60_000) as download_info:
         page.locator("#batch-download").click()

@@ -56,7 +56,7 @@ def test_consents_history_export_and_deletion(page, smtp, tmp_path):
     page.locator("#result-image").wait_for(state="visible", timeout=60_000)
     page.goto("/history")
     page.locator("#history-items", has_text="horse.jpg").wait_for()
-    page.wait_for_function("[...document.querySelectorAll('#history-items img')].every(i => i.naturalWidth > 0)")
+    page.wait_for_function("() => [...document.querySelectorAll('#history-items img')].every(i => i.naturalWidth > 0)")
     page.screenshot(path=str(ARTIFACTS / "history.png"), full_page=True)
 
     page.goto("/privacy-center")

@@ -28,7 +28,7 @@ def test_drop_horse_see_cutout_download_png(page, tmp_path):
 
     result = page.locator("#result-image")
     result.wait_for(state="visible", timeout=60_000)
-    page.wait_for_function("document.querySelector('#result-image').naturalWidth > 0", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#result-image').naturalWidth > 0", timeout=30_000)
     assert page.locator("#original-image").evaluate("img => img.naturalWidth") == 770
     page.screenshot(path=str(ARTIFACTS / "remove-background.png"), full_page=True)
 
