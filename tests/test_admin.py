@@ -3,6 +3,7 @@ event), dashboard figures, user lookup, credit corrections, suspension, subproce
 
 from __future__ import annotations
 
+import functools
 import inspect
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -15,9 +16,9 @@ from sqlmodel import func, select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.cookies import SESSION_COOKIE
+from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.api.event_socket import scrubbed_headers
-from clearbg_app.api.flash import read_flash
+from clearbg_app.http.flash import read_flash
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.clock import as_utc
 from clearbg_app.inference import InferenceConfig, InferencePool
@@ -171,7 +172,11 @@ def finish(session, clock, image) -> None:
     session.commit()
 
 
-def test_dashboard_counts_survive_the_purge_of_images(session, clock):
+def test_dashboard_counts_survive_the_purge_of_images(session, clock, monkeypatch):
+    from clearbg_app.services import removal
+
+    # as in a process that has not loaded its pool (an earlier test in this process may have)
+    monkeypatch.setattr(removal, "default_pool", functools.lru_cache(removal.default_pool.__wrapped__))
     admin = make_admin(session, clock)
     user = sign_up(session, clock)
     clock.advance(days=10)

@@ -12,9 +12,9 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.auth import safe_next
-from clearbg_app.api.cookies import SESSION_COOKIE
-from clearbg_app.api.flash import read_flash
+from clearbg_app.http.redirects import safe_next
+from clearbg_app.http.cookies import SESSION_COOKIE
+from clearbg_app.http.flash import read_flash
 from clearbg_app.api.request_log import writer
 from clearbg_app.models import AuthSession, RequestLog, User
 from clearbg_app.services import mail

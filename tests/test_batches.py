@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.db import session_scope
-from clearbg_app.jobs.scheduler import batch_webhooks_job, purge_batches_job, scheduled_jobs
+from clearbg_app.services.jobs import batch_webhooks_job, purge_batches_job, scheduled_jobs
 from clearbg_app.models import Batch, BatchItem, EntryKind, ItemStatus, LedgerEntry
 from clearbg_app.services import api_keys, batches
 from tests.conftest import _clear_caches

@@ -78,7 +78,7 @@ def test_the_completed_batch_is_posted_signed_once(client, key, owner, worker, c
 
 
 def test_a_failing_receiver_is_retried_with_backoff_until_it_gives_up(client, key, worker, clock, session, monkeypatch):
-    import clearbg_app.jobs.scheduler as scheduler
+    import clearbg_app.services.jobs as scheduler
 
     deliver = batches.deliver_due_webhooks  # the job as scheduled, with the tests' loopback policy
     monkeypatch.setattr(batches, "deliver_due_webhooks", lambda clock: deliver(policy=loopback_only, clock=clock))

@@ -7,8 +7,9 @@ import threading
 from sqlmodel import select
 
 from clearbg_app.db import make_engine
-from clearbg_app.jobs.runs import run_job
-from clearbg_app.jobs.scheduler import build_scheduler, scheduled_jobs
+from clearbg_app.services.job_runs import run_job
+from clearbg_app.jobs import build_scheduler
+from clearbg_app.services.jobs import scheduled_jobs
 from clearbg_app.models import JobRun, JobStatus
 from clearbg_app.services.job_runs import latest_runs
 

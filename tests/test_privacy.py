@@ -14,8 +14,8 @@ import pytest
 from sqlmodel import SQLModel, select
 
 from clearbg_app.clock import as_utc
-from clearbg_app.jobs import anonymize_accounts_job, exports_job, truncate_log_ips_job
-from clearbg_app.jobs.runs import run_job
+from clearbg_app.services.jobs import anonymize_accounts_job, exports_job, truncate_log_ips_job
+from clearbg_app.services.job_runs import run_job
 from clearbg_app.models import (
     AccountDeletion,
     AnalyticsEvent,
@@ -446,7 +446,7 @@ def test_anonymization_killed_mid_run_and_rerun_leaves_no_orphan(session, store,
 
 
 def test_request_log_ips_go_after_7_days_and_logs_after_90(session, clock):
-    from clearbg_app.jobs import purge_request_logs_job
+    from clearbg_app.services.jobs import purge_request_logs_job
 
     session.add(RequestLog(at=clock(), method="GET", path="/", status=200, latency_ms=1, user_agent=USER_AGENT, ip_prefix=IP_PREFIX))
     session.commit()

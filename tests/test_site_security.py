@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.cookies import SESSION_COOKIE, VISITOR_COOKIE
-from clearbg_app.api.event_socket import SESSION_REF, VISITOR_REF, EventSocketScrub
+from clearbg_app.http.cookies import SESSION_COOKIE, SESSION_REF, VISITOR_COOKIE, VISITOR_REF
+from clearbg_app.api.event_socket import EventSocketScrub
 from clearbg_app.api.headers import PublicApiCors, SecurityHeaders, inline_script_hashes
 from clearbg_app.api.origins import websocket_origin_allowed
 from clearbg_app.services import images

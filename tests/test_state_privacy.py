@@ -13,7 +13,7 @@ import sys
 import reflex as rx
 
 import clearbg_app.clearbg_app  # noqa: F401 - defines every state
-from clearbg_app.api.cookies import SESSION_COOKIE
+from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.services import accounts, personal_data
 from clearbg_app.settings import PROJECT_ROOT, get_settings
 from clearbg_app.state.account import AccountState

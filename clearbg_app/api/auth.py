@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.body import FORM_LIMIT, BodyTooLarge, capped
-from clearbg_app.api.cookies import (
+from clearbg_app.http.cookies import (
     RESET_COOKIE,
     RESTORE_COOKIE,
     clear_link_cookie,
@@ -26,7 +26,8 @@ from clearbg_app.api.cookies import (
     set_link_cookie,
     set_session_cookie,
 )
-from clearbg_app.api.flash import flash
+from clearbg_app.http.flash import flash
+from clearbg_app.http.redirects import safe_next
 from clearbg_app.api.origins import is_site_origin
 from clearbg_app.db import session_scope
 from clearbg_app.services import accounts, security
@@ -35,16 +36,6 @@ from clearbg_app.services.errors import ServiceError
 
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
-
-
-def safe_next(value: str | None, default: str = "/") -> str:
-    """Only local paths: `/account` yes; `//evil.example`, `https://...`, `/\\evil` and control characters no."""
-    if not value or len(value) > 512 or not value.startswith("/") or value.startswith("//"):
-        return default
-    if "\\" in value or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
-        return default
-    parts = urlsplit(value)
-    return value if not parts.scheme and not parts.netloc else default
 
 
 def redirect(path: str, *, message: str | None = None, kind: str = "error", fields: dict | None = None, **params) -> Response:

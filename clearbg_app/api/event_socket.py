@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from clearbg_app.api.cookies import SESSION_COOKIE, VISITOR_COOKIE, read_cookie
+from clearbg_app.http.cookies import SESSION_COOKIE, SESSION_REF, VISITOR_COOKIE, VISITOR_REF, read_cookie
 from clearbg_app.services.security import coarse_user_agent, sha256_hex
 
-SESSION_REF = "clearbg_session_ref"
-VISITOR_REF = "clearbg_visitor_ref"
 HANDSHAKE_HEADERS = {b"host", b"origin", b"upgrade", b"connection", b"sec-websocket-key", b"sec-websocket-version",
                      b"sec-websocket-extensions", b"sec-websocket-protocol"}  # fmt: skip
 

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user, with_password
-from clearbg_app.api.cookies import (
+from clearbg_app.http.cookies import (
     RESTORE_COOKIE,
     clear_link_cookie,
     clear_session_cookie,

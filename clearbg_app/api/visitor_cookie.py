@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clearbg_app.api.cookies import VISITOR_COOKIE, VISITOR_COOKIE_MAX_AGE, read_cookie
+from clearbg_app.http.cookies import VISITOR_COOKIE, VISITOR_COOKIE_MAX_AGE, read_cookie
 from clearbg_app.services.security import new_token
 from clearbg_app.settings import get_settings
 

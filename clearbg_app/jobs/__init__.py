@@ -1,21 +1,5 @@
-"""Scheduled jobs, run by APScheduler inside the app process."""
+"""The scheduler that runs the jobs of `services.jobs` inside the app process."""
 
-from clearbg_app.jobs.scheduler import (
-    anonymize_accounts_job,
-    build_scheduler,
-    credits_job,
-    exports_job,
-    purge_images_job,
-    purge_request_logs_job,
-    truncate_log_ips_job,
-)
+from clearbg_app.jobs.scheduler import build_scheduler
 
-__all__ = [
-    "anonymize_accounts_job",
-    "build_scheduler",
-    "credits_job",
-    "exports_job",
-    "purge_images_job",
-    "purge_request_logs_job",
-    "truncate_log_ips_job",
-]
+__all__ = ["build_scheduler"]

@@ -12,7 +12,7 @@ import reflex as rx
 from sqlmodel import select
 
 from clearbg_app.db import session_scope
-from clearbg_app.jobs.scheduler import job_name, scheduled_jobs
+from clearbg_app.services.jobs import job_name, scheduled_jobs
 from clearbg_app.models import User
 from clearbg_app.services import admin as admin_service
 from clearbg_app.services import audit, credits

@@ -10,8 +10,8 @@ import reflex as rx
 
 from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
-from clearbg_app.jobs.runs import run_job
-from clearbg_app.jobs.scheduler import exports_job, job_name
+from clearbg_app.services.job_runs import run_job
+from clearbg_app.services.jobs import exports_job, job_name
 from clearbg_app.models import ExportStatus
 from clearbg_app.services import accounts, consents, exports, images, personal_data
 from clearbg_app.services.errors import ServiceError

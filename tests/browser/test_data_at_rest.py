@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 import clearbg_app.clearbg_app  # noqa: F401 - the state classes, to read the pickled states
 from clearbg_app.clock import utcnow
-from clearbg_app.jobs import anonymize_accounts_job
+from clearbg_app.services.jobs import anonymize_accounts_job
 from clearbg_app.services import personal_data
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import SAMPLES, _clear_caches

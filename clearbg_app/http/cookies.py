@@ -15,6 +15,9 @@ from clearbg_app.settings import get_settings
 VISITOR_COOKIE = "clearbg_visitor"
 VISITOR_COOKIE_MAX_AGE = 30 * 24 * 3600
 SESSION_COOKIE = "clearbg_session"
+# What the event socket leaves of those two cookies in Reflex's copy of the handshake: their SHA-256.
+SESSION_REF = "clearbg_session_ref"
+VISITOR_REF = "clearbg_visitor_ref"
 RESET_COOKIE = ("clearbg_reset", "/auth/reset-password")
 RESTORE_COOKIE = ("clearbg_restore", "/privacy/restore")
 
