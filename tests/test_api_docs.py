@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
 from clearbg_app.api.openapi import PARAMETERS, openapi_document
-from clearbg_app.api.removebg_params import removal_options
+from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.conftest import SAMPLES

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from clearbg_app.api.removebg_params import CHANNELS, FORMATS, SIZE_NAMES, TYPES
+from clearbg_app.http.removebg_params import CHANNELS, FORMATS, SIZE_NAMES, TYPES
 from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.settings import get_settings
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from clearbg_app.api.body import BodyTooLarge, capped
 from clearbg_app.http.cookies import client_ip
-from clearbg_app.api.removebg_params import ParameterError, removal_options, shown
+from clearbg_app.http.removebg_params import ParameterError, removal_options, shown
 from clearbg_app.db import session_scope
 from clearbg_app.inference import ImageDecodeError, ImageTooLarge, InferenceError, InferencePool, Job, ServerBusy
 from clearbg_app.models.billing import UNITS_PER_CREDIT

@@ -9,7 +9,7 @@ import uuid
 
 import reflex as rx
 
-from clearbg_app.api.removebg_params import removal_options
+from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.db import session_scope
 from clearbg_app.services import batches
 from clearbg_app.services.errors import ServiceError
