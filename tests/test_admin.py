@@ -26,7 +26,8 @@ from clearbg_app.models import (
     ApiUsage, AuditEvent, EntryKind, ImageStatus, JobRun, JobStatus, LedgerEntry, PolicyVersion, ProcessedImage,
     Subprocessor, User,
 )  # fmt: skip
-from clearbg_app.services import accounts, api_keys, credits, subprocessors
+from clearbg_app.models.stats import IMAGES_API, IMAGES_WEB
+from clearbg_app.services import accounts, api_keys, credits, stats, subprocessors
 from clearbg_app.services import admin as admin_service
 from clearbg_app.services.accounts import AccountSuspended
 from clearbg_app.services.admin import AdminError
@@ -167,8 +168,10 @@ def processed_image(session, clock, user=None) -> ProcessedImage:
 
 
 def finish(session, clock, image) -> None:
+    """As `images.process_image` ends: the image done and the day's counter up."""
     image.status, image.processed_at = ImageStatus.DONE, clock()
     session.add(image)
+    stats.count(session, name=IMAGES_WEB, at=clock())
     session.commit()
 
 
@@ -185,6 +188,7 @@ def test_dashboard_counts_survive_the_purge_of_images(session, clock, monkeypatc
         finish(session, clock, processed_image(session, clock))
     processed_image(session, clock)  # still processing: not counted
     session.add(ApiUsage(at=clock(), user_id=user.id, latency_ms=5, status=200))
+    stats.count(session, name=IMAGES_API, at=clock())  # as `removal.settle` counts a delivered result
     session.add(ApiUsage(at=clock(), user_id=user.id, latency_ms=5, status=400))
     credits.grant(session, user_id=user.id, units=1000, kind=EntryKind.PURCHASE, reason="Pack", reference="o1", now=clock())
     credits.grant(session, user_id=user.id, units=500, kind=EntryKind.ADMIN_ADJUSTMENT, reason="x", reference="a1", now=clock())

@@ -8,7 +8,8 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from clearbg_app.models import ApiUsage
+from clearbg_app.models import ApiUsage, DailyCount
+from clearbg_app.models.stats import IMAGES_API
 from clearbg_app.services import credits, removal
 from tests.conftest import sample_bytes
 from tests.test_api import balance, give, pool  # noqa: F401 - pool is a fixture
@@ -29,6 +30,7 @@ def test_one_call_charges_and_records_together(session, owner, pool):
     row = session.exec(select(ApiUsage)).one()
     assert (row.credits_units, row.status, row.width) == (25, 200, done.rendered.size[0])
     assert balance(session, owner) == 75 == credits.ledger_sum(session, user_id=owner.id)
+    assert session.exec(select(DailyCount.name, DailyCount.count)).all() == [(IMAGES_API, 1)]  # the dashboard's counter
 
 
 def test_a_failing_usage_write_takes_the_charge_back(session, owner, pool):

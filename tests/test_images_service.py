@@ -11,7 +11,8 @@ from sqlmodel import select
 
 from clearbg_app.clock import as_utc
 from clearbg_app.inference import InferenceConfig, InferencePool, Job
-from clearbg_app.models import ImageStatus, ProcessedImage
+from clearbg_app.models import DailyCount, ImageStatus, ProcessedImage
+from clearbg_app.models.stats import IMAGES_WEB
 from clearbg_app.services import images
 from clearbg_app.services.errors import NotFound, UploadRejected
 from clearbg_app.settings import get_settings
@@ -110,6 +111,7 @@ def test_processing_twice_does_not_leak_a_second_result(session, store, pool):
     image = upload_and_process(session, store, sample_bytes("horse.jpg"), pool)
     again = images.process_image(session, store=store, image_id=image.id, pool=pool, max_pixels=None)
     assert again.result_key == image.result_key
+    assert session.exec(select(DailyCount.name, DailyCount.count)).all() == [(IMAGES_WEB, 1)]  # counted once
     assert len(list(store.keys())) == 2
 
 

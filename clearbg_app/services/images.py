@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.inference import ImageDecodeError, InferencePool, Job, Rendered, ServerBusy, probe_image
 from clearbg_app.models import ImageStatus, ProcessedImage
-from clearbg_app.services import consents, credits, removal
+from clearbg_app.models.stats import IMAGES_WEB
+from clearbg_app.services import consents, credits, removal, stats
 from clearbg_app.services.errors import NotFound, ServiceError, UploadRejected
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore, deleted_on_failure
@@ -124,6 +125,7 @@ def process_image(
     image.processed_at = now or utcnow()
     image.expires_at = image.processed_at + retention(session, user_id=image.user_id)
     consents.record_event(session, user_id=image.user_id, name="image_processed", now=image.processed_at)
+    stats.count(session, name=IMAGES_WEB, at=image.processed_at)
     session.add(image)
     try:
         session.commit()

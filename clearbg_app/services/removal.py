@@ -27,7 +27,8 @@ from clearbg_app.inference import (
 )
 from clearbg_app.inference.render import Margin
 from clearbg_app.models import ApiKey, ApiUsage, CreditLot, EntryKind, LedgerEntry
-from clearbg_app.services import credits
+from clearbg_app.models.stats import IMAGES_API
+from clearbg_app.services import credits, stats
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 
@@ -207,6 +208,7 @@ def settle(
             reference=reference, now=now,
         )  # fmt: skip
         session.add(_usage(user_id, api_key_id, sized, rendered.size, 200, None, started, now, units=sized.units))
+        stats.count(session, name=IMAGES_API, at=now or utcnow())
         session.commit()
     except BaseException:
         session.rollback()
