@@ -9,6 +9,7 @@ from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.services.accounts import MIN_PASSWORD
 from clearbg_app.state.account import NEW_KEY_FIELD, AccountState
+from clearbg_app.pages.route import route
 
 
 def section(title: str, *children: rx.Component, **props) -> rx.Component:
@@ -144,6 +145,7 @@ def api_usage() -> rx.Component:
     )
 
 
+@route("/account", "Your account · ClearBG", AccountState.load)
 def account() -> rx.Component:
     return page(
         rx.heading("Your account", size="7"),

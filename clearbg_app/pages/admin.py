@@ -9,6 +9,7 @@ from clearbg_app.components.forms import message_callout
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.state.admin import AdminBase, AdminState, AuditLogState
+from clearbg_app.pages.route import route
 
 
 def admin_nav() -> rx.Component:
@@ -176,10 +177,12 @@ def user_lookup() -> rx.Component:
     )
 
 
+@route("/admin", "Admin · ClearBG", AdminState.load)
 def admin() -> rx.Component:
     return admin_page("Admin", dashboard(), user_lookup())
 
 
+@route("/admin/audit", "Audit log · ClearBG", AuditLogState.load)
 def audit_log() -> rx.Component:
     return admin_page(
         "Audit log",

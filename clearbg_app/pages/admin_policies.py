@@ -8,6 +8,7 @@ from clearbg_app.components.markdown import rendered_markdown
 from clearbg_app.components.tables import rows_table
 from clearbg_app.pages.admin import admin_page
 from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState
+from clearbg_app.pages.route import route
 
 S = AdminPoliciesState
 EFFECTIVE_HELP = (
@@ -92,6 +93,7 @@ def editor() -> rx.Component:
     )
 
 
+@route("/admin/policies", "Policies · ClearBG", AdminPoliciesState.load)
 def admin_policies() -> rx.Component:
     return admin_page(
         "Policies",
@@ -141,6 +143,7 @@ def subprocessor_form() -> rx.Component:
     )
 
 
+@route("/admin/subprocessors", "Subprocessors · ClearBG", AdminSubprocessorsState.load)
 def admin_subprocessors() -> rx.Component:
     return admin_page(
         "Subprocessors",

@@ -17,6 +17,7 @@ from clearbg_app.api.openapi import (
 )
 from clearbg_app.components.layout import page
 from clearbg_app.settings import get_settings
+from clearbg_app.pages.route import route
 
 
 def _table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> rx.Component:
@@ -27,6 +28,7 @@ def _table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> rx.Compone
     )
 
 
+@route("/docs/api", "API · ClearBG")
 def api_docs() -> rx.Component:
     base = get_settings().public_url.rstrip("/")
     parameters = [(name, ", ".join(schema.get("enum", [])) or schema["type"], text) for name, schema, text in PARAMETERS]

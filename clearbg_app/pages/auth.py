@@ -9,6 +9,7 @@ from clearbg_app.components.layout import narrow_page
 from clearbg_app.services.accounts import MIN_PASSWORD
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
+from clearbg_app.pages.route import route
 
 CONSENTS = (
     ("adult", ("I am 18 or older. ClearBG is for adults only.",)),
@@ -29,6 +30,7 @@ def google_enabled() -> bool:
     return get_settings().google_enabled
 
 
+@route("/signup", "Sign up · ClearBG")
 def signup() -> rx.Component:
     google = native_form(
         rx.vstack(
@@ -72,6 +74,7 @@ def signup() -> rx.Component:
     )
 
 
+@route("/login", "Sign in · ClearBG")
 def login() -> rx.Component:
     return narrow_page(
         "Sign in",
@@ -103,6 +106,7 @@ def login() -> rx.Component:
     )
 
 
+@route("/forgot-password", "Reset your password · ClearBG")
 def forgot_password() -> rx.Component:
     return narrow_page(
         "Reset your password",
@@ -116,6 +120,7 @@ def forgot_password() -> rx.Component:
     )
 
 
+@route("/reset-password", "New password · ClearBG")
 def reset_password() -> rx.Component:
     return narrow_page(
         "Choose a new password",

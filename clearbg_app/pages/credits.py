@@ -8,6 +8,7 @@ from clearbg_app.components.forms import flash_callout, native_form
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.state.credits import CreditsState
+from clearbg_app.pages.route import route
 
 
 def pager(current: rx.Var, total: rx.Var, name: str) -> rx.Component:
@@ -53,6 +54,7 @@ def watched_order() -> rx.Component:
     )
 
 
+@route("/credits", "Your credits · ClearBG", CreditsState.load)
 def credits_page() -> rx.Component:
     return page(
         rx.heading("Your credits", size="7"),

@@ -7,6 +7,7 @@ import reflex as rx
 from clearbg_app.components.forms import flash_callout, message_callout
 from clearbg_app.components.layout import page
 from clearbg_app.state.privacy import HistoryState
+from clearbg_app.pages.route import route
 
 
 def item_card(item) -> rx.Component:
@@ -29,6 +30,7 @@ def item_card(item) -> rx.Component:
     )
 
 
+@route("/history", "Processing history · ClearBG", HistoryState.load)
 def history() -> rx.Component:
     return page(
         rx.heading("Processing history", size="7"),

@@ -13,6 +13,7 @@ from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.batch import BATCH_UPLOAD_ID, SIZES, WEBHOOK_SECRET_FIELD, BatchState
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
+from clearbg_app.pages.route import route
 
 ACCEPT = {
     "image/jpeg": [".jpg", ".jpeg"],
@@ -317,6 +318,7 @@ def single_mode() -> rx.Component:
     )
 
 
+@route("/", "ClearBG: remove image backgrounds")
 def index() -> rx.Component:
     return page(
         rx.heading("Remove the background of any photo", size="8"),

@@ -9,6 +9,7 @@ from clearbg_app.components.layout import page
 from clearbg_app.components.markdown import rendered_markdown
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.state.policies import LegalState, SubprocessorsState
+from clearbg_app.pages.route import route
 
 
 def _version_line() -> rx.Component:
@@ -23,6 +24,10 @@ def _version_line() -> rx.Component:
     )
 
 
+@route("/privacy", "Privacy policy · ClearBG", LegalState.load)
+@route("/privacy/versions/[label]", "Privacy policy · ClearBG", LegalState.load)
+@route("/terms", "Terms of service · ClearBG", LegalState.load)
+@route("/terms/versions/[label]", "Terms of service · ClearBG", LegalState.load)
 def document() -> rx.Component:
     """One version: the one in effect, or an earlier one (which says so and links the current one)."""
     return page(
@@ -47,6 +52,8 @@ def document() -> rx.Component:
     )
 
 
+@route("/privacy/versions", "Privacy policy: versions · ClearBG", LegalState.load)
+@route("/terms/versions", "Terms of service: versions · ClearBG", LegalState.load)
 def versions() -> rx.Component:
     return page(
         rx.heading(LegalState.doc_title, ": all versions", size="7"),
@@ -80,6 +87,7 @@ def _dpa(row) -> rx.Component:
     return rx.cond(row["dpa_url"] != "", rx.link("DPA", href=row["dpa_url"], is_external=True), rx.text("-"))
 
 
+@route("/subprocessors", "Subprocessors · ClearBG", SubprocessorsState.load)
 def subprocessors() -> rx.Component:
     return page(
         rx.heading("Subprocessors", size="7"),

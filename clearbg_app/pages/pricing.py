@@ -7,6 +7,7 @@ import reflex as rx
 from clearbg_app.components.forms import flash_callout, native_form
 from clearbg_app.components.layout import page
 from clearbg_app.state.credits import PricingState
+from clearbg_app.pages.route import route
 
 PRICES = (
     ("Preview (up to 0.25 megapixels) in the web app", "free"),
@@ -69,6 +70,7 @@ def purchase_note() -> rx.Component:
     )
 
 
+@route("/pricing", "Pricing · ClearBG", PricingState.load)
 def pricing() -> rx.Component:
     return page(
         rx.heading("Pricing", size="7"),

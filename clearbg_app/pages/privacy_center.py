@@ -11,6 +11,8 @@ from clearbg_app.components.layout import narrow_page, page
 from clearbg_app.components.tables import dict_table
 from clearbg_app.pages.account import credentials, notice as account_notice, profile, section
 from clearbg_app.state.privacy import PrivacyState
+from clearbg_app.pages.route import route
+from clearbg_app.state.account import AccountState
 
 
 def consent_switches() -> rx.Component:
@@ -135,6 +137,7 @@ def data_held() -> rx.Component:
     )
 
 
+@route("/privacy-center", "Privacy center · ClearBG", PrivacyState.load, AccountState.load)
 def privacy_center() -> rx.Component:
     return page(
         rx.heading("Privacy center", size="7"),
@@ -153,6 +156,7 @@ def privacy_center() -> rx.Component:
     )
 
 
+@route("/restore-account", "Keep your account? · ClearBG")
 def restore_account() -> rx.Component:
     return narrow_page(
         "Keep your account?",
