@@ -8,18 +8,14 @@ import uuid
 
 import reflex as rx
 
-from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
 from clearbg_app.services import accounts, api_keys, credits, removal
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.display import when
 
 
 NEW_KEY_FIELD = "new-key-secret"
-
-
-def _when(moment) -> str:
-    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
 class AccountState(SessionState):
@@ -46,8 +42,8 @@ class AccountState(SessionState):
                     "id": str(item.id),
                     "device": item.user_agent or "Unknown browser",  # stored coarse: "Firefox 128 on Windows"
                     "network": item.ip_prefix or "unknown",
-                    "created": _when(item.created_at),
-                    "last_seen": _when(item.last_seen_at),
+                    "created": when(item.created_at, "never"),
+                    "last_seen": when(item.last_seen_at, "never"),
                     "current": "yes" if item.id == signed_in.auth_session.id else "",
                 }
                 for item in accounts.active_sessions(session, user=signed_in.user)
@@ -57,14 +53,14 @@ class AccountState(SessionState):
                     "id": str(key.id),
                     "label": key.label,
                     "prefix": key.prefix + "…",
-                    "created": _when(key.created_at),
-                    "last_used": _when(key.last_used_at),
+                    "created": when(key.created_at, "never"),
+                    "last_used": when(key.last_used_at, "never"),
                 }
                 for key in api_keys.list_keys(session, user=signed_in.user)
             ]
             self.usage = [
                 {
-                    "at": _when(row.at),
+                    "at": when(row.at, "never"),
                     "key": (prefix + "…") if prefix else "deleted key",
                     "size": f"{row.size} {row.width}x{row.height}" if row.width else (row.size or "-"),
                     "credits": credits.format_credits(row.credits_units),

@@ -17,18 +17,11 @@ from clearbg_app.models import User
 from clearbg_app.services import admin as admin_service
 from clearbg_app.services import audit, credits
 from clearbg_app.services.errors import ServiceError
-from clearbg_app.state.account import _when
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.display import parse_uuid, when
 
 log = logging.getLogger(__name__)
 AUDIT_PER_PAGE = 25
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 class AdminBase(SessionState):
@@ -102,8 +95,8 @@ class AdminState(AdminBase):
                 "every": f"{job.interval_seconds // 60} min" if job.interval_seconds else "-",
                 "status": job.status + (" (overdue)" if job.overdue else ""),
                 "alarming": "yes" if job.alarming else "",
-                "started": _when(job.started_at),
-                "finished": _when(job.finished_at),
+                "started": when(job.started_at, "never"),
+                "finished": when(job.finished_at, "never"),
                 "counts": ", ".join(f"{key} {value}" for key, value in job.counts.items()) or "-",
                 "error": job.error[:300],
             }
@@ -121,7 +114,7 @@ class AdminState(AdminBase):
                 "role": user.role,
                 "verified": "yes" if user.is_verified else "no",
                 "status": "suspended" if user.suspended_at else "active",
-                "created": _when(user.created_at),
+                "created": when(user.created_at, "never"),
             }
             for user in found
         ]
@@ -147,9 +140,9 @@ class AdminState(AdminBase):
             "email": user.email,
             "name": user.display_name,
             "role": user.role,
-            "created": _when(user.created_at),
-            "verified": _when(user.email_verified_at) if user.is_verified else "not confirmed",
-            "suspended": _when(user.suspended_at) if user.suspended_at else "",
+            "created": when(user.created_at, "never"),
+            "verified": when(user.email_verified_at, "never") if user.is_verified else "not confirmed",
+            "suspended": when(user.suspended_at, "never") if user.suspended_at else "",
             "balance": credits.format_credits(view.balance_units),
             "sessions": str(view.active_sessions),
             "keys": str(view.active_keys),
@@ -158,7 +151,7 @@ class AdminState(AdminBase):
         }
         self.ledger = [
             {
-                "at": _when(entry.created_at),
+                "at": when(entry.created_at, "never"),
                 "kind": entry.kind,
                 "amount": credits.format_credits(entry.amount_units),
                 "balance": credits.format_credits(entry.balance_after_units),
@@ -172,7 +165,7 @@ class AdminState(AdminBase):
         admin = self._admin("open account")
         if admin is None:
             return
-        target = _uuid(user_id)
+        target = parse_uuid(user_id)
         try:
             if target is None:
                 raise ServiceError("That account no longer exists.")
@@ -188,7 +181,7 @@ class AdminState(AdminBase):
         admin = self._admin(where)
         if admin is None:
             return
-        target = _uuid(self.account.get("id", ""))
+        target = parse_uuid(self.account.get("id", ""))
         if target is None:
             self._say("Open an account first.")
             return
@@ -260,7 +253,7 @@ class AuditLogState(AdminBase):
         self.audit_pages = max(1, -(-total // AUDIT_PER_PAGE))
         self.events = [
             {
-                "at": _when(row.at),
+                "at": when(row.at, "never"),
                 "who": emails.get(row.actor_id, "deleted account") if row.actor_id else row.actor_kind,
                 "kind": row.actor_kind,
                 "action": row.action,

@@ -14,7 +14,8 @@ from clearbg_app.models.policies import POLICY_KINDS
 from clearbg_app.services import policies, subprocessors
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.subprocessors import SubprocessorFields
-from clearbg_app.state.admin import AdminBase, _uuid
+from clearbg_app.state.admin import AdminBase
+from clearbg_app.state.display import parse_uuid
 from clearbg_app.state.base import SessionState
 
 
@@ -100,7 +101,7 @@ class PolicyBannerState(SessionState):
     @rx.event
     def acknowledge(self, version_id: str):
         user = self._current_user()
-        target = _uuid(version_id)
+        target = parse_uuid(version_id)
         if user is not None and target is not None:
             try:
                 with session_scope() as session:
@@ -187,7 +188,7 @@ class AdminPoliciesState(AdminBase):
     def open_version(self, version_id: str):
         if self._admin("open policy version") is None:
             return
-        target = _uuid(version_id)
+        target = parse_uuid(version_id)
         try:
             with session_scope() as session:
                 if target is None:
@@ -216,7 +217,7 @@ class AdminPoliciesState(AdminBase):
             effective = _date_field(str(form.get("effective", "")))
             with session_scope() as session:
                 if self.edit_id:
-                    version = policies.update_draft(session, admin=admin, version_id=_uuid(self.edit_id), revision=self.edit_revision,
+                    version = policies.update_draft(session, admin=admin, version_id=parse_uuid(self.edit_id), revision=self.edit_revision,
                                                     effective_at=effective, **fields)  # fmt: skip
                 else:
                     version = policies.create_draft(session, admin=admin, kind=self.edit_kind, effective_at=effective, **fields)
@@ -231,7 +232,7 @@ class AdminPoliciesState(AdminBase):
         admin = self._admin(where)
         if admin is None:
             return
-        target = _uuid(self.edit_id)
+        target = parse_uuid(self.edit_id)
         if target is None:
             self._say("Save the draft first.")
             return
@@ -351,7 +352,7 @@ class AdminSubprocessorsState(AdminBase):
             )  # fmt: skip
             with session_scope() as session:
                 if self.sp.get("id"):
-                    subprocessors.edit(session, admin=admin, entry_id=_uuid(self.sp["id"]), fields=fields)
+                    subprocessors.edit(session, admin=admin, entry_id=parse_uuid(self.sp["id"]), fields=fields)
                 else:
                     subprocessors.add(session, admin=admin, fields=fields)
         except ServiceError as error:
@@ -368,7 +369,7 @@ class AdminSubprocessorsState(AdminBase):
             return
         try:
             with session_scope() as session:
-                target = _uuid(entry_id)
+                target = parse_uuid(entry_id)
                 if target is None:
                     raise NotFound("That subprocessor no longer exists.")
                 row = subprocessors.retire(session, admin=admin, entry_id=target)

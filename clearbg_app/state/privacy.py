@@ -8,7 +8,6 @@ import uuid
 
 import reflex as rx
 
-from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
 from clearbg_app.services.job_runs import run_job
 from clearbg_app.services.jobs import exports_job, job_name
@@ -17,13 +16,10 @@ from clearbg_app.services import accounts, consents, exports, images, personal_d
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.display import when
 from clearbg_app.storage import get_blob_store
 
 CENTER = "/privacy-center"
-
-
-def _when(moment) -> str:
-    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
 def retention_periods() -> list[dict[str, str]]:
@@ -71,7 +67,7 @@ class PrivacyState(SessionState):
             titles = {purpose.key: purpose.title for purpose in consents.PURPOSES}
             self.consent_history = [
                 {
-                    "at": _when(event.at),
+                    "at": when(event.at),
                     "purpose": titles.get(event.purpose, event.purpose),
                     "change": "granted" if event.granted else "withdrawn",
                     "policy": event.policy_version,
@@ -84,7 +80,7 @@ class PrivacyState(SessionState):
         self.export_status = export.status if export else ""
         ready = export is not None and export.status == ExportStatus.READY
         self.export_url = f"/api/privacy/exports/{export.id}" if ready else ""
-        self.export_until = _when(export.expires_at) if ready else ""
+        self.export_until = when(export.expires_at) if ready else ""
         self.has_password = user.password_hash is not None
         self._publish(user)
 
@@ -163,8 +159,8 @@ class HistoryState(SessionState):
             {
                 "id": str(image.id),
                 "name": image.original_filename or "image",
-                "uploaded": _when(image.created_at),
-                "expires": _when(image.expires_at),
+                "uploaded": when(image.created_at),
+                "expires": when(image.expires_at),
                 "thumb": f"/api/images/{image.id}/result" if image.result_key else f"/api/images/{image.id}/original",
                 "download": f"/api/images/{image.id}/{'full' if image.full_result_key else 'result'}?download=1" if image.result_key else "",
                 "original": f"/api/images/{image.id}/original?download=1",
