@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="level of ClearBG's own log lines")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="SQLite file, blobs, outbox")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
+    storage_url: str = Field("", description="empty: blobs in data_dir/blobs; s3://bucket/prefix: an S3 bucket")
+    s3_endpoint_url: str = Field("", description="S3-compatible service (MinIO, R2...); empty: AWS")
+    s3_region: str = Field("", description="the bucket's region; empty: boto3's default")
+    s3_access_key_id: str = Field("", description="empty: boto3's default credentials (AWS_* variables, instance role)")
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_connect_timeout_seconds: float = Field(5.0, gt=0, description="S3: connect timeout")
+    s3_read_timeout_seconds: float = Field(30.0, gt=0, description="S3: timeout between reads")
+    s3_max_attempts: int = Field(3, ge=1, description="S3: attempts per request (retries with back-off)")
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX background-removal model")
     max_upload_bytes: int = Field(25_000_000, gt=0, description="largest accepted file, in bytes")
     max_megapixels: float = Field(50.0, gt=0, description="largest accepted image, in megapixels")
@@ -155,6 +163,13 @@ class Settings(BaseSettings):
             found.append("CLEARBG_PUBLIC_URL must be an http(s) URL, like https://clearbg.example.com.")
         if bad := [entry.strip() for entry in self.cors_origins.split(",") if entry.strip() and not canonical_origin(entry)]:
             found.append(f"CLEARBG_CORS_ORIGINS must list origins like https://www.example.com, not {', '.join(bad)!s}.")
+        if self.storage_url:
+            from clearbg_app.storage.base import parse_s3_url  # noqa: PLC0415 - storage imports settings
+
+            try:
+                parse_s3_url(self.storage_url)
+            except ValueError as error:
+                found.append(str(error))
         if self.is_production:
             if len(self.secret_key.get_secret_value()) < 32:
                 found.append("CLEARBG_SECRET_KEY must be set to at least 32 random characters in production.")
