@@ -51,7 +51,7 @@ from clearbg_app.services.url_fetch import (
     resolve_host,
 )
 from clearbg_app.settings import get_settings
-from clearbg_app.storage import BlobStore, deleted_on_failure, get_blob_store
+from clearbg_app.storage import BlobStore, StorageUnavailable, deleted_on_failure, get_blob_store
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +328,7 @@ class _Sink:
 
 
 STALE_PROCESSING = timedelta(minutes=10)  # far longer than any one item takes
+STORAGE_RETRY_SECONDS = 5.0  # the pause before the next item while the blob store is unavailable
 
 
 def requeue_interrupted(session: Session, *, now: datetime, stale_after: timedelta = STALE_PROCESSING) -> int:
@@ -428,10 +429,17 @@ class BatchWorker(BackgroundWorker):
         except ServerBusy:
             self._requeue(session, item)
             return
+        except StorageUnavailable as error:
+            self._storage_unavailable(session, item, error)
+            return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the item
             self._fail(session, item, batch, error, sized, started)
             return
-        key = self.store.put(rendered.content, suffix="." + rendered.extension)
+        try:
+            key = self.store.put(rendered.content, suffix="." + rendered.extension)
+        except StorageUnavailable as error:
+            self._storage_unavailable(session, item, error)
+            return
         item.status, item.result_key, item.finished_at = ItemStatus.DONE, key, self.clock()
         item.result_width, item.result_height, item.credits_units = rendered.size[0], rendered.size[1], sized.units
         session.add(item)
@@ -451,6 +459,12 @@ class BatchWorker(BackgroundWorker):
         settings = get_settings()
         timeouts = Timeouts(settings.url_fetch_connect_seconds, settings.url_fetch_read_seconds, settings.url_fetch_total_seconds)
         return fetch_image(item.source_url or "", max_bytes=settings.max_upload_bytes, policy=self.url_policy, timeouts=timeouts)
+
+    def _storage_unavailable(self, session: Session, item: BatchItem, error: StorageUnavailable) -> None:
+        """The item waits (queued, uncharged) for the blob store to come back; the worker pauses."""
+        log.warning("batches: item %s waits for blob storage: %s", item.id, error)
+        self._requeue(session, item)
+        self._stop.wait(STORAGE_RETRY_SECONDS)
 
     def _requeue(self, session: Session, item: BatchItem) -> None:
         session.rollback()
