@@ -11,7 +11,7 @@ from reflex.config import get_config
 from reflex.constants import StateManagerMode
 from reflex.istate.manager import reset_disk_state_manager
 
-from clearbg_app import log_redaction
+from clearbg_app import log_redaction, metrics
 from clearbg_app.api import ClearBGApp, build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
@@ -40,6 +40,7 @@ async def background_services():
     run the scheduled jobs, the batch worker and the mail worker while the app is up."""
     log_redaction.install()  # the servers have set up their log handlers by now
     pool = await asyncio.to_thread(default_pool)
+    metrics.watch_pool(pool)
     scheduler = build_scheduler()
     scheduler.start()
     batch_worker = BatchWorker(pool=pool, describe_error=error_fields)
@@ -58,7 +59,7 @@ async def background_services():
 
 
 settings = get_settings()
-log_redaction.configure_logging(settings.log_level)
+log_redaction.configure_logging(settings.log_level, settings.log_format)
 try:
     check_model_file(settings.model_path)
 except ModelNotFound as missing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import contextlib
 import os
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
 
     env: str = Field("development", description="development or production")
     log_level: str = Field("INFO", description="level of ClearBG's own log lines")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line, with its request id")
+    metrics_token: SecretStr = Field(SecretStr(""), description="bearer token for /metrics; empty: loopback clients only")
+    readiness_timeout_seconds: float = Field(2.0, gt=0, description="/readyz: how long each part may take to answer")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="SQLite file, blobs, outbox")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
     storage_url: str = Field("", description="empty: blobs in data_dir/blobs; s3://bucket/prefix: an S3 bucket")

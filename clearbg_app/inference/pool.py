@@ -28,6 +28,7 @@ from PIL import Image
 from clearbg_app.inference.config import InferenceConfig
 from clearbg_app.inference.decode import decode_image
 from clearbg_app.inference.errors import InferenceError
+from clearbg_app.metrics import observe_stages
 from clearbg_app.inference.model import SegmentationModel, load_model
 from clearbg_app.inference.pipeline import CutoutOptions, cut_out
 from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL
@@ -255,6 +256,7 @@ class InferencePool:
                 refine=stages["refine"],
                 encode=finished - encode_start,
             )
+            observe_stages(timings)
             return JobResult(rendered, source_format, source_size, timings)
         finally:
             self._release(time.perf_counter() - started)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import get_engine, session_scope
+from clearbg_app.metrics import job_runs
 from clearbg_app.models import JobRun, JobStatus
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def run_job(name: str, work: Callable[..., Counts], *, clock: Clock = utcnow, en
     with single_runner(name, engine) as mine:
         if not mine:
             log.info("job %s: running on another instance, skipped", name)
+            job_runs.labels(name, "skipped").inc()
             return None
         with session_scope(engine) as session:
             run = JobRun(job=name, started_at=clock())
@@ -71,5 +73,6 @@ def run_job(name: str, work: Callable[..., Counts], *, clock: Clock = utcnow, en
         run.finished_at = clock()
         with session_scope(engine) as session:
             session.merge(run)
+        job_runs.labels(name, run.status.value).inc()
         return run
 
