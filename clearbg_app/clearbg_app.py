@@ -17,7 +17,8 @@ from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.services.batches import BatchWorker
 from clearbg_app.services.mail import MailWorker
-from clearbg_app.inference import ModelNotFound, check_model_file
+from clearbg_app.inference import InferenceError, ModelNotFound, check_model_file
+from clearbg_app.inference.model import check_providers
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import account, admin, admin_policies, auth, history, index, legal, pricing, privacy_center
 from clearbg_app.pages.api_docs import api_docs
@@ -62,7 +63,8 @@ settings = get_settings()
 log_redaction.configure_logging(settings.log_level, settings.log_format)
 try:
     check_model_file(settings.model_path)
-except ModelNotFound as missing:
+    check_providers(settings.inference_provider_list)
+except (ModelNotFound, InferenceError) as missing:
     raise SystemExit(f"clearbg: {missing}") from None
 if problems := settings.problems():
     raise SystemExit("clearbg: " + " ".join(problems))

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     inference_queue_size: int = Field(8, ge=0, description="requests waiting before 'busy' is answered")
     inference_web_reserved: int = Field(4, ge=0, description="of those, slots only web uploads may take (at most half the queue)")
     inference_warm_up: bool = Field(True, description="run the model once when the pool starts")
+    inference_providers: str = Field("CPUExecutionProvider", description="ONNX Runtime execution providers, comma-separated, preferred first")
     models_dir: Path | None = Field(None, description="downloaded and derived models; default data_dir/models")
     enable_fast_mode: bool = Field(False, description="offer the int8 model (off: it fails the quality bar)")
 
@@ -131,6 +132,10 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'clearbg.db'}"
+
+    @property
+    def inference_provider_list(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.inference_providers.split(",") if name.strip()) or ("CPUExecutionProvider",)
 
     @property
     def blob_dir(self) -> Path:
