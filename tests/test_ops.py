@@ -251,7 +251,11 @@ def test_json_log_lines(client, monkeypatch, own_redis):
         ops.get_settings.cache_clear()
         own_redis.stop()
         client.get("/readyz", headers={"X-Request-ID": "trace-0001-abcdef"})
-        logging.getLogger("clearbg_app.test").warning("a link https://x/reset?token=SECRETSECRETSECRETSECRET1234")
+        private = logging.getLogger("clearbg_app.test_json_only")  # only this handler sees the secret
+        private.propagate = False
+        private.addHandler(handler)
+        private.warning("a link https://x/reset?token=SECRETSECRETSECRETSECRET1234")
+        private.removeHandler(handler)
         try:
             raise ValueError("boom")
         except ValueError:
