@@ -1,12 +1,15 @@
 """Two real app processes behind one site (`reflex run --env prod --backend-only`, as a load balancer's
 pool would run them), sharing PostgreSQL, a Redis of the test's own (Reflex's page state and the rate
 limits), S3 on moto and one secret, each with its own empty data dir: a session made on one is
-recognised by the other, a batch sent to one is processed and downloaded from the other, and both
+recognised by the other, a browser tab's page state is one record in Redis that both serve (over
+Reflex's event socket), a batch sent to one is processed and downloaded from the other, and both
 processes' /readyz turn 503 while the shared Redis is stopped and 200 when it is back."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import os
 import secrets
 import signal
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis as redis_client
+import socketio
 from sqlmodel import Session, create_engine, select
 
 from clearbg_app.models import EntryKind, LedgerEntry, User
@@ -115,55 +120,51 @@ def origin(app: AppProcess) -> dict[str, str]:
     return {"origin": app.url}
 
 
-def test_two_processes_serve_one_site(site):
-    (a, b), redis, db_url = site
-    for app in (a, b):
-        checks = httpx.get(f"{app.url}/readyz").json()["checks"]
-        assert set(checks) == {"database", "storage", "model", "redis", "reflex_redis"}
+STATE = "reflex___state____state"
+BATCH_STATE = f"{STATE}.clearbg_app___state___base____session_state.clearbg_app___state___batch____batch_state"
 
-    # A session made on B is recognised on A (and signing out on A ends it on B).
-    signup = {"email": "ada@example.com", "display_name": "Ada", "password": PASSWORD, "adult": "on", "accept": "on"}
-    assert httpx.post(f"{a.url}/auth/signup", data=signup, headers=origin(a)).status_code == 303
-    login = httpx.post(f"{b.url}/auth/login", data={"email": "ada@example.com", "password": PASSWORD}, headers=origin(b))
-    assert login.status_code == 303
-    cookies = login.cookies
-    export = f"/api/privacy/exports/{uuid.uuid4()}"
-    assert httpx.get(a.url + export).json()["error"] == "Sign in to download your export."
-    assert httpx.get(a.url + export, cookies=cookies).json()["error"].startswith("No such export")  # signed in on A
 
-    # A batch sent to A is processed by the workers of the site and downloaded from B, charged once per item.
-    engine = create_engine(db_url)
-    with Session(engine, expire_on_commit=False) as session:
-        user = session.exec(select(User).where(User.email == "ada@example.com")).one()
-        user.email_verified_at = FakeClock().now
-        session.add(user)
-        credits.grant(session, user_id=user.id, units=1000, kind=EntryKind.PURCHASE, reason="test", reference=f"test:{uuid.uuid4()}")
-        session.commit()
-        _, key = api_keys.create_key(session, user=user, label="two processes")
-    headers = {"X-Api-Key": key}
-    files = [("image_file", (f"{n}.jpg", SMALL, "image/jpeg")) for n in range(3)]
-    created = httpx.post(f"{a.url}/api/v1.0/batches", files=files, headers=headers, timeout=60)
-    assert created.status_code == 202, created.text
-    batch_id = created.json()["data"]["id"]
-    deadline = time.monotonic() + 240
-    while (shown := httpx.get(f"{b.url}/api/v1.0/batches/{batch_id}", headers=headers).json()["data"])["status"] != "done":
-        assert time.monotonic() < deadline, shown
-        time.sleep(1)
-    archive = zipfile.ZipFile(io.BytesIO(httpx.get(f"{b.url}/api/v1.0/batches/{batch_id}/result.zip", headers=headers, timeout=60).content))
-    assert sorted(archive.namelist()) == ["0.png", "1.png", "2.png"]
-    with Session(engine) as session:
-        charges = session.exec(select(LedgerEntry).where(LedgerEntry.kind == EntryKind.USAGE)).all()
-    assert len(charges) == 3 and len({entry.reference for entry in charges}) == 3
-    engine.dispose()
+async def tab_event(app: AppProcess, token: str, name: str, payload: dict) -> list[dict]:
+    """One event of a browser tab (`token`) over Reflex's event socket on `app`; the state updates it got."""
+    client = socketio.AsyncClient(reconnection=False)
+    updates: list[dict] = []
+    final = asyncio.Event()
 
-    # The shared Redis stops: both processes say so; it comes back: both are ready again.
-    redis.stop()
-    for app in (a, b):
-        down = httpx.get(f"{app.url}/readyz", timeout=10)
-        assert down.status_code == 503
-        assert down.json()["checks"]["redis"]["status"] == down.json()["checks"]["reflex_redis"]["status"] == "down"
-        assert down.json()["checks"]["database"]["status"] == "ok"
-        assert httpx.get(f"{app.url}/healthz").status_code == 200
-    redis.start()
-    for app in (a, b):
-        assert httpx.get(f"{app.url}/readyz", timeout=10).status_code == 200
+    @client.on("event", namespace="/_event")
+    async def on_update(update):
+        updates.append(update)
+        if update.get("final", True):
+            final.set()
+
+    await client.connect(f"{app.url}?token={token}", socketio_path="/_event", transports=["websocket"],
+                         namespaces=["/_event"], headers={"Origin": app.url}, wait_timeout=20)  # fmt: skip
+    try:
+        await client.emit("event", {"name": name, "payload": payload, "router_data": {"pathname": "/", "asPath": "/"}}, namespace="/_event")
+        await asyncio.wait_for(final.wait(), 30)
+    finally:
+        await client.disconnect()
+    return updates
+
+
+def tab_state_in_redis(redis_url: str, token: str) -> tuple[bytes, int]:
+    """The tab's batch state as Reflex stored it in the shared Redis (pickled), and its time to live."""
+    client = redis_client.Redis.from_url(redis_url)
+    try:
+        [key] = [key for key in client.keys(f"{token}*") if key.decode().endswith("batch____batch_state")]
+        return client.get(key), client.ttl(key)
+    finally:
+        client.close()
+
+
+def test_a_tabs_page_state_is_one_record_in_redis_that_both_processes_serve(site):
+    (a, b), redis, _ = site
+    tab = uuid.uuid4().hex
+    full, preview = "Full resolution (1 credit each)", "Preview (0.25 credit each)"  # preview is the default
+    assert full in json.dumps(asyncio.run(tab_event(a, tab, f"{BATCH_STATE}.set_size_label", {"label": full})))
+    stored, ttl = tab_state_in_redis(redis.url, tab)
+    assert full.encode() in stored and 0 < ttl <= 60 * 60  # CLEARBG_STATE_EXPIRY_MINUTES
+    assert preview in json.dumps(asyncio.run(tab_event(b, tab, f"{BATCH_STATE}.set_size_label", {"label": preview})))
+    stored, _ = tab_state_in_redis(redis.url, tab)
+    assert preview.encode() in stored and full.encode() not in stored  # B changed the record A wrote
+    assert full in json.dumps(asyncio.run(tab_event(a, tab, f"{BATCH_STATE}.set_size_label", {"label": full})))
+    assert full.encode() in tab_state_in_redis(redis.url, tab)[0]
