@@ -7,12 +7,24 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
 request_id: ContextVar[str | None] = ContextVar("clearbg_request_id", default=None)
 
 _ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+@contextmanager
+def log_context(name: str) -> Iterator[None]:
+    """Work outside a request (a batch item, a job run): its log lines carry `name` as their id."""
+    token = request_id.set(name)
+    try:
+        yield
+    finally:
+        request_id.reset(token)
 
 
 def new_request_id(offered: str | None = None) -> str:

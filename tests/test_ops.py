@@ -270,3 +270,43 @@ def test_json_log_lines(client, monkeypatch, own_redis):
     assert "SECRET" not in link["message"] and link["request_id"] == "-"
     failed = next(line for line in lines if line["message"] == "it failed")
     assert "ValueError: boom" in failed["exception"]
+
+
+def test_work_outside_requests_logs_under_its_own_id(client, session, clock, store, monkeypatch):
+    """A batch item's lines carry `batch-<id>` (its creation is logged with the request's id and the batch
+    id, which links the two); a job run's lines carry `job-<name>-<run id>`."""
+    from clearbg_app.api.v1 import error_fields  # noqa: PLC0415
+    from clearbg_app.services import api_keys, batches  # noqa: PLC0415
+    from clearbg_app.storage import StorageUnavailable  # noqa: PLC0415
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        user = verified_user(session, clock)
+        credits.grant(session, user_id=user.id, units=500, kind=EntryKind.PURCHASE, reason="test", reference=f"test:{uuid.uuid4()}")
+        session.commit()
+        _, key = api_keys.create_key(session, user=user, label="ops")
+        created = client.post("/api/v1.0/batches", files={"image_file": ("a.jpg", sample_bytes("horse.jpg"), "image/jpeg")},
+                              headers={"X-Api-Key": key, "X-Request-ID": "trace-batch-0001"})  # fmt: skip
+        assert created.status_code == 202, created.text
+        batch_id = uuid.UUID(created.json()["data"]["id"].removeprefix("batch_"))
+
+        def storage_down(*args, **kwargs):
+            raise StorageUnavailable("Blob storage (bucket 'b') failed to read a blob: ConnectTimeoutError.")
+
+        monkeypatch.setattr(batches, "STORAGE_RETRY_SECONDS", 0)
+        worker = batches.BatchWorker(pool=default_pool(), describe_error=error_fields, store=store, clock=clock)
+        monkeypatch.setattr(worker, "_source", storage_down)
+        assert worker.run_once() is True
+        run = run_job("logs_under_its_id", lambda clock: logging.getLogger("clearbg_app.test").info("job work") or {})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    queued = next(line for line in lines if line["message"].startswith("batches: batch"))
+    assert str(batch_id) in queued["message"] and queued["request_id"] == "trace-batch-0001"
+    waiting = next(line for line in lines if "waits for blob storage" in line["message"])
+    assert waiting["request_id"] == f"batch-{batch_id}"
+    assert next(line for line in lines if line["message"] == "job work")["request_id"] == f"job-logs_under_its_id-{run.id}"

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import get_engine, session_scope
+from clearbg_app.log_format import log_context
 from clearbg_app.metrics import job_runs
 from clearbg_app.models import JobRun, JobStatus
 
@@ -64,7 +65,8 @@ def run_job(name: str, work: Callable[..., Counts], *, clock: Clock = utcnow, en
             run = JobRun(job=name, started_at=clock())
             session.add(run)
         try:
-            run.counts = work(clock=clock)
+            with log_context(f"job-{name}-{run.id}"):
+                run.counts = work(clock=clock)
             run.status = JobStatus.SUCCEEDED
         except Exception as error:  # noqa: BLE001 - recorded for the admin dashboard
             log.exception("job %s failed", name)

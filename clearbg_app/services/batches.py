@@ -33,6 +33,7 @@ from sqlmodel import Session, col, delete, func, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import session_scope
+from clearbg_app.log_format import log_context
 from clearbg_app.inference import InferencePool, ServerBusy
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus
 from clearbg_app.services import credits, removal
@@ -198,6 +199,7 @@ def create_batch(
                 BatchItem(batch_id=batch.id, position=position, filename=name, source_key=key, source_url=source.url, created_at=now)
             )
         session.commit()
+    log.info("batches: batch %s queued with %d images", batch.id, len(sources))  # links the request's id to batch-<id>
     _work.set()
     return batch
 
@@ -401,7 +403,8 @@ class BatchWorker(BackgroundWorker):
             item = claim_next(session, now=self.clock())
             if item is None:
                 return False
-            self._process(session, item)
+            with log_context(f"batch-{item.batch_id}"):
+                self._process(session, item)
             _finish_if_complete(session, batch_id=item.batch_id, now=self.clock())
             batch = session.get(Batch, item.batch_id)
             due = batch is not None and batch.webhook_status == WebhookStatus.PENDING and batch.webhook_attempts == 0
