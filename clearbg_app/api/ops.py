@@ -61,9 +61,7 @@ def _storage() -> None:
 def _model() -> None:
     if default_pool.cache_info().currsize == 0:
         raise NotReady("the model is still loading")
-    pool = default_pool()
-    metrics.watch_pool(pool)
-    if not pool.models:
+    if not default_pool().models:
         raise NotReady("no model loaded")
 
 
