@@ -27,6 +27,7 @@ from clearbg_app.services import credits, images
 from clearbg_app.services.removal import default_pool
 from tests.conftest import s3_settings, sample_bytes
 from tests.loopback import serve_asgi
+from tests.privacy_helpers import every_feature
 from tests.redis_server import OwnRedis
 from tests.tcp_proxy import tcp_proxy
 from tests.test_accounts import verified_user
@@ -191,9 +192,7 @@ def test_metrics_of_inference_batches_credits_and_jobs(client, session, clock, m
     session.rollback()  # never charged, never counted
     run_job("metrics_test_ok", lambda clock: {"n": 1})
     run_job("metrics_test_broken", lambda clock: 1 / 0)
-    from tests.privacy_helpers import every_feature  # noqa: PLC0415 - makes a batch with one queued item
-
-    every_feature(session, store, clock)
+    every_feature(session, store, clock)  # among much else, a batch with one queued item
     after = scrape(client)
 
     def grew(name, **labels):
