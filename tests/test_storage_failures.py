@@ -3,7 +3,9 @@ blobs answers a clear, retryable error, loses nothing, charges nothing, and work
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
@@ -11,9 +13,9 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.api.cookies import VISITOR_COOKIE
 from clearbg_app.api.v1 import error_fields
-from clearbg_app.jobs import purge_images_job
+from clearbg_app.jobs import exports_job, purge_images_job
 from clearbg_app.models import Batch, BatchItem, ItemStatus, LedgerEntry, ProcessedImage
-from clearbg_app.services import batches, images
+from clearbg_app.services import batches, exports, images
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.storage import StorageUnavailable, get_blob_store
 from tests.conftest import s3_settings, sample_bytes
@@ -21,6 +23,7 @@ from tests.tcp_proxy import tcp_proxy
 from tests.test_api import api_client, balance, pool  # noqa: F401 - pool is a fixture
 from tests.test_api_url_fetch import loopback_only
 from tests.test_batches import SMALL, create, key, owner  # noqa: F401 - fixtures
+from tests.test_privacy_routes import signed_in
 
 HORSE = sample_bytes("horse.jpg")
 
@@ -117,3 +120,16 @@ def test_the_purge_keeps_rows_while_s3_is_down_and_deletes_everything_once_back(
     assert purge_images_job(clock=clock) == {"images_deleted": 1}
     session.expire_all()
     assert session.exec(select(ProcessedImage.id)).all() == [] and not store.exists(key) and list(store.keys()) == []
+
+
+def test_an_export_download_answers_503_while_s3_is_down_then_works(s3, session, clock):
+    client = TestClient(build_api(), follow_redirects=False)
+    user = signed_in(client, session, clock)
+    export = exports.request_export(session, user=user)
+    exports_job()
+    s3.cut()
+    down = client.get(f"/api/privacy/exports/{export.id}")
+    assert down.status_code == 503 and down.headers["retry-after"] == "5" and "retry" in down.json()["error"]
+    s3.restore()
+    back = client.get(f"/api/privacy/exports/{export.id}")
+    assert back.status_code == 200 and exports.DOCUMENT in zipfile.ZipFile(io.BytesIO(back.content)).namelist()
