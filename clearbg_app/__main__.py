@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from clearbg_app.inference import ModelNotFound, check_model_file
+from clearbg_app.inference import InferenceError, ModelNotFound, check_model_file
+from clearbg_app.inference.model import check_providers
 from clearbg_app.settings import get_settings
 
 
@@ -14,7 +15,8 @@ def check() -> int:
     settings = get_settings()
     try:
         check_model_file(settings.model_path)
-    except ModelNotFound as error:
+        check_providers(settings.inference_provider_list)
+    except (ModelNotFound, InferenceError) as error:
         print(f"clearbg: {error}", file=sys.stderr)
         return 1
     if problems := settings.problems():

@@ -11,13 +11,14 @@ from reflex.config import get_config
 from reflex.constants import StateManagerMode
 from reflex.istate.manager import reset_disk_state_manager
 
-from clearbg_app import log_redaction
+from clearbg_app import log_redaction, metrics
 from clearbg_app.api import ClearBGApp, build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.services.batches import BatchWorker
 from clearbg_app.services.mail import MailWorker
-from clearbg_app.inference import ModelNotFound, check_model_file
+from clearbg_app.inference import InferenceError, ModelNotFound, check_model_file
+from clearbg_app.inference.model import check_providers
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import (  # noqa: F401 - importing a page module registers its pages
     account, admin, admin_policies, api_docs, auth, credits, history, index, legal, pricing, privacy_center,
@@ -34,6 +35,7 @@ async def background_services():
     run the scheduled jobs, the batch worker and the mail worker while the app is up."""
     log_redaction.install()  # the servers have set up their log handlers by now
     pool = await asyncio.to_thread(default_pool)
+    metrics.watch_pool(pool)
     scheduler = build_scheduler()
     scheduler.start()
     batch_worker = BatchWorker(pool=pool, describe_error=error_fields)
@@ -52,10 +54,11 @@ async def background_services():
 
 
 settings = get_settings()
-log_redaction.configure_logging(settings.log_level)
+log_redaction.configure_logging(settings.log_level, settings.log_format)
 try:
     check_model_file(settings.model_path)
-except ModelNotFound as missing:
+    check_providers(settings.inference_provider_list)
+except (ModelNotFound, InferenceError) as missing:
     raise SystemExit(f"clearbg: {missing}") from None
 if problems := settings.problems():
     raise SystemExit("clearbg: " + " ".join(problems))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import re
 
+from clearbg_app.log_format import RequestIdFilter, formatter
+
 SECRET_PATTERNS = (
     re.compile(r"(?<=[?&]token=)[^&\s\"']+"),
     re.compile(r"cbg_live_[A-Za-z0-9_-]+"),
@@ -29,12 +31,18 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """ClearBG's own lines to stderr (when nothing else set up logging), every handler redacting."""
+_log_format = "text"
+
+
+def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """ClearBG's own lines to stderr (when nothing else set up logging), every handler redacting and
+    carrying the request id; with `log_format="json"` every handler writes JSON lines."""
+    global _log_format
+    _log_format = log_format
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(formatter(log_format))
         root.addHandler(handler)
     logging.getLogger("clearbg_app").setLevel(level)
     logging.getLogger("clearbg").setLevel(level)
@@ -42,12 +50,17 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 def install() -> None:
-    """Attach the filter to every handler of the root logger and of loggers with their own handlers."""
-    redactor = RedactSecrets()
+    """Attach the filters (and, for JSON logs, the formatter) to every handler of the root logger and of
+    loggers with their own handlers (the servers' access and error logs included)."""
+    redactor, ids = RedactSecrets(), RequestIdFilter()
     loggers = [logging.getLogger()] + [
         logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
     ]
     for logger in loggers:
         for handler in logger.handlers:
+            if not any(isinstance(existing, RequestIdFilter) for existing in handler.filters):
+                handler.addFilter(ids)  # before the formatter needs %(request_id)s
             if not any(isinstance(existing, RedactSecrets) for existing in handler.filters):
                 handler.addFilter(redactor)
+            if _log_format == "json":
+                handler.setFormatter(formatter("json"))

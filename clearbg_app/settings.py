@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import contextlib
 import os
@@ -52,8 +53,19 @@ class Settings(BaseSettings):
 
     env: str = Field("development", description="development or production")
     log_level: str = Field("INFO", description="level of ClearBG's own log lines")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line, with its request id")
+    metrics_token: SecretStr = Field(SecretStr(""), description="bearer token for /metrics; empty: loopback clients only")
+    readiness_timeout_seconds: float = Field(2.0, gt=0, description="/readyz: how long each part may take to answer")
     data_dir: Path = Field(PROJECT_ROOT / "data", description="SQLite file, blobs, outbox")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
+    storage_url: str = Field("", description="empty: blobs in data_dir/blobs; s3://bucket/prefix: an S3 bucket")
+    s3_endpoint_url: str = Field("", description="S3-compatible service (MinIO, R2...); empty: AWS")
+    s3_region: str = Field("", description="the bucket's region; empty: boto3's default")
+    s3_access_key_id: str = Field("", description="empty: boto3's default credentials (AWS_* variables, instance role)")
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_connect_timeout_seconds: float = Field(5.0, gt=0, description="S3: connect timeout")
+    s3_read_timeout_seconds: float = Field(30.0, gt=0, description="S3: timeout between reads")
+    s3_max_attempts: int = Field(3, ge=1, description="S3: attempts per request (retries with back-off)")
     model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX background-removal model")
     max_upload_bytes: int = Field(25_000_000, gt=0, description="largest accepted file, in bytes")
     max_megapixels: float = Field(50.0, gt=0, description="largest accepted image, in megapixels")
@@ -65,6 +77,7 @@ class Settings(BaseSettings):
     inference_queue_size: int = Field(8, ge=0, description="requests waiting before 'busy' is answered")
     inference_web_reserved: int = Field(4, ge=0, description="of those, slots only web uploads may take (at most half the queue)")
     inference_warm_up: bool = Field(True, description="run the model once when the pool starts")
+    inference_providers: str = Field("CPUExecutionProvider", description="ONNX Runtime execution providers, comma-separated, preferred first")
     models_dir: Path | None = Field(None, description="downloaded and derived models; default data_dir/models")
     enable_fast_mode: bool = Field(False, description="offer the int8 model (off: it fails the quality bar)")
 
@@ -121,6 +134,10 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'clearbg.db'}"
 
     @property
+    def inference_provider_list(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.inference_providers.split(",") if name.strip()) or ("CPUExecutionProvider",)
+
+    @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
 
@@ -155,6 +172,13 @@ class Settings(BaseSettings):
             found.append("CLEARBG_PUBLIC_URL must be an http(s) URL, like https://clearbg.example.com.")
         if bad := [entry.strip() for entry in self.cors_origins.split(",") if entry.strip() and not canonical_origin(entry)]:
             found.append(f"CLEARBG_CORS_ORIGINS must list origins like https://www.example.com, not {', '.join(bad)!s}.")
+        if self.storage_url:
+            from clearbg_app.storage.base import parse_s3_url  # noqa: PLC0415 - storage imports settings
+
+            try:
+                parse_s3_url(self.storage_url)
+            except ValueError as error:
+                found.append(str(error))
         if self.is_production:
             if len(self.secret_key.get_secret_value()) < 32:
                 found.append("CLEARBG_SECRET_KEY must be set to at least 32 random characters in production.")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import psycopg
 import pytest
 from alembic import command
@@ -20,7 +21,8 @@ import clearbg_app.models  # noqa: F401 - registers the tables
 from clearbg_app.db import get_engine, make_engine
 from clearbg_app.services.ratelimit import default_limiter
 from clearbg_app.settings import PROJECT_ROOT, get_settings
-from clearbg_app.storage import LocalBlobStore, get_blob_store
+from clearbg_app.storage import BlobStore, get_blob_store
+from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, moto_server
 
 SAMPLES = PROJECT_ROOT.parent / "shared" / "testdata" / "u2net_samples"
 PG_ADMIN_DSN = os.environ.get("CLEARBG_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -77,8 +79,56 @@ def postgres_url(postgres_admin, postgres_template) -> Iterator[str]:
     postgres_admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server for this test run (started on first use)."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_endpoint) -> str:
+    name = f"clearbg-test-{uuid.uuid4().hex[:12]}"
+    s3_client(s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def s3_client(endpoint: str):
+    return boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+
+
+def s3_settings(monkeypatch, endpoint: str, url: str) -> None:
+    """Point the app's blob store at `url` (s3://bucket/prefix) on the S3 service at `endpoint`."""
+    for name, value in (
+        ("CLEARBG_STORAGE_URL", url),
+        ("CLEARBG_S3_ENDPOINT_URL", endpoint),
+        ("CLEARBG_S3_REGION", REGION),
+        ("CLEARBG_S3_ACCESS_KEY_ID", ACCESS_KEY),
+        ("CLEARBG_S3_SECRET_ACCESS_KEY", SECRET_KEY),
+    ):
+        monkeypatch.setenv(name, value)
+    _clear_caches()
+
+
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch) -> Iterator[Path]:
+def blob_backend(request, monkeypatch) -> str:
+    """The blob store the app uses in this test: local by default; tests marked `both_blob_backends` run
+    once with each, S3 under a prefix of their own in moto's bucket."""
+    backend = getattr(request, "param", "local")
+    monkeypatch.delenv("CLEARBG_STORAGE_URL", raising=False)
+    if backend == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        s3_settings(monkeypatch, request.getfixturevalue("s3_endpoint"), f"s3://{bucket}/t-{uuid.uuid4().hex}")
+    return backend
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "blob_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_blob_backends"):
+        metafunc.parametrize("blob_backend", ["local", "s3"], indirect=True)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch, blob_backend) -> Iterator[Path]:
     """Settings pointed at a private data dir (SQLite file and blobs inside it)."""
     monkeypatch.setenv("CLEARBG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("CLEARBG_DATABASE_URL", raising=False)
@@ -109,7 +159,8 @@ def session(db_url) -> Iterator[Session]:
 
 
 @pytest.fixture
-def store(data_dir) -> LocalBlobStore:
+def store(data_dir) -> BlobStore:
+    """The app's blob store (see `blob_backend`)."""
     return get_blob_store()
 
 

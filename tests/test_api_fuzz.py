@@ -53,6 +53,7 @@ OTHER_ROUTES = {
     "/auth/verify": _get("token"), "/auth/email/confirm": _get("token"), "/auth/google/callback": _get("code", "state", "error"), "/billing/receipt/{order_id}": _get(path=("order_id",)),
     "/api/images/{image_id}/{kind}": _get("download", path=("image_id", "kind")),
     "/api/privacy/exports/{export_id}": _get(path=("export_id",)), "/api/batches/{batch_id}/result.zip": _get(path=("batch_id",)),
+    "/healthz": _get(), "/readyz": _get(), "/metrics": _get(),
     "/api/stripe/webhook": {"post": {
         "parameters": [{"name": "Stripe-Signature", "in": "header", "schema": TEXT}],
         "requestBody": {"content": {"application/json": {"schema": {}}}}, "responses": {"default": {"description": "any"}}}},

@@ -23,6 +23,8 @@ from tests.test_accounts import verified_user
 from tests.test_api import api_client, balance, give, pool  # noqa: F401 - pool is a fixture
 from tests.test_api_url_fetch import loopback_only, server  # noqa: F401 - server is a fixture (loopback images)
 
+pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
+
 BATCHES = "/api/v1.0/batches"
 SMALL = encode(horse().resize((200, 155)), "JPEG", quality=85)
 

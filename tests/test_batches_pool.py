@@ -17,6 +17,8 @@ from tests.test_api import ENDPOINT, HORSE, api_client
 from tests.test_batches import SMALL, create, key, owner  # noqa: F401 - fixtures
 from tests.test_api_url_fetch import loopback_only
 
+pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
+
 
 @pytest.fixture
 def one_worker_pool():

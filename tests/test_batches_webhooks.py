@@ -24,6 +24,8 @@ from tests.test_batches import BATCHES, SMALL, client, create, key, owner, run_a
 from tests.test_api import pool  # noqa: F401 - fixture
 from tests.test_api_url_fetch import loopback_only
 
+pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
+
 
 class Receiver:
     """Records every POST; answers `statuses` in turn (the last one from then on)."""

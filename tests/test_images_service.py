@@ -19,6 +19,8 @@ from clearbg_app.settings import get_settings
 from tests import images as make
 from tests.conftest import sample_bytes
 
+pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
+
 VISITOR = "a" * 64
 
 

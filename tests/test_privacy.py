@@ -39,6 +39,8 @@ from tests.conftest import sample_bytes
 from tests.mail import outbox
 from tests.privacy_helpers import EMAIL, IP, IP_PREFIX, NAME, PASSWORD, USER_AGENT, dump_blobs, dump_database, every_feature, new_user
 
+pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
+
 # The registry --------------------------------------------------------------------------------------------
 
 PERSONAL_LOOKING = re.compile(

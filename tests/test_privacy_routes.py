@@ -22,6 +22,8 @@ from clearbg_app.services import accounts, exports
 from tests.privacy_helpers import EMAIL, PASSWORD, new_user
 from tests.test_auth_routes import ORIGIN, flash_of
 
+pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
+
 
 @pytest.fixture
 def client(db_url) -> TestClient:

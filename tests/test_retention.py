@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from clearbg_app.jobs import build_scheduler
@@ -11,6 +12,8 @@ from clearbg_app.services.jobs import purge_images_job
 from clearbg_app.models import ProcessedImage
 from clearbg_app.services import images
 from tests.conftest import sample_bytes
+
+pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
 
 
 def stored(session, store, clock, visitor="v" * 64) -> ProcessedImage:

@@ -16,6 +16,7 @@ from clearbg_app.api.google import google_routes
 from clearbg_app.api.headers import PublicApiCors, SecurityHeaders
 from clearbg_app.api.images import image_blob
 from clearbg_app.api.openapi import docs_routes
+from clearbg_app.api.ops import RequestObservability, ops_routes
 from clearbg_app.api.origins import websocket_origin_allowed
 from clearbg_app.api.privacy import privacy_routes
 from clearbg_app.api.request_log import RequestLogMiddleware
@@ -39,8 +40,10 @@ def build_api(public_api: PublicApi | None = None) -> Starlette:
             *google_routes(),
             *stripe_routes(),
             *privacy_routes(),
+            *ops_routes(),
         ],
         middleware=[
+            Middleware(RequestObservability),
             Middleware(RequestLogMiddleware),
             Middleware(VisitorCookieMiddleware),
             Middleware(UploadSizeLimitMiddleware),

@@ -14,7 +14,7 @@ from clearbg_app.services.errors import NotFound
 from clearbg_app.api.auth import signed_in_user
 from clearbg_app.http.cookies import VISITOR_COOKIE, read_cookie
 from clearbg_app.services.security import sha256_hex
-from clearbg_app.storage import get_blob_store
+from clearbg_app.storage import StorageUnavailable, get_blob_store
 
 PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -59,6 +59,9 @@ async def image_blob(request: Request) -> Response:
         data = images.read_blob(get_blob_store(), key)
     except NotFound:
         return _not_found()
+    except StorageUnavailable:
+        body = {"error": "Image storage is not reachable right now; please retry shortly."}
+        return JSONResponse(body, status_code=503, headers={**PRIVATE_HEADERS, "Retry-After": "5"})
     media_type = image.original_content_type if kind == "original" else "image/png"
     headers = dict(PRIVATE_HEADERS)
     if request.query_params.get("download"):

@@ -24,7 +24,7 @@ from clearbg_app.db import session_scope
 from clearbg_app.models import AccountDeletion
 from clearbg_app.services import accounts, deletion, exports
 from clearbg_app.services.errors import NotFound, ServiceError
-from clearbg_app.storage import get_blob_store
+from clearbg_app.storage import StorageUnavailable, get_blob_store
 
 PRIVACY_CENTER = "/privacy-center"
 PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
@@ -42,6 +42,9 @@ async def export_download(request: Request) -> Response:
     except (ValueError, NotFound) as error:
         message = str(error) if isinstance(error, NotFound) else "No such export."
         return JSONResponse({"error": message}, status_code=404, headers=PRIVATE_HEADERS)
+    except StorageUnavailable:
+        message = "Storage is not reachable right now; please retry shortly."
+        return JSONResponse({"error": message}, status_code=503, headers={**PRIVATE_HEADERS, "Retry-After": "5"})
     headers = {**PRIVATE_HEADERS, "Content-Disposition": f'attachment; filename="clearbg-export-{export.ready_at:%Y%m%d}.zip"'}
     return Response(data, media_type="application/zip", headers=headers)
 

@@ -31,6 +31,7 @@ from clearbg_app.services.accounts import AccountSuspended
 from clearbg_app.services.ratelimit import Decision, RateLimiter, default_limiter
 from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, UrlFetchFailed, UrlRefused, UrlTooLarge, fetch_image, public_only
 from clearbg_app.settings import get_settings
+from clearbg_app.storage import StorageUnavailable
 
 SOURCES = ("image_file", "image_file_b64", "image_url")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -69,6 +70,8 @@ def as_api_error(error: Exception) -> ApiError:
         return ApiError(402, "insufficient_credits", "Insufficient credits", str(error))
     if isinstance(error, ServerBusy):
         return ApiError(503, "server_busy", "Server busy", str(error), {"Retry-After": str(error.retry_after)})
+    if isinstance(error, StorageUnavailable):
+        return storage_unavailable()
     if isinstance(error, InferenceError):
         return ApiError(400, "invalid_parameter", "Invalid parameter", str(error))
     if isinstance(error, BatchRefused):
@@ -78,6 +81,12 @@ def as_api_error(error: Exception) -> ApiError:
     if isinstance(error, ClientDisconnect):  # nobody reads this answer; the request log keeps its status
         return ApiError(400, "incomplete_request", "Incomplete request", "The connection closed before the whole request arrived.")
     raise error
+
+
+def storage_unavailable() -> ApiError:
+    """The blob store is down or slow: nothing was stored or charged, and the request can be retried."""
+    detail = "Image storage is not reachable right now; nothing was charged. Please retry shortly."
+    return ApiError(503, "storage_unavailable", "Storage unavailable", detail, {"Retry-After": "5"})
 
 
 def error_fields(error: Exception) -> tuple[int, str, str, str]:

@@ -35,6 +35,7 @@ class InferenceConfig:
     warm_up: bool = True  # run one inference per model when the pool starts
     enable_fast_mode: bool = False  # the int8 model; see bench/README.md for why it is off
     calibration_dir: Path = DEFAULT_CALIBRATION_DIR  # photos that calibrate the int8 model
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)  # ONNX Runtime execution providers, in order of preference
 
     @property
     def worker_count(self) -> int:
@@ -68,4 +69,5 @@ class InferenceConfig:
             web_reserved=settings.inference_web_reserved,
             warm_up=settings.inference_warm_up,
             enable_fast_mode=settings.enable_fast_mode,
+            providers=settings.inference_provider_list,
         )

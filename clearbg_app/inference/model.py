@@ -35,12 +35,25 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 
 
 OUTPUT_OPS = {"sigmoid": _sigmoid, "minmax": _minmax}
+CPU_ONLY = ("CPUExecutionProvider",)
+
+
+def check_providers(providers: tuple[str, ...]) -> tuple[str, ...]:
+    """`providers` if this onnxruntime build offers each of them; otherwise one clear sentence."""
+    available = ort.get_available_providers()
+    if missing := [name for name in providers if name not in available]:
+        hint = " (CUDAExecutionProvider needs the onnxruntime-gpu package, CUDA and cuDNN)" if "CUDAExecutionProvider" in missing else ""
+        raise InferenceError(
+            f"CLEARBG_INFERENCE_PROVIDERS names {', '.join(missing)}, which this onnxruntime does not offer{hint}; "
+            f"available: {', '.join(available)}."
+        )
+    return providers
 
 
 class SegmentationModel:
     """A salient-object model: RGB in, a [0, 1] foreground mask at the model's side out."""
 
-    def __init__(self, path: Path, *, threads: int = 0, spec: ModelSpec | None = None) -> None:
+    def __init__(self, path: Path, *, threads: int = 0, spec: ModelSpec | None = None, providers: tuple[str, ...] = CPU_ONLY) -> None:
         self.path = check_model_file(path)
         self.spec = spec or BUILTIN[DEFAULT_MODEL]
         options = ort.SessionOptions()
@@ -52,7 +65,9 @@ class SegmentationModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.enable_mem_pattern = False  # measured: same speed, ~190 MB less peak memory for u2netp
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(self.path), options, providers=list(check_providers(providers)))
+        except InferenceError:
+            raise
         except Exception as error:  # noqa: BLE001 - ORT raises its own exception types
             raise InferenceError(f"The model file {self.path} is not a valid ONNX model ({error}).") from None
         model_input = self.session.get_inputs()[0]
@@ -84,14 +99,14 @@ class SegmentationModel:
         return self.run(self.prepare(rgb))
 
 
-_models: dict[tuple[Path, int, ModelSpec | None], SegmentationModel] = {}
+_models: dict[tuple[Path, int, ModelSpec | None, tuple[str, ...]], SegmentationModel] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(path: Path, *, threads: int = 0, spec: ModelSpec | None = None) -> SegmentationModel:
-    """The shared model for `path`, loaded on first use."""
-    key = (Path(path).resolve(), threads, spec)
+def load_model(path: Path, *, threads: int = 0, spec: ModelSpec | None = None, providers: tuple[str, ...] = CPU_ONLY) -> SegmentationModel:
+    """The shared model for `path`, loaded on first use, run by the first of `providers` that takes it."""
+    key = (Path(path).resolve(), threads, spec, providers)
     with _models_lock:
         if key not in _models:
-            _models[key] = SegmentationModel(key[0], threads=threads, spec=spec)
+            _models[key] = SegmentationModel(key[0], threads=threads, spec=spec, providers=providers)
         return _models[key]

@@ -28,6 +28,7 @@ from PIL import Image
 from clearbg_app.inference.config import InferenceConfig
 from clearbg_app.inference.decode import decode_image
 from clearbg_app.inference.errors import InferenceError
+from clearbg_app.metrics import observe_stages
 from clearbg_app.inference.model import SegmentationModel, load_model
 from clearbg_app.inference.pipeline import CutoutOptions, cut_out
 from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL
@@ -104,14 +105,14 @@ class InferencePool:
     def __init__(self, config: InferenceConfig | None = None) -> None:
         self.config = config or InferenceConfig()
         limit_malloc_arenas()  # before the worker threads exist
-        threads = self.config.threads_per_worker
+        threads, providers = self.config.threads_per_worker, self.config.providers
         self.models: dict[str, SegmentationModel] = {
-            "default": load_model(self.config.model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])
+            "default": load_model(self.config.model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL], providers=providers)
         }
         if lone_threads := self.config.lone_threads:
-            self.models["lone"] = load_model(self.config.model_path, threads=lone_threads, spec=BUILTIN[DEFAULT_MODEL])
+            self.models["lone"] = load_model(self.config.model_path, threads=lone_threads, spec=BUILTIN[DEFAULT_MODEL], providers=providers)
         if self.config.enable_fast_mode:
-            self.models["fast"] = load_model(self.config.fast_model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL])
+            self.models["fast"] = load_model(self.config.fast_model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL], providers=providers)
         self._executor = ThreadPoolExecutor(self.config.worker_count, thread_name_prefix="clearbg-inference")
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -255,6 +256,7 @@ class InferencePool:
                 refine=stages["refine"],
                 encode=finished - encode_start,
             )
+            observe_stages(timings)
             return JobResult(rendered, source_format, source_size, timings)
         finally:
             self._release(time.perf_counter() - started)

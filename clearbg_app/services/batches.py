@@ -33,6 +33,7 @@ from sqlmodel import Session, col, delete, func, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import session_scope
+from clearbg_app.log_format import log_context
 from clearbg_app.inference import InferencePool, ServerBusy
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus
 from clearbg_app.services import credits, removal
@@ -51,7 +52,7 @@ from clearbg_app.services.url_fetch import (
     resolve_host,
 )
 from clearbg_app.settings import get_settings
-from clearbg_app.storage import BlobStore, deleted_on_failure, get_blob_store
+from clearbg_app.storage import BlobStore, StorageUnavailable, deleted_on_failure, get_blob_store
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ def create_batch(
                 BatchItem(batch_id=batch.id, position=position, filename=name, source_key=key, source_url=source.url, created_at=now)
             )
         session.commit()
+    log.info("batches: batch %s queued with %d images", batch.id, len(sources))  # links the request's id to batch-<id>
     _work.set()
     return batch
 
@@ -328,6 +330,7 @@ class _Sink:
 
 
 STALE_PROCESSING = timedelta(minutes=10)  # far longer than any one item takes
+STORAGE_RETRY_SECONDS = 5.0  # the pause before the next item while the blob store is unavailable
 
 
 def requeue_interrupted(session: Session, *, now: datetime, stale_after: timedelta = STALE_PROCESSING) -> int:
@@ -400,7 +403,8 @@ class BatchWorker(BackgroundWorker):
             item = claim_next(session, now=self.clock())
             if item is None:
                 return False
-            self._process(session, item)
+            with log_context(f"batch-{item.batch_id}"):
+                self._process(session, item)
             _finish_if_complete(session, batch_id=item.batch_id, now=self.clock())
             batch = session.get(Batch, item.batch_id)
             due = batch is not None and batch.webhook_status == WebhookStatus.PENDING and batch.webhook_attempts == 0
@@ -428,10 +432,17 @@ class BatchWorker(BackgroundWorker):
         except ServerBusy:
             self._requeue(session, item)
             return
+        except StorageUnavailable as error:
+            self._storage_unavailable(session, item, error)
+            return
         except Exception as error:  # noqa: BLE001 - every failure is recorded on the item
             self._fail(session, item, batch, error, sized, started)
             return
-        key = self.store.put(rendered.content, suffix="." + rendered.extension)
+        try:
+            key = self.store.put(rendered.content, suffix="." + rendered.extension)
+        except StorageUnavailable as error:
+            self._storage_unavailable(session, item, error)
+            return
         item.status, item.result_key, item.finished_at = ItemStatus.DONE, key, self.clock()
         item.result_width, item.result_height, item.credits_units = rendered.size[0], rendered.size[1], sized.units
         session.add(item)
@@ -451,6 +462,12 @@ class BatchWorker(BackgroundWorker):
         settings = get_settings()
         timeouts = Timeouts(settings.url_fetch_connect_seconds, settings.url_fetch_read_seconds, settings.url_fetch_total_seconds)
         return fetch_image(item.source_url or "", max_bytes=settings.max_upload_bytes, policy=self.url_policy, timeouts=timeouts)
+
+    def _storage_unavailable(self, session: Session, item: BatchItem, error: StorageUnavailable) -> None:
+        """The item waits (queued, uncharged) for the blob store to come back; the worker pauses."""
+        log.warning("batches: item %s waits for blob storage: %s", item.id, error)
+        self._requeue(session, item)
+        self._stop.wait(STORAGE_RETRY_SECONDS)
 
     def _requeue(self, session: Session, item: BatchItem) -> None:
         session.rollback()

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
+from clearbg_app.metrics import count_charge
 from clearbg_app.models import CreditAccount, CreditLot, EntryKind, LedgerEntry, User
 from clearbg_app.models.billing import UNITS_PER_CREDIT
 from clearbg_app.services.errors import ServiceError
@@ -191,6 +192,7 @@ def charge(
     if account.balance_units < units:
         raise InsufficientCredits(needed=units, balance=account.balance_units)
     _spend_lots(session, user_id=user_id, units=units)
+    count_charge(session, units)
     return _write(session, account, amount=-units, kind=EntryKind.USAGE, reason=reason, reference=reference, now=now)
 
 

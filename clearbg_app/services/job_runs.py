@@ -22,6 +22,8 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import get_engine, session_scope
+from clearbg_app.log_format import log_context
+from clearbg_app.metrics import job_runs
 from clearbg_app.models import JobRun, JobStatus
 
 log = logging.getLogger(__name__)
@@ -59,12 +61,14 @@ def run_job(name: str, work: Callable[..., Counts], *, clock: Clock = utcnow, en
     with single_runner(name, engine) as mine:
         if not mine:
             log.info("job %s: running on another instance, skipped", name)
+            job_runs.labels(name, "skipped").inc()
             return None
         with session_scope(engine) as session:
             run = JobRun(job=name, started_at=clock())
             session.add(run)
         try:
-            run.counts = work(clock=clock)
+            with log_context(f"job-{name}-{run.id}"):
+                run.counts = work(clock=clock)
             run.status = JobStatus.SUCCEEDED
         except Exception as error:  # noqa: BLE001 - recorded for the admin dashboard
             log.exception("job %s failed", name)
@@ -73,6 +77,7 @@ def run_job(name: str, work: Callable[..., Counts], *, clock: Clock = utcnow, en
         run.finished_at = clock()
         with session_scope(engine) as session:
             session.merge(run)
+        job_runs.labels(name, run.status.value).inc()
         return run
 
 

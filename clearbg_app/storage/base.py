@@ -15,6 +15,10 @@ class BlobNotFound(KeyError):
     """No blob is stored under that key."""
 
 
+class StorageUnavailable(RuntimeError):
+    """The blob store could not be reached or refused the request (nothing was stored or deleted)."""
+
+
 def new_blob_key(suffix: str = "") -> str:
     """A fresh key: 256 random bits, URL-safe, with an optional extension like `.png`."""
     return secrets.token_urlsafe(32) + suffix
@@ -25,6 +29,17 @@ def check_blob_key(key: str) -> str:
     if not _KEY_PATTERN.fullmatch(key):
         raise BlobNotFound(key)
     return key
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` as (`bucket`, `some/prefix/`); the prefix may be empty."""
+    if not url.startswith("s3://"):
+        raise ValueError(f"CLEARBG_STORAGE_URL must be empty (local blobs) or s3://bucket/prefix, not {url!r}.")
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    if not 3 <= len(bucket) <= 63:
+        raise ValueError(f"CLEARBG_STORAGE_URL needs a bucket name (3 to 63 characters), like s3://clearbg-blobs/prod, not {url!r}.")
+    prefix = prefix.strip("/")
+    return bucket, f"{prefix}/" if prefix else ""
 
 
 class BlobStore(Protocol):
@@ -42,6 +57,9 @@ class BlobStore(Protocol):
 
     def keys(self) -> Iterator[str]:
         """Every stored key (for reconciling orphans)."""
+
+    def check(self) -> None:
+        """Raise `StorageUnavailable` unless blobs can be stored now (for `/readyz`)."""
 
 
 @contextmanager

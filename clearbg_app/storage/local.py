@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from clearbg_app.storage.base import BlobNotFound, check_blob_key, new_blob_key
+from clearbg_app.storage.base import BlobNotFound, StorageUnavailable, check_blob_key, new_blob_key
 
 
 class LocalBlobStore:
@@ -68,3 +68,11 @@ class LocalBlobStore:
         for path in self.root.glob("*/*"):
             if not path.name.startswith(".tmp-"):
                 yield path.name
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageUnavailable(f"Blob directory {self.root} cannot be created: {error.strerror}.") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"Blob directory {self.root} is not writable.")
