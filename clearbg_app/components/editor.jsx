@@ -344,7 +344,8 @@ export function Editor({
   const pressed = (value) => ({ "aria-pressed": tool === value, "data-active": tool === value });
 
   return (
-    <div className="clearbg-editor" data-strokes={strokes.length} data-zoom={zoom.toFixed(3)} data-split={split.toFixed(1)}>
+    <div className="clearbg-editor" data-strokes={strokes.length} data-zoom={zoom.toFixed(3)} data-split={split.toFixed(1)}
+         data-pan={`${pan.x.toFixed(1)},${pan.y.toFixed(1)}`}>
       <div className="clearbg-editor-tools" role="toolbar" aria-label="Editor tools">
         {button("Move", () => setTool("move"), pressed("move"))}
         {button("Erase", () => setTool("erase"), pressed("erase"))}
