@@ -367,7 +367,7 @@ export function Editor({
         {button("Zoom in", () => zoomCentre(1.5), { children: "+" })}
         {button("Fit", fit)}
         {button("100 %", actualSize, { "aria-label": "Zoom to 100 %" })}
-        <span className="clearbg-editor-label">{Math.round(zoom * 100)} %</span>
+        <span className="clearbg-editor-label" aria-live="polite">Zoom {Math.round(zoom * 100)} %</span>
         <label className="clearbg-editor-label">
           Preview backdrop
           <select value={backdrop} aria-label="Preview backdrop" onChange={(e) => setBackdrop(e.target.value)}>
@@ -382,7 +382,7 @@ export function Editor({
         ref={stageRef}
         className="clearbg-editor-stage"
         data-update-ms={updateMs}
-        data-pending={pending}
+        data-pending={pending || shownUrl !== previewUrl}
         style={{ position: "relative", width: "100%", paddingTop: `${aspect * 100}%`, overflow: "hidden", touchAction: "none",
                  cursor: tool === "move" ? (zoom > 1 ? "grab" : "default") : "crosshair", ...stageBackdrop }}
         onPointerDown={onPointerDown}

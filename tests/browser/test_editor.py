@@ -168,6 +168,7 @@ def test_colour_blur_and_shadow_backgrounds(page, tmp_path):
     choose(page, "Background", "colour")
     page.get_by_role("button", name="Colour #81d4fa").click()
     choose(page, "Format", "jpg")
+    settled(page, 0)
     shoot(page, "editor-colour")
     on_colour, name = download(page, tmp_path)
     assert name == "horse-on-colour-preview.jpg" and on_colour.format == "JPEG"
@@ -180,6 +181,7 @@ def test_colour_blur_and_shadow_backgrounds(page, tmp_path):
     page.get_by_role("switch", name="Shadow").click()
     page.get_by_label("Opacity").fill("80")
     page.get_by_label("Offset").fill("6")
+    settled(page, 0)
     shoot(page, "editor-shadow")
     shadowed_image, name = download(page, tmp_path)
     assert name == "horse-on-white-shadow-preview.jpg"
@@ -190,6 +192,7 @@ def test_colour_blur_and_shadow_backgrounds(page, tmp_path):
 
     choose(page, "Background", "blur")
     page.get_by_label("Blur", exact=True).fill("80")
+    settled(page, 0)
     shoot(page, "editor-blur")
     blurred_image, name = download(page, tmp_path)
     assert name == "horse-on-blur-preview.jpg"
