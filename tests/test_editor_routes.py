@@ -52,7 +52,7 @@ def test_jpg_on_white_and_file_names(processed):
     "query",
     [
         "size=huge", "format=gif", "bg=notacolour", "bg=blur&blur=1000", "bg=blur&blur=-1", "margin=90", "margin=1e3",
-        "shadow=perhaps", "shadow_offset=99%25%2099%25", "shadow_opacity=2", "bg=photo", "format=" + "x" * 5000,
+        "shadow=perhaps", "shadow_offset=99%25%2099%25", "shadow_opacity=2", "bg=photo", "photo_fit=stretch", "format=" + "x" * 5000,
     ],
 )
 def test_bad_queries_are_a_clear_400(processed, query):

@@ -10,13 +10,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from clearbg_app.api.auth import signed_in_user
+from clearbg_app.api.cookies import VISITOR_COOKIE, read_cookie
 from clearbg_app.api.removebg_params import ParameterError, colour, shadow, strength
 from clearbg_app.db import session_scope
 from clearbg_app.inference import RenderOptions
 from clearbg_app.services import image_edits, images
 from clearbg_app.services.errors import NotFound
 from clearbg_app.services.image_edits import EditedRender, EditRejected, FullResolutionMissing
-from clearbg_app.api.cookies import VISITOR_COOKIE, read_cookie
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.storage import get_blob_store
 
@@ -29,8 +29,7 @@ def _not_found() -> Response:
 
 def _download_name(image, kind: str) -> str:
     """`photo.jpg`, `photo-no-bg.png`, or `photo-no-bg-preview.png` for a scaled-down preview."""
-    stem = PurePath(image.original_filename).stem or "image"
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)[:80] or "image"
+    safe = image_edits.download_stem(image)
     if kind == "original":
         return f"{safe}{PurePath(image.original_filename).suffix[:6]}"
     scaled = kind == "result" and (image.result_width, image.result_height) != (image.width, image.height)
@@ -55,7 +54,7 @@ DEFAULT_BLUR = "40"
 
 
 def edited_request(params) -> tuple[EditedRender, str]:
-    """The editor's query (size, format, bg, blur, shadow and shadow_*, crop, margin) as a render
+    """The editor's query (size, format, bg, blur, photo_fit, shadow and shadow_*, crop, margin) as a render
     request and the background's name for the file name; `ParameterError` names a bad value."""
     size = params.get("size", "preview")
     if size not in ("preview", "full"):
@@ -70,6 +69,9 @@ def edited_request(params) -> tuple[EditedRender, str]:
     elif background not in ("transparent", "photo"):
         fill, opacity = colour(background)
         named = {(255, 255, 255): "white", (0, 0, 0): "black"}.get(fill, "colour")
+    photo_fit = params.get("photo_fit", "fill")
+    if photo_fit not in ("fill", "fit"):
+        raise ParameterError("photo_fit must be fill or fit.")
     margin_text = params.get("margin", "0")
     if not (margin_text.isascii() and margin_text.isdigit() and int(margin_text) <= MAX_CROP_MARGIN):
         raise ParameterError(f"margin must be a whole percentage from 0 to {MAX_CROP_MARGIN}.")
@@ -79,6 +81,7 @@ def edited_request(params) -> tuple[EditedRender, str]:
         background=fill,
         background_opacity=opacity,
         background_blur=blur,
+        background_fit=photo_fit,
         shadow=shadow(params),
         crop=crop,
         margin=int(margin_text) / 100 if crop else 0.0,

@@ -8,7 +8,7 @@ const MIN_ZOOM = 1;
 const MAX_ZOOM = 16;
 const MAX_STROKES = 400;
 const MAX_POINTS = 2000;
-const SOFT_SIGMA = 0.5;
+const SOFT_SIGMA = 0.25; // as services/image_edits.py: solid to 3/4 of the radius, then blurred
 const BACKDROPS = {
   checkerboard: {
     backgroundColor: "white",
@@ -33,14 +33,16 @@ function loadImage(src) {
 
 // Paint one stroke on `ctx` (sized like the preview) the way the server applies it.
 function paintStroke(ctx, stroke, scale, original) {
-  const radius = Math.max(stroke.radius * scale, 0.5);
+  const full = Math.max(stroke.radius * scale, 0.5);
+  const blur = stroke.soft ? SOFT_SIGMA * full : 0;
+  const radius = full - blur;
   const path = (target) => {
     target.lineCap = "round";
     target.lineJoin = "round";
     target.lineWidth = 2 * radius;
     target.strokeStyle = "#000";
     target.fillStyle = "#000";
-    target.filter = stroke.soft ? `blur(${SOFT_SIGMA * radius}px)` : "none";
+    target.filter = blur ? `blur(${blur}px)` : "none";
     target.beginPath();
     const [first, ...rest] = stroke.points;
     if (rest.length === 0) {

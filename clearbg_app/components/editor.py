@@ -55,7 +55,7 @@ def _select(label: str, options: list[tuple[str, str]], value, handler, id: str)
             *[rx.el.option(text, value=key) for key, text in options],
             value=value, on_change=handler, aria_label=label, id=id,
             style={"font": "inherit", "padding": "4px 8px", "border_radius": "8px", "border": "1px solid var(--gray-7)"},
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -67,7 +67,7 @@ def background_controls() -> rx.Component:
             _select(
                 "Background",
                 [("transparent", "Transparent"), ("white", "White"), ("black", "Black"), ("colour", "Colour"),
-                 ("photo", "Photo"), ("blur", "Blurred original")],  # fmt: skip
+                 ("photo", "Photo"), ("blur", "Blurred original")],
                 EditorState.background, EditorState.set_background, "background-select",
             ),
             rx.hstack(
@@ -76,11 +76,11 @@ def background_controls() -> rx.Component:
                         type="button", aria_label=f"Colour {colour}", title=colour, on_click=EditorState.pick_colour(colour),
                         style={"width": "24px", "height": "24px", "border_radius": "50%", "border": "1px solid var(--gray-8)",
                                "background": colour, "cursor": "pointer"},
-                    )  # fmt: skip
+                    )
                     for colour in SWATCHES
                 ],
                 rx.el.input(type="color", value=EditorState.colour, on_change=EditorState.pick_colour, aria_label="Background colour",
-                            id="colour-picker", style={"width": "32px", "height": "28px", "border": "none", "padding": "0"}),  # fmt: skip
+                            id="colour-picker", style={"width": "32px", "height": "28px", "border": "none", "padding": "0"}),
                 spacing="1",
                 align="center",
             ),
@@ -90,9 +90,13 @@ def background_controls() -> rx.Component:
         ),
         rx.cond(
             EditorState.background == "photo",
+            _select("Photo fit", [("fill", "Fill"), ("fit", "Fit")], EditorState.photo_fit, EditorState.set_photo_fit, "photo-fit"),
+        ),
+        rx.cond(
+            EditorState.background == "photo",
             rx.upload(
                 rx.text(rx.cond(EditorState.has_photo, "Background photo set; drop another to replace it", "Drop a background photo here"),
-                        size="2"),  # fmt: skip
+                        size="2"),
                 id=PHOTO_UPLOAD_ID,
                 multiple=False,
                 max_files=1,
@@ -129,14 +133,14 @@ def download_controls(full_available) -> rx.Component:
     """Format, size, crop to the subject with a margin, and the download; the file name says what it is."""
     return rx.hstack(
         _select("Format", [("png", "PNG"), ("webp", "WebP"), ("jpg", "JPG")], EditorState.download_format,
-                EditorState.set_download_format, "download-format"),  # fmt: skip
+                EditorState.set_download_format, "download-format"),
         rx.cond(
             full_available,
             _select("Size", [("preview", "Preview"), ("full", "Full resolution")], EditorState.download_size,
-                    EditorState.set_download_size, "download-size"),  # fmt: skip
+                    EditorState.set_download_size, "download-size"),
         ),
         _labelled("Crop to subject", rx.checkbox(checked=EditorState.crop, on_change=EditorState.set_crop, aria_label="Crop to subject",
-                                                 id="crop-checkbox")),  # fmt: skip
+                                                 id="crop-checkbox")),
         rx.cond(EditorState.crop, _range("Margin", EditorState.margin, EditorState.set_margin, 0, 50, "crop-margin")),
         rx.button(
             rx.icon("download"),

@@ -55,7 +55,8 @@ class RenderOptions:
     format: str = "png"  # png, webp, jpeg (on a background), zip (color.jpg + alpha.png), mask
     background: Colour | None = None  # fill behind the subject; jpeg uses white when unset
     background_opacity: int = 255  # of `background` (png, webp); jpeg is always opaque
-    background_image: Image.Image | None = None  # scaled to cover the output, behind the subject
+    background_image: Image.Image | None = None  # behind the subject, scaled as `background_fit` says
+    background_fit: str = "fill"  # fill: cover the output (cropped); fit: all of it, letterboxed in `background` or white
     background_blur: float = 0.0  # > 0: the original photo, blurred by this radius (a fraction of the longer side)
     shadow: Shadow | None = None  # a soft drop shadow under the subject (png, webp, jpeg)
     crop: bool = False  # crop to the subject's bounding box
@@ -76,6 +77,8 @@ class RenderOptions:
             raise InferenceError("The subject scale must be in (0, 1] and the margin not negative.")
         if not 0 <= self.background_opacity <= 255:
             raise InferenceError("The background opacity must be 0 to 255.")
+        if self.background_fit not in ("fill", "fit"):
+            raise InferenceError("The background photo is scaled to fill or to fit.")
         if not 0 <= self.background_blur <= MAX_BLUR:
             raise InferenceError(f"The background blur must be 0 to {MAX_BLUR}.")
         if self.background_blur and (self.background is not None or self.background_image is not None):
@@ -142,7 +145,10 @@ def _backdrop(options: RenderOptions, size: tuple[int, int], original: Image.Ima
         source = ImageOps.fit(original.convert("RGB"), size, Image.Resampling.LANCZOS) if original.size != size else original.convert("RGB")
         return source.filter(ImageFilter.GaussianBlur(_radius(options.background_blur, size)))
     if options.background_image is not None:
-        return ImageOps.fit(options.background_image.convert("RGB"), size, Image.Resampling.LANCZOS)
+        photo = options.background_image.convert("RGB")
+        if options.background_fit == "fill":
+            return ImageOps.fit(photo, size, Image.Resampling.LANCZOS)
+        return ImageOps.pad(photo, size, Image.Resampling.LANCZOS, color=options.background or WHITE)
     colour = options.background or (WHITE if options.format == "jpeg" else None)
     return Image.new("RGB", size, colour) if colour else None
 

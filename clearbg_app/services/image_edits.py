@@ -10,8 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import PurePath
 
 import numpy as np
@@ -31,7 +30,7 @@ MAX_POINTS_PER_STROKE = 2_000
 MAX_POINTS = 40_000  # all strokes together
 MIN_RADIUS = 0.5
 MAX_RADIUS_SHARE = 0.25  # of the image's longer side
-SOFT_SIGMA = 0.5  # a soft edge: the stroke blurred by this share of its radius
+SOFT_SIGMA = 0.25  # a soft edge: a stroke 1 - 3 sigma wide, blurred by this share of the radius (the JS draws the same)
 MAX_STROKES_JSON = 2_000_000  # characters of a stroke list as sent
 
 
@@ -109,6 +108,7 @@ def stroke_mask(stroke: Stroke, size: tuple[int, int], scale: float) -> tuple[np
     radius = max(stroke.radius * scale, 0.5)
     blur = SOFT_SIGMA * radius if stroke.soft else 0.0
     reach = radius + 3 * blur + 2
+    radius -= blur  # soft: solid to 3/4 of the radius, fading out around it
     xs = [x * scale for x, _ in stroke.points]
     ys = [y * scale for _, y in stroke.points]
     box = (
@@ -213,19 +213,11 @@ def set_background_photo(session: Session, *, store: BlobStore, image: Processed
         store.delete(previous)
 
 
-def remove_background_photo(session: Session, *, store: BlobStore, image: ProcessedImage) -> None:
-    if image.background_key:
-        key, image.background_key = image.background_key, None
-        session.add(image)
-        session.commit()
-        store.delete(key)
-
-
 @dataclass(frozen=True)
 class EditedRender:
     """What the editor asks for: `render()`'s options (no background image: `photo` uses the kept one)."""
 
-    options: RenderOptions = RenderOptions()
+    options: RenderOptions = field(default_factory=RenderOptions)
     photo: bool = False  # the uploaded background photo behind the subject
     full: bool = False  # full resolution (made and charged beforehand), else the preview
 
@@ -276,20 +268,18 @@ def render_edited(store: BlobStore, image: ProcessedImage, request: EditedRender
         raise EditRejected(str(error)) from None
 
 
+def download_stem(image: ProcessedImage) -> str:
+    """The upload's name without its extension, safe for a Content-Disposition header."""
+    stem = PurePath(image.original_filename).stem or "image"
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)[:80] or "image"
+
+
 def download_name(image: ProcessedImage, request: EditedRender, background: str) -> str:
     """`horse-no-bg.png`, `horse-on-white.jpg`, `horse-on-photo-preview.webp`: what the file is."""
-    stem = PurePath(image.original_filename).stem or "image"
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)[:80] or "image"
     what = "no-bg" if background in ("", "transparent") else f"on-{background}"
     extension = {"jpeg": "jpg"}.get(request.options.format, request.options.format)
     size = "" if request.full or (image.result_width, image.result_height) == (image.width, image.height) else "-preview"
     crop = "-cropped" if request.options.crop else ""
     shadow = "-shadow" if request.options.shadow else ""
-    return f"{safe}-{what}{shadow}{crop}{size}.{extension}"
+    return f"{download_stem(image)}-{what}{shadow}{crop}{size}.{extension}"
 
-
-def image_uuid(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound("No such image, or it has expired.") from None

@@ -45,6 +45,7 @@ class EditorState(RemoveState):
     shadow_blur: int = 20
     shadow_distance: int = 2  # percent of the longer side, down (and half of it to the right)
     photo_for: str = ""  # the image whose background photo is uploaded
+    photo_fit: str = "fill"  # fill (cover, cropped) or fit (all of it, letterboxed)
     download_format: str = "png"
     download_size: str = "preview"
     crop: bool = False
@@ -57,7 +58,7 @@ class EditorState(RemoveState):
         elif self.background == "colour":
             query["bg"] = self.colour.lstrip("#")
         elif self.background == "photo" and self.photo_for == self.image_id:
-            query["bg"] = "photo"
+            query.update(bg="photo", photo_fit=self.photo_fit)
         elif self.background == "blur":
             query.update(bg="blur", blur=str(self.blur))
         if self.shadow:
@@ -121,6 +122,11 @@ class EditorState(RemoveState):
     def set_background(self, value: str) -> None:
         if value in BACKGROUNDS:
             self.background = value
+
+    @rx.event
+    def set_photo_fit(self, value: str) -> None:
+        if value in ("fill", "fit"):
+            self.photo_fit = value
 
     @rx.event
     def pick_colour(self, value: str) -> None:

@@ -5,7 +5,6 @@ charged once. Screenshots at 1366 and 390 px go to test-artifacts/."""
 
 from __future__ import annotations
 
-import io
 import json
 import statistics
 

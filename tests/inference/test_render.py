@@ -186,3 +186,13 @@ def test_shadow_with_a_translucent_colour(cutout):
 def test_bad_shadows_are_refused(bad):
     with pytest.raises(InferenceError):
         Shadow(**bad)
+
+
+def test_a_background_photo_fills_or_fits(cutout):
+    tall = Image.new("RGB", (50, 100), (0, 200, 0))  # half as wide as the 200x100 cut-out is
+    filled = opened(render(cutout, RenderOptions(format="png", background_image=tall)))
+    fitted = opened(render(cutout, RenderOptions(format="png", background_image=tall, background_fit="fit")))
+    assert filled.getpixel((2, 2)) == (0, 200, 0) and filled.getpixel((197, 97)) == (0, 200, 0)  # covered, cropped
+    assert fitted.getpixel((2, 2)) == (255, 255, 255) and fitted.getpixel((110, 10)) == (0, 200, 0)  # letterboxed in white
+    with pytest.raises(InferenceError, match="fill or to fit"):
+        RenderOptions(background_fit="stretch")
