@@ -136,25 +136,23 @@ def apply_strokes(cutout: Cutout, strokes: list[Stroke], *, source_size: tuple[i
     if not strokes:
         return cutout
     scale = cutout.alpha.width / source_size[0]
-    alpha = np.asarray(cutout.alpha, dtype=np.float32).copy()
-    rgb = np.asarray(cutout.rgb, dtype=np.float32).copy()
-    source = np.asarray(original, dtype=np.float32) if original is not None else None
-    for stroke in strokes:
+    alpha, rgb = cutout.alpha.copy(), cutout.rgb.copy()
+    for stroke in strokes:  # only the box each stroke touches is converted and written back
         covered = stroke_mask(stroke, cutout.alpha.size, scale)
         if covered is None:
             continue
-        mask, (left, top, right, bottom) = covered
-        region = alpha[top:bottom, left:right]
+        mask, box = covered
+        region = np.asarray(alpha.crop(box), dtype=np.float32)
         if stroke.mode == "erase":
             region *= 1 - mask
-            continue
-        region += (255 - region) * mask
-        if source is not None:
-            colours = rgb[top:bottom, left:right]
-            colours += (source[top:bottom, left:right] - colours) * mask[..., None]
-    edited_alpha = Image.fromarray(np.clip(alpha + 0.5, 0, 255).astype(np.uint8), mode="L")
-    edited_rgb = Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), mode="RGB")
-    return Cutout(edited_rgb, edited_alpha)
+        else:
+            region += (255 - region) * mask
+            if original is not None:
+                colours = np.asarray(rgb.crop(box), dtype=np.float32)
+                colours += (np.asarray(original.crop(box), dtype=np.float32) - colours) * mask[..., None]
+                rgb.paste(Image.fromarray(np.clip(colours + 0.5, 0, 255).astype(np.uint8), mode="RGB"), box[:2])
+        alpha.paste(Image.fromarray(np.clip(region + 0.5, 0, 255).astype(np.uint8), mode="L"), box[:2])
+    return Cutout(rgb, alpha)
 
 
 def full_size(store: BlobStore, image: ProcessedImage) -> tuple[int, int]:
