@@ -32,6 +32,18 @@ def _clamped(value, low: int, high: int, default: int) -> int:
     return min(high, max(low, number))
 
 
+def upright_size(full_size: str, preview_size: str) -> tuple[int, int]:
+    """The full-size image as the editor shows it (the strokes' coordinates) from the stored size
+    ("WxH"), turned when EXIF orientation made the upright preview the other way round."""
+    try:
+        width, height = (int(part) for part in full_size.split("x"))
+        preview_width, preview_height = (int(part) for part in preview_size.split("x"))
+    except ValueError:
+        return 1, 1
+    turned = width != height and (width > height) != (preview_width > preview_height)
+    return (height, width) if turned else (width, height)
+
+
 class EditorState(RemoveState):
     """Choices of the editor for the image on the page (`RemoveState.image_id`)."""
 
@@ -88,11 +100,11 @@ class EditorState(RemoveState):
 
     @rx.var
     def full_width(self) -> int:
-        return int(self.full_size.split("x")[0]) if "x" in self.full_size else 1
+        return upright_size(self.full_size, self.result_size)[0]
 
     @rx.var
     def full_height(self) -> int:
-        return int(self.full_size.split("x")[1]) if "x" in self.full_size else 1
+        return upright_size(self.full_size, self.result_size)[1]
 
     @rx.var
     def has_photo(self) -> bool:
