@@ -22,7 +22,10 @@ with atheris.instrument_imports(include=["PIL", "pillow_heif", "clearbg_app"]):
     from clearbg_app.services.url_fetch import UrlRefused, parse_url
 
 MAX_PIXELS = 4_000_000  # small: the fuzzer should spend its time in headers, not in big pixel loops
-PARAMETERS = ("size", "type", "format", "channels", "bg_color", "crop", "crop_margin", "scale", "position", "roi")
+PARAMETERS = (
+    "size", "type", "format", "channels", "bg_color", "crop", "crop_margin", "scale", "position", "roi",
+    "bg_blur", "shadow", "add_shadow", "shadow_opacity", "shadow_blur", "shadow_offset",
+)  # fmt: skip
 SIZED = Sized(source=(770, 595), output=(568, 439), size_name="preview", units=25)
 
 

@@ -52,6 +52,11 @@ FORM_ROUTES = {
 OTHER_ROUTES = {
     "/auth/verify": _get("token"), "/auth/email/confirm": _get("token"), "/auth/google/callback": _get("code", "state", "error"), "/billing/receipt/{order_id}": _get(path=("order_id",)),
     "/api/images/{image_id}/{kind}": _get("download", path=("image_id", "kind")),
+    "/api/images/{image_id}/edited": _get(
+        "size", "format", "bg", "blur", "photo_fit", "shadow", "shadow_opacity", "shadow_blur", "shadow_offset", "crop", "margin", "download",
+        path=("image_id",),
+    ),
+    "/api/images/{image_id}/edits": _get(path=("image_id",)),
     "/api/privacy/exports/{export_id}": _get(path=("export_id",)), "/api/batches/{batch_id}/result.zip": _get(path=("batch_id",)),
     "/healthz": _get(), "/readyz": _get(), "/metrics": _get(),
     "/api/stripe/webhook": {"post": {

@@ -73,3 +73,26 @@ def test_0012_cuts_stored_user_agents_down_and_publishes_policy_1_1(db_url, sess
     assert sorted(row.user_agent for row in session.exec(select(RequestLog)).all()) == ["Firefox 128", "curl 8", "other"]
     assert [row.user_agent for row in session.exec(select(AuthSession)).all()] == ["Firefox 128 on Windows"]
     assert policies.current_label(session, kind="privacy", now=now) == "1.1"
+
+
+def test_0014_adds_the_image_edits_and_keeps_existing_images(db_url, session):
+    """Images stored before the upgrade have no edits and no background photo; a downgrade drops both."""
+    from clearbg_app.models import ProcessedImage
+
+    alembic(db_url, command.downgrade, "0012")
+    now = datetime.now(UTC)
+    with make_engine(db_url).begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO processed_image (id, status, original_filename, original_key, original_content_type, original_bytes,"
+            " width, height, charged_units, created_at, expires_at) VALUES ('0123456789abcdef0123456789abcdef', 'done', 'a.jpg',"
+            " 'k.jpg', 'image/jpeg', 10, 4, 3, 0, :now, :now)".replace(":now", f"'{now.isoformat()}'")
+        )
+    alembic(db_url, command.upgrade, "head")
+    (image,) = session.exec(select(ProcessedImage)).all()
+    assert (image.original_key, image.edit_strokes, image.background_key) == ("k.jpg", None, None)
+    image.edit_strokes = '[{"mode":"erase"}]'
+    session.add(image)
+    session.commit()
+    session.close()
+    alembic(db_url, command.downgrade, "0012")
+    alembic(db_url, command.upgrade, "head")

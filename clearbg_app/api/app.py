@@ -14,7 +14,7 @@ from clearbg_app.api.batches import BatchApi
 from clearbg_app.api.event_socket import EventSocketScrub
 from clearbg_app.api.google import google_routes
 from clearbg_app.api.headers import PublicApiCors, SecurityHeaders
-from clearbg_app.api.images import image_blob
+from clearbg_app.api.images import edited_image, image_blob, image_strokes
 from clearbg_app.api.openapi import docs_routes
 from clearbg_app.api.ops import RequestObservability, ops_routes
 from clearbg_app.api.origins import websocket_origin_allowed
@@ -35,6 +35,8 @@ def build_api(public_api: PublicApi | None = None) -> Starlette:
             *public_api.routes(),
             *BatchApi(public_api).routes(),
             *docs_routes(),
+            Route("/api/images/{image_id}/edited", edited_image, methods=["GET"]),
+            Route("/api/images/{image_id}/edits", image_strokes, methods=["GET"]),
             Route("/api/images/{image_id}/{kind}", image_blob, methods=["GET"]),
             *auth_routes(),
             *google_routes(),

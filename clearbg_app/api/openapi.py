@@ -29,6 +29,17 @@ PARAMETERS: list[tuple[str, dict, str]] = [
     ("bg_color", {"type": "string"}, "Background colour: hex (81d4fa, fff, with a 4th/8th digit pair for opacity: 81d4fa77) or a name (green)."),
     ("bg_image_file", {"type": "string", "format": "binary"}, "A background image, scaled to cover the result."),
     ("bg_image_url", {"type": "string", "format": "uri"}, "A background image by URL (same rules as image_url)."),
+    ("bg_blur", {"type": "string", "default": "0"},
+     "ClearBG extension: the original photo, blurred, behind the subject; strength 0 (off) to 100 (a radius of a tenth of the "
+     "image's longer side). Not with bg_color or a background image."),
+    ("shadow", {"type": "boolean", "default": False},
+     "ClearBG extension: a soft drop shadow under the subject (png, webp, jpg; not zip or channels=alpha). remove.bg's "
+     "add_shadow=true gives the same default shadow (50% opacity, blur 20, offset 1% 2%)."),
+    ("add_shadow", {"type": "boolean", "default": False}, "remove.bg's name for shadow=true."),
+    ("shadow_opacity", {"type": "string", "default": "50%"}, "ClearBG extension: the shadow's opacity, 0% to 100%; implies shadow=true."),
+    ("shadow_blur", {"type": "string", "default": "20"}, "ClearBG extension: the shadow's softness, 0 to 100 (the bg_blur scale); implies shadow=true."),
+    ("shadow_offset", {"type": "string", "default": "1% 2%"},
+     "ClearBG extension: how far the shadow falls, 'x y' in % of the longer side (right and down positive), each -20% to 20%; implies shadow=true."),
     ("crop", {"type": "boolean", "default": False}, "Crop the result to the subject."),
     ("crop_margin", {"type": "string"},
      "With crop: margin around the subject, 1, 2 or 4 values (CSS order) in px or % of the subject; at most 500px or 50%."),

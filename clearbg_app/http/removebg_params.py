@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from PIL import ImageColor
 
+from clearbg_app.inference.render import DEFAULT_SHADOW, MAX_BLUR, MAX_SHADOW_OFFSET, Shadow
 from clearbg_app.services.removal import Length, RemovalOptions
 
 SIZE_NAMES = {
@@ -23,6 +24,9 @@ MAX_MARGIN_PX, MAX_MARGIN_PERCENT = 500, 50
 NUMBER = r"([0-9]{1,6}(?:\.[0-9]{1,6})?)"  # ASCII digits, bounded: no inf, no 10**5000
 LENGTH = re.compile(rf"^{NUMBER}(px|%)?$")
 PERCENT = re.compile(rf"^{NUMBER}%$")
+STRENGTH = re.compile(rf"^{NUMBER}$")
+SIGNED_PERCENT = re.compile(rf"^(-?){NUMBER}%$")
+SHADOW_PARAMETERS = ("shadow_opacity", "shadow_blur", "shadow_offset")
 HEX = re.compile(r"^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
 
 
@@ -130,6 +134,36 @@ def colour(text: str) -> tuple[tuple[int, int, int], int]:
         raise ParameterError(f"bg_color={shown(text)} is neither a hex colour (81d4fa, fff8) nor a colour name.") from None
 
 
+def strength(text: str, name: str) -> float:
+    """A blur strength from 0 to 100 (ClearBG's scale: 100 is a radius of a tenth of the longer side)."""
+    match = STRENGTH.match(text)
+    if not match or float(match[1]) > 100:
+        raise ParameterError(f"{name}={shown(text)} must be a number from 0 to 100.")
+    return float(match[1]) / 100 * MAX_BLUR
+
+
+def shadow(params: Mapping[str, str]) -> Shadow | None:
+    """`shadow=true` (or remove.bg's `add_shadow=true`) gives the default shadow; `shadow_opacity`
+    (0% to 100%), `shadow_blur` (0 to 100) and `shadow_offset` ('x% y%' of the longer side, each
+    -20% to 20%) adjust it, and turn it on by themselves."""
+    tuned = {name: str(params[name]).strip().lower() for name in SHADOW_PARAMETERS if str(params.get(name) or "").strip()}
+    if not (_boolean(params, "shadow") or _boolean(params, "add_shadow") or tuned):
+        return None
+    opacity, blur, offset = DEFAULT_SHADOW.opacity, DEFAULT_SHADOW.blur, DEFAULT_SHADOW.offset
+    if "shadow_opacity" in tuned:
+        opacity = _percent(tuned["shadow_opacity"], "shadow_opacity")
+    if "shadow_blur" in tuned:
+        blur = strength(tuned["shadow_blur"], "shadow_blur")
+    if "shadow_offset" in tuned:
+        parts = tuned["shadow_offset"].split()
+        matches = [SIGNED_PERCENT.match(part) for part in parts]
+        limit = MAX_SHADOW_OFFSET * 100
+        if len(parts) != 2 or not all(matches) or any(float(match[2]) > limit for match in matches):
+            raise ParameterError(f"shadow_offset={shown(tuned['shadow_offset'])} must be two percentages 'x y' from -{limit:g}% to {limit:g}%.")
+        offset = tuple((-1 if match[1] else 1) * float(match[2]) / 100 for match in matches)
+    return Shadow(opacity=opacity, blur=blur, offset=offset)
+
+
 def removal_options(params: Mapping[str, str], background_image: bytes | None) -> RemovalOptions:
     """Every option of one request, checked."""
     size = SIZE_NAMES.get((params.get("size") or "preview").strip().lower())
@@ -137,6 +171,10 @@ def removal_options(params: Mapping[str, str], background_image: bytes | None) -
         raise ParameterError(f"size={shown(params['size'])} is not supported; use preview, full, auto (or small, regular, medium, hd, 4k).")
     if params.get("bg_color") and background_image is not None:
         raise ParameterError("Send bg_color or a background image, not both.")
+    blur_text = str(params.get("bg_blur") or "").strip()
+    blur = strength(blur_text, "bg_blur") if blur_text else 0.0
+    if blur and (params.get("bg_color") or background_image is not None):
+        raise ParameterError("bg_blur blurs the original photo behind the subject; send it without bg_color or a background image.")
     background, opacity = colour(params["bg_color"]) if params.get("bg_color") else (None, 255)
     scaled = scale(str(params.get("scale") or "").strip().lower())
     margin = str(params.get("crop_margin") or "").strip()
@@ -149,6 +187,8 @@ def removal_options(params: Mapping[str, str], background_image: bytes | None) -
         background=background,
         background_opacity=opacity,
         background_image=background_image,
+        background_blur=blur,
+        shadow=shadow(params),
         crop=_boolean(params, "crop"),
         crop_margin=crop_margin(margin) if margin else None,
         scale=scaled,

@@ -244,10 +244,12 @@ class InferencePool:
             options = replace(job.cutout, tta=True) if job.mode == "quality" else job.cutout
             source_format, source_size = decoded.format, decoded.size
             stages: dict[str, float] = {}
-            cutout = cut_out(decoded, model, options, max_pixels=job.output_max_pixels, consume=True, timings=stages)
+            blurred_backdrop = bool(job.render.background_blur)  # keeps the original's pixels: one more copy
+            cutout = cut_out(decoded, model, options, max_pixels=job.output_max_pixels, consume=not blurred_backdrop, timings=stages)
+            original = decoded.rgb if blurred_backdrop else None
             del decoded
             encode_start = time.perf_counter()
-            rendered = render(cutout, job.render)
+            rendered = render(cutout, job.render, original=original)
             finished = time.perf_counter()
             timings = Timings(
                 queue=started - submitted,

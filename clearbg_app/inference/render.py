@@ -6,7 +6,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from clearbg_app.inference.errors import InferenceError
 from clearbg_app.inference.pipeline import Box, Cutout
@@ -24,6 +24,28 @@ EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg", "zip": "zip", "mask":
 Colour = tuple[int, int, int]
 Margin = tuple[float, int]  # a fraction of the subject's extent on that axis, plus pixels
 WHITE: Colour = (255, 255, 255)
+BLACK: Colour = (0, 0, 0)
+MAX_BLUR = 0.1  # blur radii and shadow offsets are fractions of the result's longer side, at most this
+MAX_SHADOW_OFFSET = 0.2
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """A soft drop shadow under the subject: the alpha, moved by `offset`, blurred and dimmed.
+    Lengths are fractions of the result's longer side, so a preview and the full size look alike."""
+
+    opacity: float = 0.5  # 0 to 1
+    blur: float = 0.02  # the Gaussian radius
+    offset: tuple[float, float] = (0.01, 0.02)  # right and down
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.opacity <= 1 or not 0 <= self.blur <= MAX_BLUR:
+            raise InferenceError(f"The shadow's opacity must be 0 to 1 and its blur 0 to {MAX_BLUR}.")
+        if len(self.offset) != 2 or any(abs(value) > MAX_SHADOW_OFFSET for value in self.offset):
+            raise InferenceError(f"The shadow's offset must be two fractions from -{MAX_SHADOW_OFFSET} to {MAX_SHADOW_OFFSET}.")
+
+
+DEFAULT_SHADOW = Shadow()  # what remove.bg's add_shadow=true gives
 
 
 @dataclass(frozen=True)
@@ -33,7 +55,10 @@ class RenderOptions:
     format: str = "png"  # png, webp, jpeg (on a background), zip (color.jpg + alpha.png), mask
     background: Colour | None = None  # fill behind the subject; jpeg uses white when unset
     background_opacity: int = 255  # of `background` (png, webp); jpeg is always opaque
-    background_image: Image.Image | None = None  # scaled to cover the output, behind the subject
+    background_image: Image.Image | None = None  # behind the subject, scaled as `background_fit` says
+    background_fit: str = "fill"  # fill: cover the output (cropped); fit: all of it, letterboxed in `background` or white
+    background_blur: float = 0.0  # > 0: the original photo, blurred by this radius (a fraction of the longer side)
+    shadow: Shadow | None = None  # a soft drop shadow under the subject (png, webp, jpeg)
     crop: bool = False  # crop to the subject's bounding box
     margin: float = 0.0  # with crop: extra space around the subject, as a fraction of its larger side
     side_margins: tuple[Margin, Margin, Margin, Margin] | None = None  # with crop: top, right, bottom, left
@@ -52,6 +77,12 @@ class RenderOptions:
             raise InferenceError("The subject scale must be in (0, 1] and the margin not negative.")
         if not 0 <= self.background_opacity <= 255:
             raise InferenceError("The background opacity must be 0 to 255.")
+        if self.background_fit not in ("fill", "fit"):
+            raise InferenceError("The background photo is scaled to fill or to fit.")
+        if not 0 <= self.background_blur <= MAX_BLUR:
+            raise InferenceError(f"The background blur must be 0 to {MAX_BLUR}.")
+        if self.background_blur and (self.background is not None or self.background_image is not None):
+            raise InferenceError("Blur the original or fill with a colour or an image, not both.")
         if self.side_margins and (len(self.side_margins) != 4 or any(min(side) < 0 for side in self.side_margins)):
             raise InferenceError("Side margins are four (fraction, pixels) pairs, none negative.")
 
@@ -104,11 +135,58 @@ def _place(rgb: Image.Image, alpha: Image.Image, options: RenderOptions) -> tupl
     return canvas_rgb, canvas_alpha
 
 
-def _backdrop(options: RenderOptions, size: tuple[int, int]) -> Image.Image | None:
+def _radius(fraction: float, size: tuple[int, int]) -> float:
+    return fraction * max(size)
+
+
+def _backdrop(options: RenderOptions, size: tuple[int, int], original: Image.Image | None) -> Image.Image | None:
+    """What goes behind the subject, opaque: the blurred original, a photo, a colour; None: nothing."""
+    if options.background_blur:
+        source = ImageOps.fit(original.convert("RGB"), size, Image.Resampling.LANCZOS) if original.size != size else original.convert("RGB")
+        return source.filter(ImageFilter.GaussianBlur(_radius(options.background_blur, size)))
     if options.background_image is not None:
-        return ImageOps.fit(options.background_image.convert("RGB"), size, Image.Resampling.LANCZOS)
+        photo = options.background_image.convert("RGB")
+        if options.background_fit == "fill":
+            return ImageOps.fit(photo, size, Image.Resampling.LANCZOS)
+        return ImageOps.pad(photo, size, Image.Resampling.LANCZOS, color=options.background or WHITE)
     colour = options.background or (WHITE if options.format == "jpeg" else None)
     return Image.new("RGB", size, colour) if colour else None
+
+
+def _shadow_mask(alpha: Image.Image, shadow: Shadow) -> Image.Image:
+    """The shadow's opacity per pixel: the subject's alpha moved, blurred and scaled by the opacity."""
+    moved = Image.new("L", alpha.size, 0)
+    moved.paste(alpha, tuple(round(_radius(value, alpha.size)) for value in shadow.offset))
+    if shadow.blur:
+        moved = moved.filter(ImageFilter.GaussianBlur(_radius(shadow.blur, alpha.size)))
+    return moved.point([round(value * shadow.opacity) for value in range(256)])
+
+
+def _composite(rgb: Image.Image, alpha: Image.Image, options: RenderOptions, original: Image.Image | None) -> bytes:
+    """The subject over its shadow over its backdrop, encoded as png, webp or jpeg."""
+    image_format = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG"}[options.format]
+    backdrop = _backdrop(options, rgb.size, original)
+    shadow = _shadow_mask(alpha, options.shadow) if options.shadow and options.shadow.opacity else None
+    opaque = backdrop is not None and (options.background_opacity == 255 or image_format == "JPEG")
+    if opaque:
+        if shadow is not None:
+            backdrop.paste(BLACK, None, shadow)
+        backdrop.paste(rgb, (0, 0), alpha)
+        return _encode(backdrop, image_format, options)
+    if backdrop is None and shadow is None:
+        return _encode(rgb, image_format, options, alpha)
+    base = Image.new("RGBA", rgb.size, (0, 0, 0, 0))
+    if backdrop is not None:
+        backdrop.putalpha(options.background_opacity)
+        base = backdrop
+    if shadow is not None:
+        layer = Image.new("RGBA", rgb.size, (*BLACK, 0))
+        layer.putalpha(shadow)
+        base = Image.alpha_composite(base, layer)
+    foreground = rgb.convert("RGBA")
+    foreground.putalpha(alpha)
+    composed = Image.alpha_composite(base, foreground)
+    return _encode(composed.convert("RGB"), image_format, options, composed.getchannel("A"))
 
 
 def _encode(image: Image.Image, image_format: str, options: RenderOptions, alpha: Image.Image | None = None) -> bytes:
@@ -132,10 +210,17 @@ def _zip(rgb: Image.Image, alpha: Image.Image, options: RenderOptions) -> bytes:
     return buffer.getvalue()
 
 
-def render(cutout: Cutout, options: RenderOptions = RenderOptions()) -> Rendered:
-    """Encode `cutout` as `options` say, touching full-size pixels once per step."""
+def render(cutout: Cutout, options: RenderOptions = RenderOptions(), *, original: Image.Image | None = None) -> Rendered:
+    """Encode `cutout` as `options` say, touching full-size pixels once per step. `original` (the
+    photo as it was, any size with the cut-out's aspect) is needed for a blurred-original background."""
+    if options.background_blur and original is None:
+        raise InferenceError("A blurred background needs the original photo.")
     box = subject_box(cutout.alpha, options.margin, options.side_margins) if options.crop else (0, 0, *cutout.alpha.size)
     rgb, alpha = _region(cutout.rgb, box), _region(cutout.alpha, box)
+    if original is not None and options.background_blur:
+        if original.size != cutout.alpha.size:
+            original = original.resize(cutout.alpha.size, Image.Resampling.BILINEAR)
+        original = _region(original, box)
     if options.canvas:
         rgb, alpha = _place(rgb, alpha, options)
     if options.format == "mask":
@@ -143,17 +228,5 @@ def render(cutout: Cutout, options: RenderOptions = RenderOptions()) -> Rendered
     elif options.format == "zip":
         content = _zip(rgb, alpha, options)
     else:
-        image_format = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG"}[options.format]
-        backdrop = _backdrop(options, rgb.size)
-        if backdrop is not None and options.background_opacity < 255 and image_format != "JPEG":
-            foreground = rgb.convert("RGBA")
-            foreground.putalpha(alpha)
-            backdrop.putalpha(options.background_opacity)
-            composed = Image.alpha_composite(backdrop, foreground)
-            content = _encode(composed.convert("RGB"), image_format, options, composed.getchannel("A"))
-        elif backdrop is not None:
-            backdrop.paste(rgb, (0, 0), alpha)
-            content = _encode(backdrop, image_format, options)
-        else:
-            content = _encode(rgb, image_format, options, alpha)
+        content = _composite(rgb, alpha, options, original)
     return Rendered(content, MEDIA_TYPES[options.format], EXTENSIONS[options.format], alpha.size, alpha.getbbox())

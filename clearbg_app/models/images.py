@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Text
 from sqlmodel import Field, SQLModel
 
 from clearbg_app.clock import utcnow
@@ -38,6 +38,8 @@ class ProcessedImage(SQLModel, table=True):
     result_height: int | None = None
     full_result_key: str | None = Field(default=None, max_length=128)
     charged_units: int = 0
+    edit_strokes: str | None = Field(default=None, sa_type=Text)  # the editor's brush strokes (JSON); the results stay the model's
+    background_key: str | None = Field(default=None, max_length=128)  # the editor's uploaded background photo
     error: str | None = Field(default=None, max_length=500)
     processing_ms: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -46,4 +48,4 @@ class ProcessedImage(SQLModel, table=True):
 
     def blob_keys(self) -> list[str]:
         """Every blob this row owns."""
-        return [key for key in (self.original_key, self.result_key, self.full_result_key) if key]
+        return [key for key in (self.original_key, self.result_key, self.full_result_key, self.background_key) if key]

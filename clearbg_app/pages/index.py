@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from clearbg_app.components.editor import editor
 from clearbg_app.components.forms import revealed_secret
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import rows_table
@@ -25,17 +26,6 @@ ACCEPT = {
     "image/heic": [".heic", ".heif"],
     "image/avif": [".avif"],
 }
-
-CHECKERBOARD = {
-    "background_color": "white",
-    "background_image": (
-        "linear-gradient(45deg, #d4d4d8 25%, transparent 25%), linear-gradient(-45deg, #d4d4d8 25%, transparent 25%),"
-        " linear-gradient(45deg, transparent 75%, #d4d4d8 75%), linear-gradient(-45deg, transparent 75%, #d4d4d8 75%)"
-    ),
-    "background_size": "20px 20px",
-    "background_position": "0 0, 0 10px, 10px -10px, -10px 0px",
-}
-
 
 def rejection_codes(rejections: rx.Var) -> rx.Var:
     """Only the error codes of refused files: the rejections hold the File objects themselves,
@@ -82,13 +72,6 @@ def progress() -> rx.Component:
         ),
         align="center",
         id="progress",
-    )
-
-
-def panel(title: str, image: rx.Component) -> rx.Component:
-    return rx.card(
-        rx.vstack(rx.text(title, weight="bold"), image, spacing="2"),
-        width="100%",
     )
 
 
@@ -139,30 +122,10 @@ def full_resolution() -> rx.Component:
 
 
 def results() -> rx.Component:
+    """The result as an editor (components/editor.py), then the full-resolution offer."""
     return rx.vstack(
-        rx.grid(
-            panel("Original", rx.image(src=RemoveState.original_url, alt="Original", width="100%", id="original-image")),
-            panel(
-                "Background removed",
-                rx.box(
-                    rx.image(src=RemoveState.result_url, alt="Cut-out", width="100%", id="result-image"),
-                    style=CHECKERBOARD,
-                    width="100%",
-                ),
-            ),
-            columns="2",
-            spacing="4",
-            width="100%",
-        ),
+        editor(SessionState.signed_in & (RemoveState.full_price != "")),
         rx.hstack(
-            rx.button(
-                rx.icon("download"),
-                rx.cond(RemoveState.full_price != "", "Download preview", "Download PNG"),
-                size="3",
-                white_space="nowrap",
-                id="download-button",
-                on_click=rx.download(url=RemoveState.download_url),
-            ),
             full_resolution(),
             rx.button("Remove another background", variant="soft", size="3", on_click=RemoveState.reset_page),
             rx.text(
@@ -172,6 +135,7 @@ def results() -> rx.Component:
             ),
             align="center",
             spacing="3",
+            wrap="wrap",
         ),
         width="100%",
         spacing="4",

@@ -105,7 +105,11 @@ def _image_files(session: Session, store: BlobStore, user: User, now: datetime) 
         select(ProcessedImage).where(ProcessedImage.user_id == user.id, col(ProcessedImage.expires_at) > now)
     ).all():
         suffix = PurePath(image.original_key).suffix
-        for kind, key, ext in (("original", image.original_key, suffix), ("result", image.result_key, ".png"), ("full", image.full_result_key, ".png")):
+        blobs = (
+            ("original", image.original_key, suffix), ("result", image.result_key, ".png"), ("full", image.full_result_key, ".png"),
+            ("background", image.background_key, PurePath(image.background_key or "").suffix),
+        )  # fmt: skip
+        for kind, key, ext in blobs:
             if key:
                 try:
                     files.append((f"images/{image.id}/{kind}{ext}", store.get(key)))

@@ -159,7 +159,7 @@ REGISTRY: tuple[Entry, ...] = (
         lambda s: f"{s.retention_minutes} minutes, or {s.history_retention_days} days with the processing-history consent",
         "delete",
         personal=("original_filename", "visitor_hash"),
-        blobs=("original_key", "result_key", "full_result_key"),
+        blobs=("original_key", "result_key", "full_result_key", "background_key"),
     ),
     Entry(
         BatchItem,

@@ -25,7 +25,7 @@ from clearbg_app.inference import (
     fit_within,
     probe_image,
 )
-from clearbg_app.inference.render import Margin
+from clearbg_app.inference.render import Margin, Shadow
 from clearbg_app.models import ApiKey, ApiUsage, CreditLot, EntryKind, LedgerEntry
 from clearbg_app.models.stats import IMAGES_API
 from clearbg_app.services import credits, stats
@@ -56,6 +56,8 @@ class RemovalOptions:
     background: Colour | None = None
     background_opacity: int = 255
     background_image: bytes | None = None
+    background_blur: float = 0.0  # > 0: the original photo blurred behind the subject (`RenderOptions`)
+    shadow: Shadow | None = None
     crop: bool = False
     crop_margin: tuple[Length, Length, Length, Length] | None = None  # top, right, bottom, left
     scale: float | None = None  # the subject's share of the image; None keeps it as it is
@@ -64,7 +66,7 @@ class RemovalOptions:
 
     @property
     def transparent(self) -> bool:
-        opaque_backdrop = self.background_image is not None or (self.background is not None and self.background_opacity == 255)
+        opaque_backdrop = self.background_image is not None or self.background_blur > 0 or (self.background is not None and self.background_opacity == 255)
         return not opaque_backdrop
 
 
@@ -163,6 +165,8 @@ def _job(data: bytes, options: RemovalOptions, sized: Sized) -> Job:
         background=options.background,
         background_opacity=options.background_opacity,
         background_image=background_image,
+        background_blur=options.background_blur,
+        shadow=options.shadow,
         crop=options.crop or placed,
         side_margins=margins if options.crop else None,
         canvas=(out_w, out_h) if placed else None,

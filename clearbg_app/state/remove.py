@@ -57,7 +57,7 @@ class RemoveState(SessionState):
 
     @rx.var
     def full_download_url(self) -> str:
-        return f"/api/images/{self.image_id}/full?download=1" if self.image_id else ""
+        return f"/api/images/{self.image_id}/edited?size=full&download=1" if self.image_id else ""  # with the edits
 
     def _fail(self, message: str) -> None:
         self.stage, self.error, self.image_id, self.full_stage = "error", message, "", ""

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from clearbg_app.inference import Cutout, InferenceError, RenderOptions, render
+from clearbg_app.inference.render import Shadow
 
 
 @pytest.fixture
@@ -109,3 +110,89 @@ def test_semi_transparent_background_colour(cutout):
     image = opened(render(cutout, RenderOptions(background=(0, 0, 255), background_opacity=119)))
     assert image.mode == "RGBA" and image.getpixel((5, 5)) == (0, 0, 255, 119)
     assert image.getpixel((60, 30)) == (220, 20, 20, 255)
+
+
+# The editor's backgrounds and effects (issue 16): a blurred original and a soft drop shadow.
+
+
+@pytest.fixture
+def striped():
+    """A 200x100 photo of black and white vertical stripes, 4 px wide."""
+    pixels = np.zeros((100, 200, 3), dtype=np.uint8)
+    pixels[:, (np.arange(200) // 4) % 2 == 0] = 255
+    return Image.fromarray(pixels, mode="RGB")
+
+
+def test_blurred_original_fills_behind_the_subject(cutout, striped):
+    sharp = np.asarray(striped.convert("L"), dtype=np.float32)
+    image = opened(render(cutout, RenderOptions(format="png", background_blur=0.05), original=striped))
+    assert image.mode == "RGB"  # opaque: the photo is behind everything
+    background = np.asarray(image.convert("L"), dtype=np.float32)[:, 120:]
+    assert sharp[:, 120:].std() > 120 and background.std() < 20  # the stripes are smoothed away
+    assert abs(background.mean() - sharp[:, 120:].mean()) < 12  # ...into their average grey
+    assert image.getpixel((60, 30)) == (220, 20, 20)  # the subject is untouched
+
+
+def test_blur_follows_a_crop_and_a_half_size_original(cutout, striped):
+    small = striped.resize((100, 50))
+    image = opened(render(cutout, RenderOptions(format="jpeg", background_blur=0.05, crop=True, margin=0.2), original=small))
+    assert image.size == (71, 70) and image.getpixel((35, 35))[0] > 200  # subject 51x50, 10 px around
+    corner = np.asarray(image.convert("L"), dtype=np.float32)[:8, :8]
+    assert 100 < corner.mean() < 160 and corner.std() < 20  # the margin shows the blurred stripes
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"background_blur": -0.01},
+        {"background_blur": 0.5},
+        {"background_blur": 0.05, "background": (0, 0, 0)},
+    ],
+)
+def test_bad_blur_options_are_refused(bad):
+    with pytest.raises(InferenceError):
+        RenderOptions(**bad)
+
+
+def test_blur_without_the_original_is_refused(cutout):
+    with pytest.raises(InferenceError, match="original"):
+        render(cutout, RenderOptions(background_blur=0.02))
+
+
+def test_shadow_darkens_a_white_background_below_right_of_the_subject(cutout):
+    shadow = Shadow(opacity=0.6, blur=0.01, offset=(0.05, 0.1))  # 10 px right, 20 px down
+    plain = np.asarray(opened(render(cutout, RenderOptions(format="jpeg", quality=100))).convert("L"), dtype=np.int16)
+    shaded = np.asarray(opened(render(cutout, RenderOptions(format="jpeg", quality=100, shadow=shadow))).convert("L"), dtype=np.int16)
+    assert plain[80, 90] > 245 and 255 * 0.4 - 15 < shaded[80, 90] < 255 * 0.4 + 15  # under the moved square
+    assert abs(shaded[10, 10] - plain[10, 10]) < 3 and abs(shaded[5, 190] - plain[5, 190]) < 3  # far away: nothing
+    assert abs(shaded[40, 70] - plain[40, 70]) < 3  # the subject covers its own shadow
+
+
+def test_shadow_on_a_transparent_png_is_black_and_translucent(cutout):
+    image = opened(render(cutout, RenderOptions(shadow=Shadow(opacity=0.5, blur=0, offset=(0.05, 0.1)))))
+    assert image.mode == "RGBA"
+    assert image.getpixel((95, 85)) == (0, 0, 0, 128)  # shadow only: black at half opacity
+    assert image.getpixel((60, 30)) == (220, 20, 20, 255) and image.getpixel((5, 5))[3] == 0
+
+
+def test_shadow_with_a_translucent_colour(cutout):
+    image = opened(render(cutout, RenderOptions(background=(255, 255, 255), background_opacity=128, shadow=Shadow(opacity=1.0, blur=0, offset=(0.05, 0.1)))))
+    r, g, b, a = image.getpixel((95, 85))
+    assert (r, g, b) == (0, 0, 0) and a == 255  # a fully opaque shadow over a half-transparent white
+    assert image.getpixel((5, 5)) == (255, 255, 255, 128)
+
+
+@pytest.mark.parametrize("bad", [{"opacity": 1.5}, {"opacity": -0.1}, {"blur": 0.3}, {"offset": (0.5, 0)}, {"offset": (0.1,)}])
+def test_bad_shadows_are_refused(bad):
+    with pytest.raises(InferenceError):
+        Shadow(**bad)
+
+
+def test_a_background_photo_fills_or_fits(cutout):
+    tall = Image.new("RGB", (50, 100), (0, 200, 0))  # half as wide as the 200x100 cut-out is
+    filled = opened(render(cutout, RenderOptions(format="png", background_image=tall)))
+    fitted = opened(render(cutout, RenderOptions(format="png", background_image=tall, background_fit="fit")))
+    assert filled.getpixel((2, 2)) == (0, 200, 0) and filled.getpixel((197, 97)) == (0, 200, 0)  # covered, cropped
+    assert fitted.getpixel((2, 2)) == (255, 255, 255) and fitted.getpixel((110, 10)) == (0, 200, 0)  # letterboxed in white
+    with pytest.raises(InferenceError, match="fill or to fit"):
+        RenderOptions(background_fit="stretch")
