@@ -25,12 +25,14 @@ POLICY_NOTICES_SECONDS = 900
 
 
 def purge_images_job(clock: Clock = utcnow) -> Counts:
-    """Delete expired originals and results (blobs first, then rows)."""
+    """Delete expired originals and results (blobs first, then rows); those of accounts under a legal
+    hold stay, counted as `images_held`."""
     with session_scope() as session:
         purged = images.purge_expired(session, store=get_blob_store(), clock=clock)
-    if purged:
-        log.info("purge_images: deleted %d expired images", purged)
-    return {"images_deleted": purged}
+        held = images.held_expired(session, now=clock())
+    if purged or held:
+        log.info("purge_images: deleted %d expired images, kept %d under a legal hold", purged, held)
+    return {"images_deleted": purged, "images_held": held}
 
 
 def purge_request_logs_job(clock: Clock = utcnow) -> Counts:
