@@ -18,7 +18,7 @@ from clearbg_app.models import AccountDeletion, ApiKey, AuditEvent, Batch, Legal
 from clearbg_app.services import accounts, api_keys, deletion, exports, holds, personal_data
 from clearbg_app.services.deletion_lock import AccountClosed, is_locked
 from clearbg_app.services.errors import NotFound
-from tests.privacy_helpers import EMAIL, NAME, PASSWORD, new_user
+from tests.privacy_helpers import EMAIL, PASSWORD, new_user
 from tests.test_privacy import upload
 
 
@@ -158,3 +158,21 @@ def test_flagging_a_minor_is_refused_when_it_makes_no_sense(session, store, cloc
         deletion.delete_minor(session, admin=admin, user_id=admin.id, store=store, source="report", now=clock())
     assert session.exec(select(AccountDeletion)).all() == []
     assert not is_locked(session, user_id=person.id)
+
+
+def test_0016_marks_earlier_deletions_as_asked_for_by_their_holders(db_url, session, clock):
+    from alembic import command
+    from sqlalchemy import text
+
+    from tests.test_migrations_and_config import alembic
+
+    person = new_user(session, clock)
+    session.close()
+    alembic(db_url, command.downgrade, "0012")
+    raw = person.id.hex if db_url.startswith("sqlite") else str(person.id)
+    session.execute(text("INSERT INTO account_deletion (id, user_id, requested_at, purge_after) VALUES (:id, :user, :at, :at)"),
+                    {"id": raw, "user": raw, "at": clock()})  # fmt: skip
+    session.commit()
+    session.close()
+    alembic(db_url, command.upgrade, "head")
+    assert session.exec(select(AccountDeletion)).one().reason == "request"

@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import checkpoint_wal, session_scope
 from clearbg_app.jobs.runs import Counts, run_job
-from clearbg_app.services import batches, credits, deletion, exports, images, policies, request_logs
+from clearbg_app.services import batches, credits, deletion, exports, images, policies, request_logs, requests
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
 
@@ -107,6 +107,12 @@ def policy_notices_job(clock: Clock = utcnow) -> Counts:
     return {"notices_sent": sent}
 
 
+def purge_privacy_requests_job(clock: Clock = utcnow) -> Counts:
+    """Delete unconfirmed contact requests after a day, closed ones after their retention period."""
+    with session_scope() as session:
+        return {"requests_deleted": requests.purge_old(session, clock=clock)}
+
+
 def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
     """Every job with its interval in seconds."""
     return [
@@ -119,6 +125,7 @@ def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
         (truncate_log_ips_job, REQUEST_LOG_PURGE_SECONDS),
         (anonymize_accounts_job, ANONYMIZE_JOB_SECONDS),
         (policy_notices_job, POLICY_NOTICES_SECONDS),
+        (purge_privacy_requests_job, REQUEST_LOG_PURGE_SECONDS),
     ]
 
 

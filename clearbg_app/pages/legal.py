@@ -8,6 +8,7 @@ import reflex as rx
 from clearbg_app.components.layout import page
 from clearbg_app.components.markdown import rendered_markdown
 from clearbg_app.components.tables import dict_table, rows_table
+from clearbg_app.settings import get_settings
 from clearbg_app.state.policies import LegalState, SubprocessorsState
 
 
@@ -20,6 +21,21 @@ def _version_line() -> rx.Component:
         width="100%",
         align="center",
         wrap="wrap",
+    )
+
+
+def operator_block() -> rx.Component:
+    """Who the operator is and how to reach them, from the settings in force: part of both documents."""
+    who = get_settings().operator()
+    return rx.card(
+        rx.heading("Who runs this service", size="4"),
+        rx.text(who["name"], weight="medium"),
+        rx.text(who["address"], white_space="pre-line"),
+        rx.text("Contact: ", rx.link(who["email"], href=f"mailto:{who['email']}")),
+        rx.text("Privacy questions and requests: ", who["privacy_contact"], ", or the ", rx.link("contact form", href="/contact"),
+                " (also without an account).", size="2"),  # fmt: skip
+        width="100%",
+        id="operator-identity",
     )
 
 
@@ -41,6 +57,7 @@ def document() -> rx.Component:
                     ),
                 ),
                 rendered_markdown(LegalState.doc_html, id="policy-body"),
+                operator_block(),
                 width="100%",
             ),
         )
