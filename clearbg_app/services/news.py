@@ -49,6 +49,8 @@ def _walk(tokens):
 
 
 def check_subject(subject: str) -> str:
+    if any(ch in (subject or "") for ch in "\r\n"):
+        raise NewsError("The subject must be one line.")
     text = " ".join((subject or "").split())
     if not text:
         raise NewsError("Write a subject.")
