@@ -19,14 +19,17 @@ from clearbg_app.services.batches import BatchWorker
 from clearbg_app.services.mail import MailWorker
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
-from clearbg_app.pages import account, admin, admin_policies, auth, history, index, legal, pricing, privacy_center
+from clearbg_app.pages import account, admin, admin_policies, admin_requests, auth, contact, history, index, legal, pricing, privacy_center
 from clearbg_app.pages.api_docs import api_docs
 from clearbg_app.pages.credits import credits_page
 from clearbg_app.services.removal import default_pool
 from clearbg_app.settings import get_settings
 from clearbg_app.state.account import AccountState
 from clearbg_app.state.admin import AdminState, AuditLogState
+from clearbg_app.state.admin_requests import AdminRequestsState
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.contact import ContactState
+from clearbg_app.state.news import AdminNewsState
 from clearbg_app.state.credits import CreditsState, PricingState
 from clearbg_app.state.privacy import HistoryState, PrivacyState
 from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState, LegalState, SubprocessorsState
@@ -79,6 +82,11 @@ app.add_page(auth.forgot_password, route="/forgot-password", title="Reset your p
 app.add_page(auth.reset_password, route="/reset-password", title="New password · ClearBG", on_load=on_load)
 app.add_page(account.account, route="/account", title="Your account · ClearBG", on_load=[on_load, AccountState.load])
 app.add_page(admin.admin, route="/admin", title="Admin · ClearBG", on_load=[on_load, AdminState.load])
+app.add_page(admin_requests.admin_requests, route="/admin/requests", title="Privacy requests · ClearBG",
+             on_load=[on_load, AdminRequestsState.load])  # fmt: skip
+app.add_page(admin_requests.admin_news, route="/admin/news", title="Product news · ClearBG", on_load=[on_load, AdminNewsState.load])
+app.add_page(contact.contact, route="/contact", title="Contact us about your data · ClearBG", on_load=[on_load, ContactState.load])
+app.add_page(admin.user_page, route="/admin/users/[user_id]", title="Account · ClearBG", on_load=[on_load, AdminState.load_user])
 app.add_page(admin.audit_log, route="/admin/audit", title="Audit log · ClearBG", on_load=[on_load, AuditLogState.load])
 app.add_page(admin_policies.admin_policies, route="/admin/policies", title="Policies · ClearBG", on_load=[on_load, AdminPoliciesState.load])
 app.add_page(admin_policies.admin_subprocessors, route="/admin/subprocessors", title="Subprocessors · ClearBG",

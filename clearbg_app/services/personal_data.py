@@ -365,6 +365,7 @@ STATE_VARS: tuple[StateVars, ...] = (
     StateVars("CreditsState", ("entries", "orders"), "the credit ledger and orders"),
     StateVars("AdminState", ("users", "account", "ledger", "query"), "accounts an admin looked up"),
     StateVars("AuditLogState", ("events",), "who did what, for admins"),
+    StateVars("AdminRequestsState", ("rows", "current", "replies"), "privacy requests (address, message, replies), for admins"),
 )  # fmt: skip
 
 
