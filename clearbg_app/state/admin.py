@@ -188,8 +188,8 @@ class AdminState(AdminBase):
         admin = self._admin("load /admin/users")
         if admin is None:
             return
-        parts = [part for part in self.router.url.path.split("/") if part]
-        self.grant_notice = ""
+        parts = [part for part in self.router.url.path.split("/") if part]  # /admin/users/{id}
+        self.grant_notice, self.confirming_suspension = "", False
         self._open(admin, parts[2] if len(parts) > 2 else "")
 
     @rx.event
