@@ -104,14 +104,20 @@ def subprocessors() -> rx.Component:
             "The companies that process personal data for the operator of this ClearBG service, bound by contract "
             "to do so only on its instructions. See the ",
             rx.link("privacy policy", href="/privacy"),
-            " for what is processed and why.",
+            " for what is processed and why. Entries that serve a feature this site has turned off are marked "
+            "\"not in use\": none of your data goes to them.",
             size="2",
         ),
         rx.text("Last change to this list: ", SubprocessorsState.list_changed, size="2", color_scheme="gray", id="subprocessors-changed"),
         rows_table(
             SubprocessorsState.active_subprocessors,
-            (*(heading for heading, _ in SUBPROCESSOR_COLUMNS), "Agreement"),
-            lambda row: rx.table.row(*(rx.table.cell(row[key]) for _, key in SUBPROCESSOR_COLUMNS), rx.table.cell(_dpa(row))),
+            ("Here", *(heading for heading, _ in SUBPROCESSOR_COLUMNS), "Agreement"),
+            lambda row: rx.table.row(
+                rx.table.cell(rx.badge(row["use_note"], color_scheme=rx.cond(row["in_use"] != "", "green", "gray"), class_name="use-note")),
+                *(rx.table.cell(row[key]) for _, key in SUBPROCESSOR_COLUMNS),
+                rx.table.cell(_dpa(row)),
+                class_name=rx.cond(row["in_use"] != "", "subprocessor-in-use", "subprocessor-unused"),
+            ),
             id="subprocessor-list",
         ),
         rx.cond(

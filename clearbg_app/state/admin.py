@@ -10,11 +10,11 @@ import uuid
 from datetime import UTC, date, datetime, time
 
 import reflex as rx
-from sqlmodel import select
+from sqlmodel import col, select
 
 from clearbg_app.db import session_scope
 from clearbg_app.jobs.scheduler import job_name, scheduled_jobs
-from clearbg_app.models import User
+from clearbg_app.models import AccountDeletion, User
 from clearbg_app.services import admin as admin_service
 from clearbg_app.services import audit, credits, deletion, holds
 from clearbg_app.services.deletion_lock import completed_deletion, pending_deletion
@@ -330,17 +330,28 @@ class AuditLogState(AdminBase):
     def _show(self, page: int) -> None:
         with session_scope() as session:
             rows, total = audit.events_page(session, page=page, per_page=AUDIT_PER_PAGE)
-            actor_ids = {row.actor_id for row in rows if row.actor_id}
-            emails = dict(session.exec(select(User.id, User.email).where(User.id.in_(actor_ids))).all()) if actor_ids else {}
+            account_ids = {row.actor_id for row in rows if row.actor_id} | {
+                target for row in rows if row.target_type in ("user", "account") and (target := _uuid(row.target_id))
+            }
+            erased = set(session.exec(select(AccountDeletion.user_id).where(col(AccountDeletion.user_id).in_(account_ids),
+                                                                           col(AccountDeletion.completed_at).is_not(None))).all())  # fmt: skip
+            emails = {user_id: email for user_id, email in session.exec(select(User.id, User.email).where(col(User.id).in_(account_ids))).all()
+                      if user_id not in erased} if account_ids else {}  # fmt: skip
+
+        def account(user_id: uuid.UUID | None, fallback: str) -> str:
+            """Live accounts by email; erased (anonymized) ones only by id."""
+            return emails.get(user_id) or (f"erased account {user_id}" if user_id else fallback)
+
         self.total, self.audit_page = total, page
         self.audit_pages = max(1, -(-total // AUDIT_PER_PAGE))
         self.events = [
             {
                 "at": _when(row.at),
-                "who": emails.get(row.actor_id, "deleted account") if row.actor_id else row.actor_kind,
+                "who": account(row.actor_id, row.actor_kind),
                 "kind": row.actor_kind,
                 "action": row.action,
-                "target": f"{row.target_type} {row.target_id}".strip(),
+                "target": (f"{row.target_type} {account(target, row.target_id)}" if row.target_type in ("user", "account")
+                           and (target := _uuid(row.target_id)) else f"{row.target_type} {row.target_id}").strip(),  # fmt: skip
                 "before": _json(row.before),
                 "after": _json(row.after),
             }
