@@ -95,7 +95,10 @@ def retention_notice() -> str:
 
 def operator_line() -> str:
     """Who runs the site, from the settings in force (production refuses to start without them)."""
-    who = get_settings().operator()
+    settings = get_settings()
+    if not any(value.strip() for value in settings.operator_fields().values()):
+        return "The operator of this site has not published its name and address yet (CLEARBG_OPERATOR_*)."
+    who = settings.operator()
     return f"Operated by {who['name']}, {who['address']}. {who['email']}"
 
 

@@ -27,6 +27,10 @@ def _filters() -> rx.Component:
 
 
 def _queue() -> rx.Component:
+    return rx.box(_queue_table(), width="100%", overflow_x="auto")  # scrolls sideways on a phone
+
+
+def _queue_table() -> rx.Component:
     return rows_table(
         AdminRequestsState.rows,
         ("Ref", "About", "From", "Account", "Status", "Received", "Due", ""),

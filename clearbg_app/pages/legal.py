@@ -109,16 +109,22 @@ def subprocessors() -> rx.Component:
             size="2",
         ),
         rx.text("Last change to this list: ", SubprocessorsState.list_changed, size="2", color_scheme="gray", id="subprocessors-changed"),
-        rows_table(
-            SubprocessorsState.active_subprocessors,
-            ("Here", *(heading for heading, _ in SUBPROCESSOR_COLUMNS), "Agreement"),
-            lambda row: rx.table.row(
-                rx.table.cell(rx.badge(row["use_note"], color_scheme=rx.cond(row["in_use"] != "", "green", "gray"), class_name="use-note")),
-                *(rx.table.cell(row[key]) for _, key in SUBPROCESSOR_COLUMNS),
-                rx.table.cell(_dpa(row)),
-                class_name=rx.cond(row["in_use"] != "", "subprocessor-in-use", "subprocessor-unused"),
+        rx.box(
+            rows_table(
+                SubprocessorsState.active_subprocessors,
+                (*(heading for heading, _ in SUBPROCESSOR_COLUMNS), "Agreement"),
+                lambda row: rx.table.row(
+                    rx.table.cell(row["name"], rx.box(rx.badge(row["use_note"], color_scheme=rx.cond(row["in_use"] != "", "green", "gray"),
+                                                               white_space="normal", class_name="use-note"), margin_top="0.3em"),
+                                  min_width="10em"),  # fmt: skip
+                    *(rx.table.cell(row[key], min_width="9em") for _, key in SUBPROCESSOR_COLUMNS[1:]),
+                    rx.table.cell(_dpa(row)),
+                    class_name=rx.cond(row["in_use"] != "", "subprocessor-in-use", "subprocessor-unused"),
+                ),
+                id="subprocessor-list",
             ),
-            id="subprocessor-list",
+            width="100%",
+            overflow_x="auto",  # scrolls sideways on a phone instead of squeezing every column
         ),
         rx.cond(
             SubprocessorsState.retired_subprocessors.length() > 0,

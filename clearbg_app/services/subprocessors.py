@@ -39,7 +39,7 @@ def use_note(row: Subprocessor, settings: Settings | None = None) -> str:
     if row.used_for not in FEATURES:
         return "in use"
     label, enabled = FEATURES[row.used_for]
-    return f"in use ({label} is on)" if enabled(settings or get_settings()) else f"not in use ({label} is off on this site)"
+    return "in use" if enabled(settings or get_settings()) else f"not in use: {label} is off on this site"
 
 
 class SubprocessorError(ServiceError):
