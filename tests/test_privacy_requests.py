@@ -202,3 +202,20 @@ def test_production_refuses_to_start_without_the_operator(monkeypatch):
                     operator_privacy_contact="p@example.com", _env_file=None).problems() == []  # fmt: skip
     assert Settings(**{**secure, "env": "development"}, _env_file=None).problems() == []
     assert Settings(_env_file=None).operator()["name"] == "(not configured)"
+
+
+def test_the_confirmation_route_answers_with_a_message_never_an_error_page(session, clock, data_dir):
+    from starlette.testclient import TestClient
+
+    from clearbg_app.api import build_api
+    from tests.test_auth_routes import flash_of
+
+    client = TestClient(build_api(), follow_redirects=False)
+    for bad in ("", "x" * 5000, "%00", "a.b", "'><script>"):
+        response = client.get(f"/contact/confirm?token={bad}")
+        assert response.headers["location"].startswith("/contact") and "not valid" in flash_of(response)["msg"]
+    requests.submit(session, kind="other", email="a@example.com", message="Hi", ip="198.51.100.20")
+    token = token_in(outbox(data_dir)[-1], "/contact/confirm")
+    answer = flash_of(client.get(f"/contact/confirm?token={token}"))
+    assert answer["kind"] == "info" and "confirmed" in answer["msg"]
+    assert session.exec(select(PrivacyRequest)).one().status == RequestStatus.NEW
