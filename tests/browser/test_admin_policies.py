@@ -86,6 +86,7 @@ def test_material_change_banner_acknowledgement_and_versions(browser, page, smtp
 
     page.click("#policy-publish")  # a material change: confirmed first, with how many are emailed
     expect(page.locator("#publish-recipients")).to_have_text(re.compile(r"^[1-9][0-9]*$"))  # at least the admin and the reader
+    page.wait_for_timeout(400)  # the dialog fades in
     page.screenshot(path=str(ARTIFACTS / "admin-policy-publish-confirm.png"))
     page.click("#policy-publish-confirm")
     expect(page.locator("#admin-notice")).to_contain_text("Published")
