@@ -21,7 +21,8 @@ from clearbg_app.inference import InferenceError, ModelNotFound, check_model_fil
 from clearbg_app.inference.model import check_providers
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import (  # noqa: F401 - importing a page module registers its pages
-    account, admin, admin_policies, api_docs, auth, credits, history, index, legal, pricing, privacy_center,
+    account, admin, admin_policies, admin_requests, api_docs, auth, contact, credits, history, index, legal, pricing,
+    privacy_center,
 )
 from clearbg_app.services.removal import default_pool
 from clearbg_app.settings import get_settings

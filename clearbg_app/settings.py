@@ -124,6 +124,14 @@ class Settings(BaseSettings):
     free_monthly_credits: Decimal = Field(Decimal("12.5"), ge=0, decimal_places=2, description="granted to every verified account each month (12.5 = 50 API previews)")
     credit_expiry_days: int = Field(730, gt=0, description="how long pay-as-you-go credits last")
 
+    operator_name: str = Field("", description="who runs this site (person or company); required in production")
+    operator_address: str = Field("", description="the operator's postal address; required in production")
+    operator_email: str = Field("", description="the operator's general contact address; required in production")
+    operator_privacy_contact: str = Field("", description="where privacy questions go (address or name and address); required in production")
+    contact_per_network_per_hour: int = Field(5, gt=0, description="/contact requests from one network (/24, /48) per moving hour")
+    contact_per_address_per_hour: int = Field(3, gt=0, description="/contact requests for one email address per moving hour")
+    privacy_request_retention_days: int = Field(1095, gt=0, description="how long closed privacy requests are kept")
+
     @field_validator("data_dir", "model_path", "models_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -184,7 +192,24 @@ class Settings(BaseSettings):
                 found.append("CLEARBG_SECRET_KEY must be set to at least 32 random characters in production.")
             if not self.public_url.startswith("https://"):
                 found.append("CLEARBG_PUBLIC_URL must be an https:// URL in production.")
+            if missing := [f"CLEARBG_OPERATOR_{name.upper()}" for name, value in self.operator_fields().items() if not value.strip()]:
+                found.append(f"{', '.join(missing)} must say who runs this site in production (shown in the policy, the terms and every email).")
         return found
+
+    def operator_fields(self) -> dict[str, str]:
+        return {"name": self.operator_name, "address": self.operator_address, "email": self.operator_email,
+                "privacy_contact": self.operator_privacy_contact}  # fmt: skip
+
+    def operator(self) -> dict[str, str]:
+        """The operator's identity as shown to people; unset fields read "(not configured)" (development only:
+        production refuses to start without them)."""
+        return {name: value.strip() or "(not configured)" for name, value in self.operator_fields().items()}
+
+    def operator_signature(self) -> str:
+        """The lines every service email ends with: who sends it and how to reach them."""
+        who = self.operator()
+        return (f"ClearBG is operated by {who['name']}, {who['address']}. Contact: {who['email']}. "
+                f"Privacy questions: {who['privacy_contact']} or {self.public_url.rstrip('/')}/contact")  # fmt: skip
 
     def signing_key(self) -> bytes:
         """The configured secret, or in development one generated once and kept in the data dir."""

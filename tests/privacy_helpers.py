@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import inspect, text
 
 from clearbg_app.models import ApiUsage, EntryKind, PolicyNoticeEmail, RequestLog, User
-from clearbg_app.services import accounts, audit, api_keys, batches, billing, consents, credits, exports, images, policies, removal
+from clearbg_app.services import accounts, audit, api_keys, batches, billing, consents, credits, exports, holds, images, policies, removal, requests
+from clearbg_app.services.security import sign
 from tests.conftest import sample_bytes
 
 PASSWORD = "correct-horse-battery"
@@ -40,7 +42,8 @@ def new_user(session, clock, *, email=EMAIL, name=NAME, verified=True) -> User:
 
 def every_feature(session, store, clock) -> Everything:
     """Password and Google sign-in, a session, an API key and its use, every consent (one withdrawn
-    again), images, a batch, an order with credits, request logs, an analytics event and a ready export."""
+    again), images, a batch, an order with credits, request logs, an analytics event, a privacy request
+    by message with a reply, a legal hold (lifted) and a ready export."""
     user = new_user(session, clock)
     accounts.sign_in_with_identity(
         session,
@@ -80,6 +83,12 @@ def every_feature(session, store, clock) -> Everything:
     session.commit()
     with pytest.raises(accounts.SignInFailed):  # a failed sign-in leaves a (hashed) throttle row
         accounts.authenticate(session, email=EMAIL, password="not-the-password", ip=IP, now=clock())
+    request = requests.submit(session, kind="access", email=EMAIL, message=f"I am {NAME}; send me my data.", ip=IP, now=clock())
+    requests.confirm(session, token=sign(requests.CONFIRM_PURPOSE, {"r": str(request.id)}, expires_at=clock() + timedelta(hours=1)), now=clock())
+    admin = accounts.make_admin(session, email="dpo@example.com", now=clock())[0]
+    requests.reply(session, admin=admin, request_id=request.id, body=f"Dear {NAME}, your export follows.", now=clock())
+    holds.place_hold(session, admin=admin, user_id=user.id, reason=f"Court order about {NAME}", until=clock() + timedelta(days=1), now=clock())
+    holds.lift_hold(session, admin=admin, user_id=user.id, now=clock())
     exports.request_export(session, user=user, now=clock())
     exports.build_pending(session, store=store, clock=clock)
     clock.advance(minutes=1)

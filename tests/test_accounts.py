@@ -40,7 +40,7 @@ def test_sign_up_records_consents_and_sends_a_verification_link(session, clock, 
     assert user.email == "ada@example.com"
     assert user.display_name == "Zoë Ångström 🎨"
     assert as_utc(user.adult_confirmed_at) == clock.now and as_utc(user.policy_accepted_at) == clock.now
-    assert (user.accepted_policy_version, user.accepted_terms_version) == ("1.1", "1")  # the versions in force
+    assert (user.accepted_policy_version, user.accepted_terms_version) == ("1.2", "1.1")  # the versions in force
     assert user.role == "user" and not user.is_verified and user.password_hash.startswith("$argon2id$")
     [mail] = outbox(data_dir, clock)
     assert mail["To"] == "ada@example.com"

@@ -134,11 +134,11 @@ def test_the_same_events_work_for_an_admin(session, clock):
     assert [row["email"] for row in state.users] == ["ada@example.com"]
     state.open_account(str(user.id))
     state.adjust_credits({"amount": "5", "reason": "Goodwill"})
-    assert state.account["balance"] == "5" and state.admin_notice_kind == "info"
+    assert state.account["balance"] == "5" and state.grant_notice_kind == "info" and "Granted 5 credits" in state.grant_notice
     state.adjust_credits({"amount": "-9", "reason": "Too much"})
-    assert "Insufficient credits" in state.admin_notice and state.account["balance"] == "5"
+    assert "Insufficient credits" in state.grant_notice and state.account["balance"] == "5"
     state.adjust_credits({"amount": "abc", "reason": "x"})
-    assert "not a number" in state.admin_notice
+    assert "not a number" in state.grant_notice and state.grant_notice_kind == "error" and state.admin_notice == ""
     state.suspend({"reason": "Abuse report"})
     assert state.account["suspended"] != ""
     audit_state = state_for(AuditLogState, cookie)

@@ -19,7 +19,7 @@ from clearbg_app.api import build_api
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.db import get_engine
 from clearbg_app.models import OutboxMail
-from clearbg_app.services import accounts, consents, deletion, exports, mail, policies
+from clearbg_app.services import accounts, consents, deletion, exports, mail, news, policies, requests
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.settings import get_settings
 from tests.mail import free_port, smtp_sink
@@ -98,9 +98,18 @@ def test_every_kind_of_mail_is_queued_then_sent_to_smtp_by_the_worker(session, s
     assert export.id is not None
 
     consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
-    assert consents.send_product_news(session, subject="New: batch mode", body="Try it.") == 1
-    [news] = box.sent_by_worker("product_news")
-    assert news["Subject"] == "New: batch mode" and "Try it." in news.get_content()
+    assert news.send(session, admin=accounts.make_admin(session, email="ops@example.com", now=clock())[0],
+                     subject="New: batch mode", body="Try it.", now=clock()) == 1  # fmt: skip
+    [news_mail] = box.sent_by_worker("product_news")
+    assert news_mail["Subject"] == "New: batch mode" and "Try it." in news_mail.get_body(("plain",)).get_content()
+    assert news_mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    request = requests.submit(session, kind="access", email="asker@example.com", message="My data?", ip="127.0.0.1", now=clock())
+    [confirm_request] = box.sent_by_worker("privacy_request_confirm")
+    requests.confirm(session, token=confirm_request.get_content().split("?token=")[1].split()[0], now=clock())
+    assert box.sent_by_worker("privacy_request_received")[0]["To"] == "asker@example.com"
+    requests.reply(session, admin=accounts.make_admin(session, email="ops@example.com")[0], request_id=request.id, body="Here.", now=clock())
+    assert "Here." in box.sent_by_worker("privacy_request_reply")[0].get_content()
 
     admin = accounts.make_admin(session, email="ops@example.com", now=clock())[0]
     clock.advance(minutes=1)
@@ -127,7 +136,7 @@ def test_a_mail_overtaken_by_events_is_dropped_unsent(session, smtp, clock):
     accounts.request_password_reset(session, email="nobody@example.com", ip="127.0.0.1", now=clock())
     accounts.request_email_change(session, user=user, new_email="taken@example.com", password=PASSWORD, now=clock())
     consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
-    consents.send_product_news(session, subject="News", body="Body")
+    news.send(session, admin=accounts.make_admin(session, email="ops@example.com", now=clock())[0], subject="News", body="Body", now=clock())
     clock.advance(seconds=1)
     consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
     assert sorted(row.kind for row in queued(session)) == ["email_change", "password_reset", "product_news", "verify_email", "verify_email"]

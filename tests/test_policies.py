@@ -19,7 +19,7 @@ from tests.mail import outbox
 from tests.test_accounts import PASSWORD, sign_up
 
 BODY = "# Privacy policy\n\nWe now keep request logs for 30 days.\n"
-IN_FORCE = "1.1"  # the privacy policy's version in force as shipped (migration 0012), after the founding "1"
+IN_FORCE = "1.2"  # the privacy policy's version in force as shipped (migration 0017), after the founding "1" and 1.1 (0012)
 
 
 def admin_user(session, clock):
@@ -44,9 +44,11 @@ def actions(session) -> list[str]:
 def test_the_shipped_versions_hold_the_repository_documents(session, clock):
     privacy = policies.current_version(session, kind="privacy", now=clock())
     terms = policies.current_version(session, kind="terms", now=clock())
-    assert (privacy.label, privacy.is_published, privacy.material, terms.label) == (IN_FORCE, True, False, "1")
-    assert privacy.body == (PROJECT_ROOT / "docs" / "privacy-policy-1.1.md").read_text()
+    assert (privacy.label, privacy.is_published, privacy.material, terms.label) == (IN_FORCE, True, False, "1.1")
+    assert privacy.body == (PROJECT_ROOT / "docs" / "privacy-policy-1.2.md").read_text()
+    assert terms.body == (PROJECT_ROOT / "docs" / "terms-1.1.md").read_text()
     assert "/privacy-center" in privacy.body and "Chrome 156" in privacy.body and "overwritten" in privacy.body
+    assert "legal hold" in privacy.body and "/contact" in privacy.body and "minor" in privacy.body
     founding = policies.published_version(session, kind="privacy", label="1")
     assert founding.body == (PROJECT_ROOT / "docs" / "privacy-policy.md").read_text()
     assert terms.body.startswith("# Terms of service")
@@ -59,8 +61,8 @@ def test_drafts_are_not_in_effect_and_not_public(session, clock):
     assert policies.current_label(session, kind="privacy", now=clock() + timedelta(days=400)) == IN_FORCE
     with pytest.raises(NotFound):
         policies.published_version(session, kind="privacy", label="2")
-    assert [v.label for v in policies.published_versions(session, kind="privacy")] == [IN_FORCE, "1"]
-    assert [v.label for v in policies.all_versions(session, kind="privacy")] == ["2", IN_FORCE, "1"]
+    assert [v.label for v in policies.published_versions(session, kind="privacy")] == [IN_FORCE, "1.1", "1"]
+    assert [v.label for v in policies.all_versions(session, kind="privacy")] == ["2", IN_FORCE, "1.1", "1"]
     assert version.revision == 1 and not version.is_published
 
 
@@ -236,7 +238,7 @@ def test_non_material_changes_raise_no_banner_and_no_email(session, clock, data_
     publish_material(session, clock, admin, material=False)
     assert policies.pending_notices(session, user=ada, now=clock()) == []
     assert policies.send_material_notices(session, now=clock()) == 0
-    assert [v.label for v in policies.published_versions(session, kind="privacy")] == ["2", IN_FORCE, "1"]
+    assert [v.label for v in policies.published_versions(session, kind="privacy")] == ["2", IN_FORCE, "1.1", "1"]
 
 
 def test_the_notice_job_is_scheduled():

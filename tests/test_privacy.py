@@ -32,7 +32,7 @@ from clearbg_app.models import (
     RequestLog,
     User,
 )
-from clearbg_app.services import accounts, api_keys, audit, consents, deletion, exports, images, personal_data
+from clearbg_app.services import accounts, api_keys, audit, consents, deletion, exports, images, news, personal_data
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import NotFound
 from tests.conftest import sample_bytes
@@ -129,9 +129,10 @@ def test_product_news_goes_only_to_those_who_consented(session, clock, data_dir)
     new_user(session, clock, email="no@example.com")
     consents.set_consent(session, user=yes, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
     before = len(outbox(data_dir, clock))
-    assert consents.send_product_news(session, subject="New: batch mode", body="Try it.") == 1
+    admin = accounts.make_admin(session, email="ops@example.com", now=clock())[0]
+    assert news.send(session, admin=admin, subject="New: batch mode", body="Try it.", now=clock()) == 1
     sent = outbox(data_dir, clock)[before:]
-    assert [m["To"] for m in sent] == ["yes@example.com"] and "/privacy-center" in sent[0].get_content()
+    assert [m["To"] for m in sent] == ["yes@example.com"] and "/privacy-center" in sent[0].get_body(("plain",)).get_content()
 
 
 def test_analytics_only_with_consent_and_withdrawal_deletes_them(session, clock):
@@ -373,7 +374,8 @@ def test_after_grace_and_the_job_nothing_about_the_person_is_left(session, store
     session.commit()
     orders_before = session.exec(select(Order).where(Order.user_id == user_id)).all()
     deletion.request_deletion(session, user=person.user, store=store, password=PASSWORD, now=clock())
-    assert len(outbox(data_dir, clock)) == 1  # the mail worker wrote the deletion notice (the confirmation was overtaken: already confirmed)
+    subjects = [m["Subject"] for m in outbox(data_dir, clock)]  # the confirmation was overtaken (already confirmed)
+    assert subjects.count("Your ClearBG account will be deleted") == 1 and len(subjects) == 3  # and the contact request's receipt and reply
     clock.advance(days=6, hours=23)
     assert anonymize_accounts_job(clock=clock)["accounts_anonymized"] == 0
     clock.advance(hours=2)
@@ -385,7 +387,7 @@ def test_after_grace_and_the_job_nothing_about_the_person_is_left(session, store
     for needle in (EMAIL, NAME, IP, IP_PREFIX, "203.0.113", USER_AGENT, "google-sub-grace", "Brewster"):  # not "Grace": the policy text speaks of a grace period
         assert needle.lower() not in dump.lower(), needle
     assert b"Brewster" not in dump_blobs(store)
-    assert counts["outbox_files_deleted"] == 1  # the deletion notice
+    assert counts["outbox_files_deleted"] == 3  # the deletion notice, the contact request's receipt and reply
     assert not [mail for mail in outbox(data_dir) if EMAIL in mail.as_string() or "Brewster" in mail.as_string()]
     assert set(store.keys()) == set(session.get(ProcessedImage, other_image.id).blob_keys())
     user = session.get(User, user_id)

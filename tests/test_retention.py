@@ -37,7 +37,7 @@ def test_expired_images_are_purged_with_their_blobs(session, store, clock):
     assert not store.exists(old.original_key) and store.exists(young.original_key)
 
     clock.advance(hours=1)
-    assert purge_images_job(clock=clock) == {"images_deleted": 1}
+    assert purge_images_job(clock=clock) == {"images_deleted": 1, "images_held": 0}
     assert session.exec(select(ProcessedImage)).all() == []
     assert list(store.keys()) == []
 

@@ -19,6 +19,7 @@ from clearbg_app.api.openapi import docs_routes
 from clearbg_app.api.ops import RequestObservability, ops_routes
 from clearbg_app.api.origins import websocket_origin_allowed
 from clearbg_app.api.privacy import privacy_routes
+from clearbg_app.api.privacy_ops import privacy_ops_routes
 from clearbg_app.api.request_log import RequestLogMiddleware
 from clearbg_app.api.stripe_webhook import stripe_routes
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
@@ -43,6 +44,7 @@ def build_api(public_api: PublicApi | None = None) -> Starlette:
             *stripe_routes(),
             *privacy_routes(),
             *ops_routes(),
+            *privacy_ops_routes(),
         ],
         middleware=[
             Middleware(RequestObservability),

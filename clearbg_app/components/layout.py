@@ -93,10 +93,24 @@ def retention_notice() -> str:
     )
 
 
+def operator_line() -> str:
+    """Who runs the site, from the settings in force (production refuses to start without them)."""
+    settings = get_settings()
+    if not any(value.strip() for value in settings.operator_fields().values()):
+        return "The operator of this site has not published its name and address yet (CLEARBG_OPERATOR_*)."
+    who = settings.operator()
+    return f"Operated by {who['name']}, {who['address']}. {who['email']}"
+
+
 def footer() -> rx.Component:
-    return rx.hstack(
-        rx.text(retention_notice(), size="1", color_scheme="gray"),
+    return rx.flex(
+        rx.vstack(
+            rx.text(retention_notice(), size="1", color_scheme="gray"),
+            rx.text(operator_line(), size="1", color_scheme="gray", id="footer-operator"),
+            spacing="1",
+        ),
         rx.spacer(),
+        rx.link("Contact", href="/contact", size="1", color_scheme="gray", id="footer-contact"),
         rx.link("Privacy policy", href="/privacy", size="1", color_scheme="gray"),
         rx.link("Terms", href="/terms", size="1", color_scheme="gray"),
         rx.cond(SessionState.signed_in, rx.link("Privacy center", href="/privacy-center", size="1", color_scheme="gray", id="footer-privacy-center")),
@@ -104,6 +118,8 @@ def footer() -> rx.Component:
         width="100%",
         padding_y="2em",
         spacing="4",
+        wrap="wrap",
+        align="center",
     )
 
 

@@ -77,5 +77,6 @@ class AccountDeletion(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
     requested_at: datetime = timestamp(default_factory=utcnow)
     purge_after: datetime = timestamp(index=True)
+    reason: str = Field(default="request", max_length=16)  # "request" (the person or a confirmed message), "minor"
     cancelled_at: datetime | None = timestamp(default=None)
     completed_at: datetime | None = timestamp(default=None)

@@ -28,5 +28,6 @@ class Subprocessor(SQLModel, table=True):
     active_since: date
     active_until: date | None = None
     placeholder: bool = False
+    used_for: str = Field(default="", max_length=32)  # "": always in use; else the feature it serves (see services.subprocessors.FEATURES)
     created_at: datetime = timestamp(default_factory=utcnow)
     updated_at: datetime = timestamp(default_factory=utcnow)

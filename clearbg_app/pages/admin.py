@@ -15,10 +15,13 @@ from clearbg_app.pages.route import route
 def admin_nav() -> rx.Component:
     return rx.hstack(
         rx.link("Dashboard", href="/admin"),
+        rx.link("Requests", href="/admin/requests"),
+        rx.link("News", href="/admin/news"),
         rx.link("Audit log", href="/admin/audit"),
         rx.link("Policies", href="/admin/policies"),
         rx.link("Subprocessors", href="/admin/subprocessors"),
         spacing="5",
+        wrap="wrap",
         id="admin-nav",
     )
 
@@ -68,6 +71,12 @@ def dashboard() -> rx.Component:
             stat("Images today", s["images_today"], rx.text(s["images_7d"], " in 7 days (", s["api_images_7d"], " by API)"), id="stat-images"),
             stat("Credits sold, 7 days", s["credits_7d"], rx.text(s["credits_30d"], " in 30 days; revenue ", s["revenue_30d"]), id="stat-credits"),
             stat("Inference queue", s["queue"], "this process's pool", id="stat-queue"),
+            rx.link(
+                stat("Privacy requests", s["requests_open"], rx.text(s["requests_overdue"], " overdue (due 30 days after receipt)"),
+                     id="stat-requests", class_name=rx.cond(s["requests_overdue"] != "0", "stat-alarming", "stat-ok"),
+                     background=rx.cond(s["requests_overdue"] != "0", "var(--red-3)", "")),  # fmt: skip
+                href="/admin/requests", underline="none",
+            ),
             wrap="wrap",
             spacing="4",
             width="100%",
@@ -92,6 +101,77 @@ def dashboard() -> rx.Component:
         ),
         width="100%",
         spacing="4",
+    )
+
+
+def suspend_dialog() -> rx.Component:
+    """Suspending asks first: it ends the account's sessions and refuses its API keys at once."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Suspend ", AdminState.account["email"], "?"),
+            rx.alert_dialog.description("Its signed-in browsers are signed out now, and sign-in and its API keys are refused until "
+                                        "you unsuspend it. The reason goes into the audit log.", size="2"),  # fmt: skip
+            rx.form(
+                rx.vstack(
+                    rx.input(name="reason", placeholder="Reason for suspending", width="100%", id="suspend-reason", required=True),
+                    rx.hstack(
+                        rx.button("Cancel", type="button", variant="soft", color_scheme="gray", on_click=AdminState.cancel_suspension,
+                                  id="suspend-cancel"),  # fmt: skip
+                        rx.button("Suspend", type="submit", color_scheme="red", id="suspend-submit"),
+                        justify="end",
+                        width="100%",
+                    ),
+                    width="100%",
+                ),
+                on_submit=AdminState.suspend,
+                reset_on_submit=True,
+            ),
+        ),
+        open=AdminState.confirming_suspension,
+    )
+
+
+def hold_and_minor() -> rx.Component:
+    a = AdminState.account
+    return rx.cond(
+        a["deletion"] == "anonymized",
+        rx.text("This account has been anonymized.", size="2", color_scheme="gray"),
+        rx.vstack(
+            rx.cond(
+                a["hold_until"] != "",
+                rx.hstack(
+                    rx.badge("Legal hold until ", a["hold_until"], color_scheme="amber", id="account-hold"),
+                    rx.text(a["hold_reason"], size="2"),
+                    rx.button("Lift hold", size="1", variant="soft", on_click=AdminState.lift_hold, id="hold-lift"),
+                    align="center", wrap="wrap",
+                ),  # fmt: skip
+                rx.form(
+                    rx.hstack(
+                        rx.input(name="reason", placeholder="Legal reason for a hold (not shown to the person)", width="22em",
+                                 id="hold-reason", required=True, max_length=300),  # fmt: skip
+                        rx.input(name="until", type="date", id="hold-until", required=True, width="11em"),
+                        rx.button("Place legal hold", type="submit", variant="soft", color_scheme="amber", id="hold-submit"),
+                        wrap="wrap",
+                    ),
+                    on_submit=AdminState.place_hold,
+                    reset_on_submit=True,
+                ),
+            ),
+            rx.cond(a["deletion"] != "", rx.text("Deletion: ", a["deletion"], size="2", id="account-deletion")),
+            rx.form(
+                rx.hstack(
+                    rx.el.select(rx.el.option("from a request", value="request"), rx.el.option("from a report", value="report"),
+                                 name="source", id="minor-source"),  # fmt: skip
+                    rx.el.label(rx.hstack(rx.el.input(type="checkbox", name="confirm", value="on", id="minor-confirm"),
+                                          rx.text("This account belongs to a minor", size="2"), align="center")),  # fmt: skip
+                    rx.button("Close and delete now", type="submit", color_scheme="red", variant="soft", id="minor-submit"),
+                    wrap="wrap", align="center",
+                ),  # fmt: skip
+                on_submit=AdminState.flag_minor,
+                reset_on_submit=True,
+            ),
+            width="100%",
+        ),
     )
 
 
@@ -121,24 +201,20 @@ def account_panel() -> rx.Component:
                         rx.input(name="amount", placeholder="+10 or -2.5", width="9em", id="adjust-amount", required=True),
                         rx.input(name="reason", placeholder="Reason (kept in the ledger)", width="22em", id="adjust-reason", required=True),
                         rx.button("Grant / revoke credits", type="submit", id="adjust-submit"),
+                        message_callout(AdminState.grant_notice, AdminState.grant_notice_kind, id="adjust-notice"),
                         wrap="wrap",
+                        align="center",
                     ),
                     on_submit=AdminState.adjust_credits,
-                    reset_on_submit=True,
+                    reset_on_submit=False,
                 ),
                 rx.cond(
                     a["suspended"] != "",
                     rx.button("Unsuspend", color_scheme="green", on_click=AdminState.unsuspend, id="unsuspend"),
-                    rx.form(
-                        rx.hstack(
-                            rx.input(name="reason", placeholder="Reason for suspending", width="22em", id="suspend-reason", required=True),
-                            rx.button("Suspend account", type="submit", color_scheme="red", id="suspend-submit"),
-                            wrap="wrap",
-                        ),
-                        on_submit=AdminState.suspend,
-                        reset_on_submit=True,
-                    ),
+                    rx.button("Suspend account…", color_scheme="red", variant="soft", on_click=AdminState.open_suspension, id="suspend-open"),
                 ),
+                suspend_dialog(),
+                hold_and_minor(),
                 rx.text("Recent ledger entries", size="2", weight="medium"),
                 dict_table(
                     AdminState.ledger,
@@ -168,7 +244,7 @@ def user_lookup() -> rx.Component:
             ("Email", "Name", "Role", "Confirmed", "Status", "Created", ""),
             lambda user: rx.table.row(
                 *(rx.table.cell(user[key]) for key in ("email", "name", "role", "verified", "status", "created")),
-                rx.table.cell(rx.button("Open", size="1", variant="soft", on_click=AdminState.open_account(user["id"]))),
+                rx.table.cell(rx.link(rx.button("Open", size="1", variant="soft"), href="/admin/users/" + user["id"])),
             ),
             id="admin-users",
         ),
@@ -180,6 +256,12 @@ def user_lookup() -> rx.Component:
 @route("/admin", "Admin · ClearBG", AdminState.load)
 def admin() -> rx.Component:
     return admin_page("Admin", dashboard(), user_lookup())
+
+
+@route("/admin/users/[user_id]", "Account · ClearBG", AdminState.load_user)
+def user_page() -> rx.Component:
+    """`/admin/users/{id}`: one account, at a link that can be shared among admins."""
+    return admin_page("Account", rx.link("All users", href="/admin", size="2"), account_panel())
 
 
 @route("/admin/audit", "Audit log · ClearBG", AuditLogState.load)

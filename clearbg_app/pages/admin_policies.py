@@ -7,6 +7,7 @@ import reflex as rx
 from clearbg_app.components.markdown import rendered_markdown
 from clearbg_app.components.tables import rows_table
 from clearbg_app.pages.admin import admin_page
+from clearbg_app.services.subprocessors import FEATURES
 from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState
 from clearbg_app.pages.route import route
 
@@ -72,7 +73,7 @@ def editor() -> rx.Component:
                                      font_family="monospace"),  # fmt: skip
                         rx.hstack(
                             rx.button("Save draft and preview", type="submit", id="policy-save"),
-                            rx.cond(S.edit_id != "", rx.button("Publish", type="button", color_scheme="green", on_click=S.publish, id="policy-publish")),
+                            rx.cond(S.edit_id != "", rx.button("Publish", type="button", color_scheme="green", on_click=S.ask_publish, id="policy-publish")),
                             rx.cond(S.edit_id != "", rx.button("Discard draft", type="button", color_scheme="red", variant="soft", on_click=S.discard, id="policy-discard")),
                             spacing="3",
                         ),
@@ -102,6 +103,7 @@ def admin_policies() -> rx.Component:
             rx.button("New terms draft", variant="soft", on_click=S.new_draft("terms"), id="new-terms-draft"),
         ),
         rx.cond(S.editing, editor()),
+        publish_dialog(),
         version_list(),
     )
 
@@ -129,6 +131,11 @@ def subprocessor_form() -> rx.Component:
                                                                  width="100%", id=f"sp-{name}"), width="100%", spacing="1")  # fmt: skip
                     for name, label, hint in FIELDS
                 ),
+                rx.vstack(rx.text("Used only for (the public list marks it in use only while that is configured)", size="2"),
+                          rx.el.select(rx.el.option("everything (always in use)", value=""),
+                                       *(rx.el.option(label, value=key) for key, (label, _) in FEATURES.items()),
+                                       name="used_for", default_value=P.sp.get("used_for", ""), id="sp-used_for"),
+                          spacing="1"),  # fmt: skip
                 rx.vstack(rx.text("Active since (empty: today)", size="2"),
                           rx.input(name="active_since", type="date", default_value=P.sp.get("active_since", ""), id="sp-active_since"),
                           spacing="1"),  # fmt: skip
@@ -140,6 +147,28 @@ def subprocessor_form() -> rx.Component:
         ),
         width="100%",
         id="subprocessor-form",
+    )
+
+
+def publish_dialog() -> rx.Component:
+    """Publishing a material change emails every account holder: say how many, and ask first."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Publish a material change?"),
+            rx.alert_dialog.description(
+                "When it takes effect, ", rx.text.strong(S.publish_recipients, id="publish-recipients"),
+                " account holders are emailed about it, and signed-in users see a banner until they acknowledge it. "
+                "Published versions cannot be changed.", size="2",
+            ),  # fmt: skip
+            rx.hstack(
+                rx.button("Cancel", variant="soft", color_scheme="gray", on_click=S.cancel_publish, id="policy-publish-cancel"),
+                rx.button("Publish and email ", S.publish_recipients, " account holders", color_scheme="green", on_click=S.publish,
+                          id="policy-publish-confirm"),  # fmt: skip
+                justify="end",
+                margin_top="1em",
+            ),
+        ),
+        open=S.confirming_publish,
     )
 
 
@@ -158,7 +187,8 @@ def admin_subprocessors() -> rx.Component:
             P.entries,
             ("Name", "Purpose", "Location", "Safeguard", "Since", "Until", ""),
             lambda row: rx.table.row(
-                rx.table.cell(row["name"], rx.cond(row["placeholder"] != "", rx.badge("placeholder: fill in", color_scheme="amber", margin_left="0.5em"))),
+                rx.table.cell(row["name"], rx.cond(row["placeholder"] != "", rx.badge("placeholder: fill in", color_scheme="amber", margin_left="0.5em")),
+                              rx.text(row["use_note"], size="1", color_scheme="gray")),
                 rx.table.cell(row["purpose"], size="1"),
                 rx.table.cell(row["location"]),
                 rx.table.cell(row["transfer_safeguard"]),

@@ -8,6 +8,7 @@ import reflex as rx
 from clearbg_app.components.layout import page
 from clearbg_app.components.markdown import rendered_markdown
 from clearbg_app.components.tables import dict_table, rows_table
+from clearbg_app.settings import get_settings
 from clearbg_app.state.policies import LegalState, SubprocessorsState
 from clearbg_app.pages.route import route
 
@@ -21,6 +22,21 @@ def _version_line() -> rx.Component:
         width="100%",
         align="center",
         wrap="wrap",
+    )
+
+
+def operator_block() -> rx.Component:
+    """Who the operator is and how to reach them, from the settings in force: part of both documents."""
+    who = get_settings().operator()
+    return rx.card(
+        rx.heading("Who runs this service", size="4"),
+        rx.text(who["name"], weight="medium"),
+        rx.text(who["address"], white_space="pre-line"),
+        rx.text("Contact: ", rx.link(who["email"], href=f"mailto:{who['email']}")),
+        rx.text("Privacy questions and requests: ", who["privacy_contact"], ", or the ", rx.link("contact form", href="/contact"),
+                " (also without an account).", size="2"),  # fmt: skip
+        width="100%",
+        id="operator-identity",
     )
 
 
@@ -46,6 +62,7 @@ def document() -> rx.Component:
                     ),
                 ),
                 rendered_markdown(LegalState.doc_html, id="policy-body"),
+                operator_block(),
                 width="100%",
             ),
         )
@@ -95,15 +112,27 @@ def subprocessors() -> rx.Component:
             "The companies that process personal data for the operator of this ClearBG service, bound by contract "
             "to do so only on its instructions. See the ",
             rx.link("privacy policy", href="/privacy"),
-            " for what is processed and why.",
+            " for what is processed and why. Entries that serve a feature this site has turned off are marked "
+            "\"not in use\": none of your data goes to them.",
             size="2",
         ),
         rx.text("Last change to this list: ", SubprocessorsState.list_changed, size="2", color_scheme="gray", id="subprocessors-changed"),
-        rows_table(
-            SubprocessorsState.active_subprocessors,
-            (*(heading for heading, _ in SUBPROCESSOR_COLUMNS), "Agreement"),
-            lambda row: rx.table.row(*(rx.table.cell(row[key]) for _, key in SUBPROCESSOR_COLUMNS), rx.table.cell(_dpa(row))),
-            id="subprocessor-list",
+        rx.box(
+            rows_table(
+                SubprocessorsState.active_subprocessors,
+                (*(heading for heading, _ in SUBPROCESSOR_COLUMNS), "Agreement"),
+                lambda row: rx.table.row(
+                    rx.table.cell(row["name"], rx.box(rx.badge(row["use_note"], color_scheme=rx.cond(row["in_use"] != "", "green", "gray"),
+                                                               white_space="normal", class_name="use-note"), margin_top="0.3em"),
+                                  min_width="10em"),  # fmt: skip
+                    *(rx.table.cell(row[key], min_width="9em") for _, key in SUBPROCESSOR_COLUMNS[1:]),
+                    rx.table.cell(_dpa(row)),
+                    class_name=rx.cond(row["in_use"] != "", "subprocessor-in-use", "subprocessor-unused"),
+                ),
+                id="subprocessor-list",
+            ),
+            width="100%",
+            overflow_x="auto",  # scrolls sideways on a phone instead of squeezing every column
         ),
         rx.cond(
             SubprocessorsState.retired_subprocessors.length() > 0,

@@ -11,9 +11,9 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
-from clearbg_app.models import ApiKey, DailyCount, EntryKind, JobStatus, LedgerEntry, Order, OrderStatus, User
+from clearbg_app.models import ApiKey, DailyCount, EntryKind, JobStatus, LedgerEntry, Order, OrderStatus, PrivacyRequest, User
 from clearbg_app.models.stats import IMAGES_API, IMAGES_WEB
-from clearbg_app.services import accounts, audit, credits, removal
+from clearbg_app.services import accounts, audit, credits, removal, requests
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.job_runs import latest_runs
 
@@ -71,6 +71,8 @@ class Dashboard:
     revenue_30d: dict[str, int]  # cents by currency, net of refunds
     queue: QueueStats | None  # None when the pool is not loaded in this process
     jobs: list[JobHealth]
+    requests_open: int = 0  # confirmed privacy requests not closed yet
+    requests_overdue: int = 0  # of those, past their due date
 
 
 def queue_stats() -> QueueStats | None:
@@ -146,6 +148,8 @@ def dashboard(session: Session, *, admin: User, jobs: dict[str, int], now: datet
         revenue_30d={currency: int(cents) for currency, cents in revenue},
         queue=queue_stats(),
         jobs=job_health(session, jobs=jobs, now=now),
+        requests_open=_count(session, select(func.count()).where(col(PrivacyRequest.status).in_(requests.OPEN_STATUSES))),
+        requests_overdue=requests.overdue_count(session, now=now),
     )
 
 

@@ -36,7 +36,7 @@ from clearbg_app.db import session_scope
 from clearbg_app.log_format import log_context
 from clearbg_app.inference import InferencePool, ServerBusy
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus
-from clearbg_app.services import credits, removal
+from clearbg_app.services import credits, holds, removal
 from clearbg_app.services.background import BackgroundWorker
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.images import safe_filename
@@ -605,9 +605,12 @@ def deliver_due_webhooks(*, policy: AddressPolicy = public_only, clock: Clock = 
 
 def purge_expired(session: Session, *, store: BlobStore, clock: Clock = utcnow) -> int:
     """Delete finished batches past `expires_at` (blobs first, then rows); returns how many. A batch
-    still running is kept until it finishes (its expiry then moves forward)."""
+    still running is kept until it finishes (its expiry then moves forward); one of an account under a
+    legal hold until the hold ends."""
+    now = clock()
+    held = holds.held_user_ids(session, now=now)
     expired = session.exec(
-        select(Batch).where(col(Batch.expires_at) <= clock(), Batch.status == BatchStatus.DONE)
+        select(Batch).where(col(Batch.expires_at) <= now, Batch.status == BatchStatus.DONE, col(Batch.user_id).not_in(held))
     ).all()  # fmt: skip
     for batch in expired:
         items = batch_items(session, batch_id=batch.id)

@@ -1,6 +1,6 @@
 """Consents as events: each grant or withdrawal is a row, the newest per purpose is the current state,
-and `has_consent` is the one check every feature that needs consent makes. Also the two features
-that only run with consent: first-party product analytics and product-news mail."""
+and `has_consent` is the one check every feature that needs consent makes. Also first-party product
+analytics, which only runs with consent (product-news mail is `services/news.py`)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
-from clearbg_app.models import AnalyticsEvent, ConsentEvent, OutboxMail, User
-from clearbg_app.services import mail, policies
-from clearbg_app.services.deletion_lock import pending_deletion
+from clearbg_app.models import AnalyticsEvent, ConsentEvent, User
+from clearbg_app.services import policies
 from clearbg_app.services.errors import ServiceError
-from clearbg_app.settings import get_settings
 
 MARKETING_EMAIL = "marketing_email"
 PROCESSING_HISTORY = "processing_history"
@@ -120,33 +118,3 @@ def record_event(session: Session, *, user_id: uuid.UUID | None, name: str, now:
         return False
     session.add(AnalyticsEvent(user_id=user_id, name=name, at=now or utcnow()))
     return True
-
-
-def _wants_news(session: Session, user_id: uuid.UUID) -> bool:
-    return has_consent(session, user_id=user_id, purpose=MARKETING_EMAIL) and pending_deletion(session, user_id=user_id) is None
-
-
-def send_product_news(session: Session, *, subject: str, body: str) -> int:
-    """Email product news to every confirmed account that consented to it (and is not being deleted),
-    each with the way to stop it; returns how many were queued."""
-    queued = 0
-    for user in session.exec(select(User).where(col(User.email_verified_at).is_not(None))).all():
-        if _wants_news(session, user.id):
-            mail.enqueue(session, kind="product_news", user_id=user.id, params={"subject": subject, "body": body.strip()})
-            queued += 1
-    session.commit()
-    return queued
-
-
-@mail.renders("product_news")
-def _news_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
-    """Nothing for someone who withdrew the consent (or asked for deletion) since it was queued."""
-    if not _wants_news(session, queued.user_id):
-        return None
-    user, center = session.get(User, queued.user_id), get_settings().public_url.rstrip("/") + "/privacy-center"
-    return mail.Message(
-        to=user.email,
-        subject=queued.params["subject"],
-        body=f"Hello {user.display_name},\n\n{queued.params['body']}\n\n"
-        f"You get this because you asked for product news. Stop it with one click at {center}\n",
-    )

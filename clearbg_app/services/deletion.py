@@ -9,12 +9,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.models import AccountDeletion, ApiKey, AuthSession, OAuthIdentity, OutboxMail, RequestLog, User
-from clearbg_app.services import accounts, audit, exports, mail, personal_data
+from clearbg_app.services import accounts, audit, exports, holds, mail, personal_data
 from clearbg_app.services.deletion_lock import CANCEL_PURPOSE, completed_deletion, pending_deletion
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.security import InvalidToken, unsign, verify_password
@@ -63,6 +63,41 @@ def request_deletion(
     return deletion
 
 
+MINOR_SOURCES = ("request", "report")
+
+
+def delete_minor(
+    session: Session, *, admin: User, user_id: uuid.UUID, store: BlobStore, source: str, now: datetime | None = None
+) -> AccountDeletion:
+    """An admin learnt (from a request or a report) that the account belongs to a minor: lock it at once
+    (sessions, API keys and exports end) and anonymize it at the next job run, without the grace period
+    and without mailing the account. The audit record names the account only by its pseudonym."""
+    accounts.require_admin(admin)
+    now = now or utcnow()
+    user = session.get(User, user_id)
+    if user is None:
+        raise DeletionError("That account no longer exists.")
+    if source not in MINOR_SOURCES:
+        raise DeletionError("Say whether this comes from a request or a report.")
+    if completed_deletion(session, user_id=user.id) is not None:
+        raise DeletionError("This account has already been deleted.")
+    if user.id == admin.id:
+        raise DeletionError("You cannot flag your own account.")
+    deletion = pending_deletion(session, user_id=user.id)
+    if deletion is None:
+        deletion = AccountDeletion(user_id=user.id, requested_at=now, purge_after=now)
+    deletion.purge_after, deletion.reason = min(as_utc(deletion.purge_after), now), "minor"
+    session.add(deletion)
+    session.exec(update(ApiKey).where(ApiKey.user_id == user.id, col(ApiKey.revoked_at).is_(None)).values(revoked_at=now))
+    session.exec(delete(OutboxMail).where(OutboxMail.user_id == user.id))  # nothing more goes to the account
+    audit.record(session, action="account.minor_flagged", actor=admin, target_type="account",
+                 target_id=personal_data.pseudonym(user.id), after={"source": source}, now=now)  # fmt: skip
+    session.commit()
+    accounts.revoke_sessions(session, user=user, now=now)
+    exports.cancel_all(session, store=store, user_id=user.id)
+    return deletion
+
+
 @mail.renders("deletion_scheduled")
 def _scheduled_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
     """Nothing if the deletion was cancelled before this was sent (the cancellation mail follows)."""
@@ -92,7 +127,8 @@ def cancel_deletion(session: Session, *, token: str, now: datetime | None = None
         raise DeletionError(f"{error} Sign in again to cancel the deletion.") from None
     except (KeyError, ValueError, TypeError):
         raise DeletionError("This link is not valid. Sign in again to cancel the deletion.") from None
-    if deletion is None or str(deletion.user_id) != payload.get("u") or deletion.cancelled_at or deletion.completed_at:
+    if deletion is None or str(deletion.user_id) != payload.get("u") or deletion.cancelled_at or deletion.completed_at \
+            or deletion.reason == "minor":  # a minor's account closed by the operator cannot be restored
         raise DeletionError("There is no pending deletion to cancel for this account.")
     deletion.cancelled_at = now
     session.add(deletion)
@@ -175,9 +211,11 @@ def anonymize(session: Session, *, store: BlobStore, deletion: AccountDeletion, 
 
 
 def anonymize_due(session: Session, *, store: BlobStore, clock: Clock = utcnow) -> dict[str, int]:
-    """Anonymize every account whose grace period is over; returns the summed counts."""
+    """Anonymize every account whose grace period is over, but those under a legal hold (counted as
+    `accounts_held`: they are anonymized by the first run after the hold ends); returns the summed counts."""
     now = clock()
-    totals = {"accounts_anonymized": 0, "rows_deleted": 0, "rows_erased": 0, "blobs_deleted": 0, "outbox_files_deleted": 0}
+    totals = {"accounts_anonymized": 0, "accounts_held": 0, "rows_deleted": 0, "rows_erased": 0, "blobs_deleted": 0,
+              "outbox_files_deleted": 0}  # fmt: skip
     due = session.exec(
         select(AccountDeletion).where(
             col(AccountDeletion.purge_after) <= now,
@@ -185,7 +223,11 @@ def anonymize_due(session: Session, *, store: BlobStore, clock: Clock = utcnow) 
             col(AccountDeletion.completed_at).is_(None),
         )
     ).all()
+    held = set(session.exec(holds.held_user_ids(session, now=now)).all())
     for deletion in due:
+        if deletion.user_id in held:
+            totals["accounts_held"] += 1
+            continue
         for key, value in anonymize(session, store=store, deletion=deletion, now=now).items():
             totals[key] += value
         totals["accounts_anonymized"] += 1

@@ -23,6 +23,10 @@ class DeletionPending(ServiceError):
         self.token = token
 
 
+class AccountClosed(ServiceError):
+    """The account was closed by the operator (a minor's): it cannot be used or restored."""
+
+
 def pending_deletion(session: Session, *, user_id: uuid.UUID) -> AccountDeletion | None:
     """The open (neither cancelled nor completed) deletion request of the account, if any."""
     return session.exec(
@@ -65,6 +69,8 @@ def refuse_if_pending(session: Session, *, user_id: uuid.UUID, now: datetime) ->
     """After a successful sign-in: raise `DeletionPending` (with a short-lived token to cancel the
     deletion) instead of letting the person into an account that is being deleted."""
     deletion = pending_deletion(session, user_id=user_id)
+    if deletion is not None and deletion.reason == "minor":  # closed by the operator: nothing to cancel
+        raise AccountClosed("This account has been closed and is being deleted.")
     if deletion is not None:
         token = sign(CANCEL_PURPOSE, {"u": str(user_id), "d": str(deletion.id)}, expires_at=now + timedelta(minutes=CANCEL_MINUTES))
         raise DeletionPending(cancel_token_message(as_utc(deletion.purge_after)), token=token)

@@ -9,13 +9,14 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlalchemy import or_
+from sqlmodel import Session, col, func, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.inference import ImageDecodeError, InferencePool, Job, Rendered, ServerBusy, probe_image
 from clearbg_app.models import ImageStatus, ProcessedImage
 from clearbg_app.models.stats import IMAGES_WEB
-from clearbg_app.services import consents, credits, removal, stats
+from clearbg_app.services import consents, credits, holds, removal, stats
 from clearbg_app.services.errors import NotFound, ServiceError, UploadRejected
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore, deleted_on_failure
@@ -268,13 +269,27 @@ def delete_image(session: Session, *, store: BlobStore, image: ProcessedImage) -
     session.commit()
 
 
+def _expired(now: datetime):
+    return col(ProcessedImage.expires_at) <= now
+
+
+def held_expired(session: Session, *, now: datetime) -> int:
+    """Expired images the purge leaves alone because their account is under a legal hold."""
+    held = holds.held_user_ids(session, now=now)
+    return session.exec(select(func.count()).where(_expired(now), col(ProcessedImage.user_id).in_(held))).one()
+
+
 def purge_expired(session: Session, *, store: BlobStore, clock: Clock = utcnow, batch: int = 500) -> int:
-    """Delete every image (blobs and row) whose `expires_at` has passed; returns how many."""
+    """Delete every image (blobs and row) whose `expires_at` has passed, but those of accounts under a
+    legal hold (`held_expired` counts them); returns how many."""
     now = clock()
     purged = 0
+    held = holds.held_user_ids(session, now=now)
     while True:
         expired = session.exec(
-            select(ProcessedImage).where(col(ProcessedImage.expires_at) <= now).limit(batch)
+            select(ProcessedImage)
+            .where(_expired(now), or_(col(ProcessedImage.user_id).is_(None), col(ProcessedImage.user_id).not_in(held)))
+            .limit(batch)
         ).all()
         for image in expired:
             delete_image(session, store=store, image=image)

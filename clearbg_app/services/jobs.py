@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import checkpoint_wal, session_scope
-from clearbg_app.services import batches, credits, deletion, exports, images, policies, request_logs
+from clearbg_app.services import batches, credits, deletion, exports, images, policies, request_logs, requests
 from clearbg_app.services.job_runs import Counts
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
@@ -24,12 +24,14 @@ POLICY_NOTICES_SECONDS = 900
 
 
 def purge_images_job(clock: Clock = utcnow) -> Counts:
-    """Delete expired originals and results (blobs first, then rows)."""
+    """Delete expired originals and results (blobs first, then rows); those of accounts under a legal
+    hold stay, counted as `images_held`."""
     with session_scope() as session:
         purged = images.purge_expired(session, store=get_blob_store(), clock=clock)
-    if purged:
-        log.info("purge_images: deleted %d expired images", purged)
-    return {"images_deleted": purged}
+        held = images.held_expired(session, now=clock())
+    if purged or held:
+        log.info("purge_images: deleted %d expired images, kept %d under a legal hold", purged, held)
+    return {"images_deleted": purged, "images_held": held}
 
 
 def purge_request_logs_job(clock: Clock = utcnow) -> Counts:
@@ -104,6 +106,12 @@ def policy_notices_job(clock: Clock = utcnow) -> Counts:
     return {"notices_sent": sent}
 
 
+def purge_privacy_requests_job(clock: Clock = utcnow) -> Counts:
+    """Delete unconfirmed contact requests after a day, closed ones after their retention period."""
+    with session_scope() as session:
+        return {"requests_deleted": requests.purge_old(session, clock=clock)}
+
+
 def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
     """Every job with its interval in seconds."""
     return [
@@ -116,6 +124,7 @@ def scheduled_jobs() -> list[tuple[Callable[..., Counts], int]]:
         (truncate_log_ips_job, REQUEST_LOG_PURGE_SECONDS),
         (anonymize_accounts_job, ANONYMIZE_JOB_SECONDS),
         (policy_notices_job, POLICY_NOTICES_SECONDS),
+        (purge_privacy_requests_job, REQUEST_LOG_PURGE_SECONDS),
     ]
 
 

@@ -10,6 +10,7 @@ reset asked for an address without an account). A later task queue replaces `enq
 
 from __future__ import annotations
 
+import html
 import logging
 import smtplib
 import threading
@@ -44,6 +45,11 @@ class Message:
     to: str
     subject: str
     body: str
+    html: str | None = None  # an HTML alternative of `body` (product news), already made safe
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. List-Unsubscribe
+
+
+SIGNATURE_SEPARATOR = "\n-- \n"
 
 
 Renderer = Callable[[Session, OutboxMail, datetime], Message | None]
@@ -157,14 +163,20 @@ def _retry_later(session: Session, mail: OutboxMail, error: Exception, now: date
 
 
 def _send(message: Message) -> None:
-    """SMTP when configured, otherwise an `.eml` file. Log lines name the subject only: bodies carry links."""
+    """SMTP when configured, otherwise an `.eml` file. Every mail ends with the operator's identity.
+    Log lines name the subject only: bodies carry links."""
     settings = get_settings()
     email = EmailMessage()
     email["From"] = settings.mail_from
     email["To"] = message.to
     email["Subject"] = message.subject
     email["Message-ID"] = make_msgid(domain="clearbg")
-    email.set_content(message.body)
+    for name, value in message.headers:
+        email[name] = value
+    signature = settings.operator_signature()
+    email.set_content(message.body.rstrip("\n") + SIGNATURE_SEPARATOR + signature + "\n")
+    if message.html is not None:
+        email.add_alternative(f"{message.html}\n<hr>\n<p>{html.escape(signature)}</p>\n", subtype="html")
     if settings.smtp_host:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=20) as smtp:
             if settings.smtp_starttls and smtp.has_extn("starttls"):

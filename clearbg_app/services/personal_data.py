@@ -42,12 +42,15 @@ from clearbg_app.models import (
     CreditLot,
     DataExport,
     LedgerEntry,
+    LegalHold,
     LoginThrottle,
     OAuthIdentity,
     Order,
     OutboxMail,
     PolicyAcknowledgement,
     PolicyNoticeEmail,
+    PrivacyRequest,
+    PrivacyRequestReply,
     ProcessedImage,
     RequestLog,
     User,
@@ -260,6 +263,35 @@ REGISTRY: tuple[Entry, ...] = (
         "delete",
     ),
     Entry(
+        PrivacyRequestReply,
+        "Replies to your privacy requests",
+        lambda s: f"{s.privacy_request_retention_days} days after the request is closed; erased on deletion",
+        "delete",
+        owner="request_id",
+        selects=lambda user: col(PrivacyRequestReply.request_id).in_(
+            select(PrivacyRequest.id).where(or_(PrivacyRequest.user_id == user.id, PrivacyRequest.email == user.email))
+        ),
+        personal=("body",),
+    ),
+    Entry(
+        PrivacyRequest,
+        "Privacy requests and messages sent through the contact form",
+        lambda s: f"unconfirmed ones 1 day, the others {s.privacy_request_retention_days} days after they are closed "
+        "(the record that we answered); on deletion the address and message are erased",
+        "detach",
+        selects=lambda user: or_(PrivacyRequest.user_id == user.id, PrivacyRequest.email == user.email),
+        personal=("email", "message", "refusal_reason"),
+        erased={"email": "", "message": "[erased]", "refusal_reason": ""},
+    ),
+    Entry(
+        LegalHold,
+        "Legal holds (data kept while the law requires it)",
+        _fixed("while the hold is in force; the reason is erased when the account is anonymized after it"),
+        "pseudonymize",
+        personal=("reason",),
+        erased={"reason": "[erased]"},
+    ),
+    Entry(
         AuditEvent,
         "Audit trail of privileged actions",
         _fixed("kept; the person's details in it are erased on deletion"),
@@ -333,6 +365,7 @@ STATE_VARS: tuple[StateVars, ...] = (
     StateVars("CreditsState", ("entries", "orders"), "the credit ledger and orders"),
     StateVars("AdminState", ("users", "account", "ledger", "query"), "accounts an admin looked up"),
     StateVars("AuditLogState", ("events",), "who did what, for admins"),
+    StateVars("AdminRequestsState", ("rows", "current", "replies"), "privacy requests (address, message, replies), for admins"),
 )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from functools import cache
 from markdown_it import MarkdownIt
 from sqlalchemy import exists, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models import AccountDeletion, OutboxMail, PolicyAcknowledgement, PolicyNoticeEmail, PolicyStatus, PolicyVersion, User
@@ -329,6 +329,14 @@ def _notice_body(user: User, version: PolicyVersion) -> str:
     )
 
 
+def notice_recipients(session: Session, *, version_id: uuid.UUID) -> int:
+    """How many account holders a material version's email would go to if it took effect now (what the
+    admin confirms before publishing)."""
+    leaving = exists().where(AccountDeletion.user_id == User.id, col(AccountDeletion.cancelled_at).is_(None))
+    notified = exists().where(PolicyNoticeEmail.user_id == User.id, PolicyNoticeEmail.version_id == version_id)
+    return session.exec(select(func.count()).select_from(User).where(~leaving, ~notified)).one()
+
+
 def send_material_notices(session: Session, *, now: datetime | None = None, batch: int = 200) -> int:
     """Email every account that existed when a material version took effect (except those being
     deleted or anonymized), once per user and version: the notice row commits with the queued mail, so
@@ -382,7 +390,22 @@ def _markdown() -> MarkdownIt:
     return parser
 
 
+def placeholders() -> dict[str, str]:
+    """What `{{name}}` in a policy body stands for: the operator and the limits as configured now, so the
+    published text always matches this site (the terms' credits, allowance, expiry and rate limits)."""
+    settings = get_settings()
+    who = settings.operator()
+    return {
+        "operator_name": who["name"], "operator_address": who["address"], "operator_email": who["email"],
+        "privacy_contact": who["privacy_contact"], "retention_minutes": str(settings.retention_minutes),
+        "free_monthly_credits": f"{settings.free_monthly_credits.normalize():f}", "credit_expiry_days": str(settings.credit_expiry_days),
+        "api_rate_limit_per_key": str(settings.api_rate_limit_per_key), "api_rate_limit_per_ip": str(settings.api_rate_limit_per_ip),
+        "deletion_grace_days": str(settings.deletion_grace_days),
+    }  # fmt: skip
+
+
 def render_markdown(text: str) -> str:
-    """HTML for a policy body. Raw HTML in the Markdown is shown as text, never interpreted, and unsafe
-    links stay plain text; the output is safe to insert into a page."""
-    return _markdown().render(text or "")
+    """HTML for a policy body, its `{{placeholders}}` filled in. Raw HTML in the Markdown is shown as
+    text, never interpreted, and unsafe links stay plain text; the output is safe to insert into a page."""
+    filled = re.sub(r"\{\{(\w+)\}\}", lambda match: placeholders().get(match.group(1), match.group(0)), text or "")
+    return _markdown().render(filled)

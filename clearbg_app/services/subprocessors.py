@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from urllib.parse import urlsplit
@@ -15,6 +16,30 @@ from clearbg_app.services import audit
 from clearbg_app.services.accounts import require_admin
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.policies import changed_fields
+from clearbg_app.settings import Settings, get_settings
+
+
+# What an entry's `used_for` may name: the feature it serves, and whether that feature is on with the
+# configuration in force. An entry with no feature ("") is always in use.
+FEATURES: dict[str, tuple[str, Callable[[Settings], bool]]] = {
+    "google_sign_in": ("Google sign-in", lambda settings: settings.google_enabled),
+    "payments": ("payments", lambda settings: settings.stripe_enabled),
+    "smtp_mail": ("sending email through a mail server", lambda settings: bool(settings.smtp_host)),
+}
+
+
+def in_use(row: Subprocessor, settings: Settings | None = None) -> bool:
+    """Whether this site uses the entry now: always, or while the feature it serves is configured."""
+    feature = FEATURES.get(row.used_for)
+    return feature is None or feature[1](settings or get_settings())
+
+
+def use_note(row: Subprocessor, settings: Settings | None = None) -> str:
+    """What /subprocessors says about it: "in use", or why not."""
+    if row.used_for not in FEATURES:
+        return "in use"
+    label, enabled = FEATURES[row.used_for]
+    return "in use" if enabled(settings or get_settings()) else f"not in use: {label} is off on this site"
 
 
 class SubprocessorError(ServiceError):
@@ -32,6 +57,7 @@ class SubprocessorFields:
     transfer_safeguard: str = ""
     dpa_url: str = ""
     active_since: date | None = None
+    used_for: str | None = None  # a FEATURES key, "" for always; None keeps the entry's own on edit
 
     def cleaned(self) -> SubprocessorFields:
         values = {key: " ".join(str(value).split()) if isinstance(value, str) else value for key, value in asdict(self).items()}
@@ -43,6 +69,8 @@ class SubprocessorFields:
                 raise SubprocessorError(f"Keep {label} under {limit} characters.")
         if len(values["transfer_safeguard"]) > 200:
             raise SubprocessorError("Keep the transfer safeguard under 200 characters.")
+        if values["used_for"] not in (None, "", *FEATURES):
+            raise SubprocessorError("Choose the feature this subprocessor serves, or none.")
         url = values["dpa_url"]
         if url:
             parts = urlsplit(url)
@@ -56,7 +84,7 @@ def _values(row: Subprocessor) -> dict:
         "name": row.name, "purpose": row.purpose, "data_categories": row.data_categories, "location": row.location,
         "transfer_safeguard": row.transfer_safeguard, "dpa_url": row.dpa_url,
         "active_since": row.active_since.isoformat(), "active_until": row.active_until.isoformat() if row.active_until else None,
-        "placeholder": row.placeholder,
+        "placeholder": row.placeholder, "used_for": row.used_for,
     }  # fmt: skip
 
 
@@ -95,7 +123,8 @@ def add(session: Session, *, admin: User, fields: SubprocessorFields, now: datet
     require_admin(admin)
     now = now or utcnow()
     fields = fields.cleaned()
-    row = Subprocessor(**{**asdict(fields), "active_since": fields.active_since or now.date()}, created_at=now, updated_at=now)
+    row = Subprocessor(**{**asdict(fields), "active_since": fields.active_since or now.date(), "used_for": fields.used_for or ""},
+                       created_at=now, updated_at=now)  # fmt: skip
     session.add(row)
     session.flush()
     audit.record(session, action="subprocessor.added", actor=admin, target_type="subprocessor", target_id=row.id,

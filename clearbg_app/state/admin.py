@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import UTC, date, datetime, time
 
 import reflex as rx
-from sqlmodel import select
+from sqlmodel import col, select
 
 from clearbg_app.db import session_scope
 from clearbg_app.services.jobs import job_name, scheduled_jobs
-from clearbg_app.models import User
+from clearbg_app.models import AccountDeletion, User
 from clearbg_app.services import admin as admin_service
-from clearbg_app.services import audit, credits
+from clearbg_app.services import audit, credits, deletion, holds
+from clearbg_app.services.deletion_lock import completed_deletion, pending_deletion
+from clearbg_app.storage import get_blob_store
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import parse_uuid, when
@@ -60,6 +63,9 @@ class AdminState(AdminBase):
     users: list[dict[str, str]] = []
     account: dict[str, str] = {}
     ledger: list[dict[str, str]] = []
+    grant_notice: str = ""  # shown beside the grant form
+    grant_notice_kind: str = ""
+    confirming_suspension: bool = False  # the confirmation dialog is open
 
     def _forget(self) -> None:
         self.stats, self.jobs, self.users, self.account, self.ledger = {}, [], [], {}, []
@@ -88,6 +94,8 @@ class AdminState(AdminBase):
             "credits_30d": credits.format_credits(found.credits_sold_30d),
             "revenue_30d": ", ".join(f"{cents / 100:.2f} {currency.upper()}" for currency, cents in sorted(found.revenue_30d.items())) or "none",
             "queue": f"{queue.in_flight} of {queue.capacity} slots in use, {queue.waiting} waiting" if queue else "not loaded in this process",
+            "requests_open": str(found.requests_open),
+            "requests_overdue": str(found.requests_overdue),
         }
         self.jobs = [
             {
@@ -134,6 +142,9 @@ class AdminState(AdminBase):
     def _show_account(self, admin: User, user_id: uuid.UUID) -> None:
         with session_scope() as session:
             view = admin_service.account_view(session, admin=admin, user_id=user_id)
+            hold = holds.active_hold(session, user_id=user_id)
+            pending = pending_deletion(session, user_id=user_id)
+            erased = completed_deletion(session, user_id=user_id) is not None
         user = view.user
         self.account = {
             "id": str(user.id),
@@ -148,6 +159,10 @@ class AdminState(AdminBase):
             "keys": str(view.active_keys),
             "orders": str(view.paid_orders),
             "policy": f"privacy {user.accepted_policy_version}, terms {user.accepted_terms_version}",
+            "hold_until": when(hold.until, "never") if hold else "",
+            "hold_reason": hold.reason if hold else "",
+            "deletion": "anonymized" if erased else ("closed (minor), anonymized at the next run" if pending and pending.reason == "minor"
+                                                     else f"scheduled for {when(pending.purge_after, 'never')}" if pending else ""),
         }
         self.ledger = [
             {
@@ -161,10 +176,23 @@ class AdminState(AdminBase):
         ]
 
     @rx.event
+    def load_user(self):
+        """`/admin/users/{id}`: the account panel on its own, linkable page."""
+        admin = self._admin("load /admin/users")
+        if admin is None:
+            return
+        parts = [part for part in self.router.url.path.split("/") if part]  # /admin/users/{id}
+        self.grant_notice, self.confirming_suspension = "", False
+        self._open(admin, parts[2] if len(parts) > 2 else "")
+
+    @rx.event
     def open_account(self, user_id: str):
         admin = self._admin("open account")
         if admin is None:
             return
+        self._open(admin, user_id)
+
+    def _open(self, admin: User, user_id: str) -> None:
         target = parse_uuid(user_id)
         try:
             if target is None:
@@ -201,6 +229,7 @@ class AdminState(AdminBase):
 
     @rx.event
     def adjust_credits(self, form: dict):
+        """Its outcome is shown beside the grant form (`grant_notice`), not at the top of the page."""
         amount, reason = str(form.get("amount", ""))[:20], str(form.get("reason", ""))[:200]
 
         def action(session, admin, target):
@@ -209,10 +238,57 @@ class AdminState(AdminBase):
             return f"{verb} {credits.format_credits(abs(entry.amount_units))} credits; the balance is {credits.format_credits(entry.balance_after_units)}."
 
         self._account_action("adjust credits", action)
+        self.grant_notice, self.grant_notice_kind = self.admin_notice, self.admin_notice_kind
+        self.admin_notice = ""
+
+    @rx.event
+    def place_hold(self, form: dict):
+        reason, until = str(form.get("reason", ""))[:400], str(form.get("until", ""))[:20]
+
+        def action(session, admin, target):
+            try:
+                end = datetime.combine(date.fromisoformat(until), time(23, 59), tzinfo=UTC) if until else None
+            except ValueError:
+                raise holds.HoldError("Give the end date as a date, like 2027-06-30.") from None
+            holds.place_hold(session, admin=admin, user_id=target, reason=reason, until=end)
+            return "The legal hold is in place: purge and anonymization leave this account's data alone until it ends. The person is not told."
+
+        self._account_action("place legal hold", action)
+
+    @rx.event
+    def lift_hold(self):
+        def action(session, admin, target):
+            holds.lift_hold(session, admin=admin, user_id=target)
+            return "The legal hold is lifted; the jobs proceed at their next run."
+
+        self._account_action("lift legal hold", action)
+
+    @rx.event
+    def flag_minor(self, form: dict):
+        source, confirmed = str(form.get("source", ""))[:20], form.get("confirm") == "on"
+
+        def action(session, admin, target):
+            if not confirmed:
+                raise deletion.DeletionError("Tick the box to confirm that this account belongs to a minor.")
+            deletion.delete_minor(session, admin=admin, user_id=target, store=get_blob_store(), source=source)
+            return "The account is locked and will be anonymized at the next run of the anonymization job, without a grace period."
+
+        self._account_action("flag minor", action)
+
+    @rx.event
+    def open_suspension(self):
+        if self._admin("confirm suspension") is not None:
+            self.confirming_suspension = True
+
+    @rx.event
+    def cancel_suspension(self):
+        if self._admin("cancel suspension") is not None:
+            self.confirming_suspension = False
 
     @rx.event
     def suspend(self, form: dict):
         reason = str(form.get("reason", ""))[:200]
+        self.confirming_suspension = False
 
         def action(session, admin, target):
             admin_service.suspend(session, admin=admin, user_id=target, reason=reason)
@@ -247,17 +323,28 @@ class AuditLogState(AdminBase):
     def _show(self, page: int) -> None:
         with session_scope() as session:
             rows, total = audit.events_page(session, page=page, per_page=AUDIT_PER_PAGE)
-            actor_ids = {row.actor_id for row in rows if row.actor_id}
-            emails = dict(session.exec(select(User.id, User.email).where(User.id.in_(actor_ids))).all()) if actor_ids else {}
+            account_ids = {row.actor_id for row in rows if row.actor_id} | {
+                target for row in rows if row.target_type in ("user", "account") and (target := parse_uuid(row.target_id))
+            }
+            erased = set(session.exec(select(AccountDeletion.user_id).where(col(AccountDeletion.user_id).in_(account_ids),
+                                                                           col(AccountDeletion.completed_at).is_not(None))).all())  # fmt: skip
+            emails = {user_id: email for user_id, email in session.exec(select(User.id, User.email).where(col(User.id).in_(account_ids))).all()
+                      if user_id not in erased} if account_ids else {}  # fmt: skip
+
+        def account(user_id: uuid.UUID | None, fallback: str) -> str:
+            """Live accounts by email; erased (anonymized) ones only by id."""
+            return emails.get(user_id) or (f"erased account {user_id}" if user_id else fallback)
+
         self.total, self.audit_page = total, page
         self.audit_pages = max(1, -(-total // AUDIT_PER_PAGE))
         self.events = [
             {
                 "at": when(row.at, "never"),
-                "who": emails.get(row.actor_id, "deleted account") if row.actor_id else row.actor_kind,
+                "who": account(row.actor_id, row.actor_kind),
                 "kind": row.actor_kind,
                 "action": row.action,
-                "target": f"{row.target_type} {row.target_id}".strip(),
+                "target": (f"{row.target_type} {account(target, row.target_id)}" if row.target_type in ("user", "account")
+                           and (target := parse_uuid(row.target_id)) else f"{row.target_type} {row.target_id}").strip(),  # fmt: skip
                 "before": _json(row.before),
                 "after": _json(row.after),
             }

@@ -134,6 +134,8 @@ class AdminPoliciesState(AdminBase):
     edit_summary: str = ""
     edit_effective: str = ""
     edit_material: bool = False
+    confirming_publish: bool = False  # the "email N account holders?" dialog is open
+    publish_recipients: int = 0
     edit_status: str = ""
     edit_revision: int = 0
     edit_key: int = 0  # changes whenever the form must show new values
@@ -250,7 +252,27 @@ class AdminPoliciesState(AdminBase):
         self._say(done, "info")
 
     @rx.event
+    def ask_publish(self):
+        """A material change is confirmed first, with the number of account holders it emails; others publish at once."""
+        admin = self._admin("confirm publishing")
+        if admin is None:
+            return
+        target = parse_uuid(self.edit_id)
+        if target is None or not self.edit_material:
+            self.publish()
+            return
+        with session_scope() as session:
+            self.publish_recipients = policies.notice_recipients(session, version_id=target)
+        self.confirming_publish = True
+
+    @rx.event
+    def cancel_publish(self):
+        if self._admin("cancel publishing") is not None:
+            self.confirming_publish = False
+
+    @rx.event
     def publish(self):
+        self.confirming_publish = False
         revision = self.edit_revision
         self._publish_or_discard(
             "publish policy version",
@@ -289,6 +311,9 @@ def _subprocessor_row(row: Subprocessor) -> dict[str, str]:
         "active_until": row.active_until.isoformat() if row.active_until else "",
         "placeholder": "yes" if row.placeholder else "",
         "changed": _day(row.updated_at),
+        "used_for": row.used_for,
+        "in_use": "yes" if subprocessors.in_use(row) else "",
+        "use_note": subprocessors.use_note(row),
     }
 
 
@@ -303,7 +328,8 @@ class SubprocessorsState(SessionState):
     def load(self):
         today = utcnow().date()
         with session_scope() as session:
-            self.active_subprocessors = [_subprocessor_row(row) for row in subprocessors.active(session, today=today)]
+            active = sorted(subprocessors.active(session, today=today), key=lambda row: not subprocessors.in_use(row))  # in use first
+            self.active_subprocessors = [_subprocessor_row(row) for row in active]
             self.retired_subprocessors = [_subprocessor_row(row) for row in subprocessors.retired(session, today=today)]
             self.list_changed = _day(subprocessors.last_change(session))
 
@@ -348,7 +374,7 @@ class AdminSubprocessorsState(AdminBase):
                 name=str(form.get("name", ""))[:200], purpose=str(form.get("purpose", ""))[:3000],
                 data_categories=str(form.get("data_categories", ""))[:3000], location=str(form.get("location", ""))[:200],
                 transfer_safeguard=str(form.get("transfer_safeguard", ""))[:300], dpa_url=str(form.get("dpa_url", ""))[:600],
-                active_since=since.date() if since else None,
+                active_since=since.date() if since else None, used_for=str(form["used_for"])[:40] if "used_for" in form else None,
             )  # fmt: skip
             with session_scope() as session:
                 if self.sp.get("id"):

@@ -107,6 +107,10 @@ class AppRunner:
             "REFLEX_TELEMETRY_ENABLED": "false",
             "REFLEX_CHECK_LATEST_VERSION": "false",
             "REFLEX_STATES_WORKDIR": str(self.data_dir(mode) / "reflex-states"),  # must stay empty
+            "CLEARBG_OPERATOR_NAME": "Example Imaging Ltd",
+            "CLEARBG_OPERATOR_ADDRESS": "1 Example Street, 10115 Berlin, Germany",
+            "CLEARBG_OPERATOR_EMAIL": "hello@example.com",
+            "CLEARBG_OPERATOR_PRIVACY_CONTACT": "privacy@example.com",
         }
         for name in ("CLEARBG_DATABASE_URL", "REFLEX_REDIS_URL", "CLEARBG_SMTP_HOST", "REFLEX_STATE_MANAGER_MODE"):
             env.pop(name, None)

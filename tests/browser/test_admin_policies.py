@@ -4,6 +4,8 @@ it is gone; `/privacy` shows v2 with a link to v1. Plus the 403 for a user, and 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 from sqlmodel import Session
@@ -82,7 +84,11 @@ def test_material_change_banner_acknowledgement_and_versions(browser, page, smtp
     page.screenshot(path=str(ARTIFACTS / "admin-policy-preview.png"), full_page=True)
     expect(page.locator("#effective-help")).to_contain_text("never takes effect retroactively")
 
-    page.click("#policy-publish")
+    page.click("#policy-publish")  # a material change: confirmed first, with how many are emailed
+    expect(page.locator("#publish-recipients")).to_have_text(re.compile(r"^[1-9][0-9]*$"))  # at least the admin and the reader
+    page.wait_for_timeout(400)  # the dialog fades in
+    page.screenshot(path=str(ARTIFACTS / "admin-policy-publish-confirm.png"))
+    page.click("#policy-publish-confirm")
     expect(page.locator("#admin-notice")).to_contain_text("Published")
     expect(page.locator("#policy-versions")).to_contain_text("in effect since")
     assert_inert(page, dialogs)
