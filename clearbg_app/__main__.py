@@ -5,24 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from clearbg_app.inference import ModelNotFound, check_model_file
+from clearbg_app.inference import InferenceConfig
+from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL, verify_configured_models
 from clearbg_app.settings import get_settings
 
 
 def check() -> int:
     """One clear line per problem that would stop the app; 0 when it can start."""
     settings = get_settings()
-    try:
-        check_model_file(settings.model_path)
-    except ModelNotFound as error:
-        print(f"clearbg: {error}", file=sys.stderr)
-        return 1
-    if problems := settings.problems():
+    if problems := verify_configured_models(InferenceConfig.from_settings(settings)) + settings.problems():
         for problem in problems:
             print(f"clearbg: {problem}", file=sys.stderr)
         return 1
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    print(f"clearbg: configuration OK (model {settings.model_path}, data in {settings.data_dir})")
+    fast = f", fast mode {FAST_MODEL} {settings.fast_model_path}" if settings.enable_fast_mode else ", fast mode off"
+    print(f"clearbg: configuration OK (model {DEFAULT_MODEL} {settings.model_path}{fast}, data in {settings.data_dir})")
     return 0
 
 

@@ -4,7 +4,7 @@ remove.bg does); unknown values are refused with a sentence that names the param
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from PIL import ImageColor
 
@@ -130,8 +130,16 @@ def colour(text: str) -> tuple[tuple[int, int, int], int]:
         raise ParameterError(f"bg_color={shown(text)} is neither a hex colour (81d4fa, fff8) nor a colour name.") from None
 
 
-def removal_options(params: Mapping[str, str], background_image: bytes | None) -> RemovalOptions:
-    """Every option of one request, checked."""
+def model(params: Mapping[str, str], models: Collection[str]) -> str | None:
+    """ClearBG's extension: the model to use, one of `models` (the server's); None for the default."""
+    value = str(params.get("model") or "").strip().lower()
+    if value and value not in models:
+        raise ParameterError(f"model={shown(value)} is not available; use one of {', '.join(sorted(models))}.")
+    return value or None
+
+
+def removal_options(params: Mapping[str, str], background_image: bytes | None, *, models: Collection[str]) -> RemovalOptions:
+    """Every option of one request, checked; `models` are the model names this server offers."""
     size = SIZE_NAMES.get((params.get("size") or "preview").strip().lower())
     if size is None:
         raise ParameterError(f"size={shown(params['size'])} is not supported; use preview, full, auto (or small, regular, medium, hd, 4k).")
@@ -154,4 +162,5 @@ def removal_options(params: Mapping[str, str], background_image: bytes | None) -
         scale=scaled,
         position=position(str(params.get("position") or "").strip().lower(), scaled is not None),
         roi=roi(region) if region else None,
+        model=model(params, models),
     )

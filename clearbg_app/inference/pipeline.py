@@ -20,7 +20,7 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels
 class CutoutOptions:
     """How to compute the mask. The defaults are ClearBG's standard mode."""
 
-    tta: bool = False  # quality mode: average with a horizontally flipped pass
+    quality: bool = False  # quality mode: several passes (mirrored, larger side) combined per pixel
     refine_edges: bool = True  # guided-filter upsampling and colour decontamination; False: plain bilinear
     post_process: bool = False  # a clean, nearly binary mask (specks removed, steep edges)
     alpha_matting: bool = False  # re-estimate the border's alpha from its colours (hair, fur); slow
@@ -46,14 +46,23 @@ def fit_within(size: tuple[int, int], max_pixels: int | None) -> tuple[int, int]
     return new_width, new_height
 
 
-def predict_mask(rgb: Image.Image, model: SegmentationModel, *, tta: bool = False) -> np.ndarray:
-    """The model's mask at its side; with `tta`, averaged with the mirrored image's mask."""
+QUALITY_SIDE = 448  # quality mode's larger input side, for models that run at any side
+
+
+def predict_mask(rgb: Image.Image, model: SegmentationModel, *, quality: bool = False) -> np.ndarray:
+    """The model's mask at its side. With `quality`, the per-pixel median of three passes: the image,
+    its mirror image and (for a scalable model) the image at `QUALITY_SIDE`, scaled back; a model that
+    runs at one side only averages the first two."""
     tensor = model.prepare(rgb)
     mask = model.run(tensor)
-    if tta:
-        mirrored = model.run(np.ascontiguousarray(tensor[..., ::-1]))[:, ::-1]
-        mask = (mask + mirrored) / 2
-    return mask
+    if not quality:
+        return mask
+    mirrored = model.run(np.ascontiguousarray(tensor[..., ::-1]))[:, ::-1]
+    if not model.scalable:
+        return (mask + mirrored) / 2
+    larger = model.run(model.prepare(rgb, QUALITY_SIDE))
+    larger = np.asarray(Image.fromarray(larger, mode="F").resize(mask.shape[::-1], Image.Resampling.BILINEAR))
+    return np.median(np.stack([mask, mirrored, larger]), axis=0)
 
 
 def clean_mask(mask: np.ndarray) -> np.ndarray:
@@ -117,7 +126,7 @@ def cut_out(
             timings.update(inference=0.0, refine=time.perf_counter() - clock)
         return Cutout(rgb, Image.new("L", out_size, 0))
     region = rgb.crop(roi) if roi else rgb
-    mask = predict_mask(region, model, tta=options.tta)
+    mask = predict_mask(region, model, quality=options.quality)
     if timings is not None:
         timings["inference"] = time.perf_counter() - clock
         clock = time.perf_counter()

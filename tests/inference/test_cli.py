@@ -54,6 +54,19 @@ def test_models_list_and_download_failure_run_as_a_module(tmp_path):
     assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "known models" in unknown.stderr
 
 
+def test_model_flag_picks_a_model_and_refuses_unknown_names(tmp_path, capsys):
+    source = tmp_path / "a.png"
+    source.write_bytes(encode(subject_image()))
+    assert main(["-q", "remove", str(source), "-o", str(tmp_path / "small"), "--model", "u2netp", "--only-mask"]) == 0
+    assert main(["-q", "remove", str(source), "-o", str(tmp_path / "large"), "--only-mask"]) == 0
+    small, large = (Image.open(tmp_path / folder / "a.png") for folder in ("small", "large"))
+    assert small.size == large.size == (240, 180) and small.tobytes() != large.tobytes()  # two models
+    capsys.readouterr()
+    assert main(["-q", "remove", str(source), "-o", str(tmp_path / "none"), "--model", "nope"]) == 1
+    assert capsys.readouterr().err == "No model called 'nope' here; available models: u2net, u2netp.\n"
+    assert not (tmp_path / "none").exists()
+
+
 def test_alpha_matting_flag(tmp_path):
     source = tmp_path / "a.png"
     source.write_bytes(encode(subject_image()))

@@ -34,7 +34,7 @@ def test_default_mode_matches_official_u2netp_masks(default_alphas, path):
 def test_quality_mode_agrees_better_with_the_large_model(model, default_alphas):
     default_scores, quality_scores = [], []
     for path in SAMPLE_IMAGES:
-        alpha = as_unit(cut_out(decoded_sample(path), model, CutoutOptions(tta=True)).alpha)
+        alpha = as_unit(cut_out(decoded_sample(path), model, CutoutOptions(quality=True)).alpha)
         reference = reference_mask("u2net_reference", path, alpha.shape[::-1])
         quality_scores.append(iou(alpha, reference))
         default_scores.append(iou(default_alphas[path.stem], reference))
