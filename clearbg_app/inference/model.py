@@ -45,17 +45,6 @@ def load_graph(path: Path, spec: ModelSpec, setting: str = MODEL_SETTINGS[DEFAUL
     return graph
 
 
-def _with_free_sides(graph) -> bytes:
-    """The graph with its input's and outputs' height and width made symbolic, so a fully convolutional
-    model runs at any side (multi-scale inference) from the same, single session."""
-    for value in [*graph.graph.input, *graph.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        if len(dims) == 4:
-            dims[2].dim_param, dims[3].dim_param = "height", "width"
-    del graph.graph.value_info[:]  # stale fixed shapes of intermediate tensors
-    return graph.SerializeToString()
-
-
 def _sigmoid(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-values))
 
@@ -87,10 +76,9 @@ class SegmentationModel:
         # nothing while another worker's job has the cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.enable_mem_pattern = False  # measured: same speed, ~190 MB less peak memory for u2netp
-        source = _with_free_sides(graph) if self.spec.scalable else str(self.path)
         del graph
         try:
-            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # noqa: BLE001 - ORT raises its own exception types
             raise InferenceError(f"The model file {self.path} could not be loaded ({error}); check {setting}.") from None
         model_input = self.session.get_inputs()[0]
@@ -100,15 +88,9 @@ class SegmentationModel:
         self._mean = np.array(self.spec.mean, dtype=np.float32)
         self._std = np.array(self.spec.std, dtype=np.float32)
 
-    @property
-    def scalable(self) -> bool:
-        """Whether `prepare` may use sides other than the model's own."""
-        return self.spec.scalable
-
-    def prepare(self, rgb: Image.Image, side: int | None = None) -> np.ndarray:
-        """The NCHW float32 tensor the model expects (resize, scale, mean/std), `side` pixels square."""
-        side = side or self.side
-        small = rgb.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+    def prepare(self, rgb: Image.Image) -> np.ndarray:
+        """The NCHW float32 tensor the model expects (resize, scale, mean/std)."""
+        small = rgb.resize((self.side, self.side), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
         values = np.asarray(small, dtype=np.float32)
         values /= max(float(values.max()), 1e-6) if self.spec.divide_by_max else 255.0
         values -= self._mean

@@ -37,15 +37,14 @@ class ModelSpec:
     url: str | None = None
     checksum: str | None = None  # "md5:<hex>" or "sha256:<hex>"
     path: Path | None = None  # set for custom models registered by path
-    scalable: bool = False  # fully convolutional: also runs at input sides other than `side` (multi-scale)
 
     @property
     def filename(self) -> str:
         return f"{self.name}.onnx"
 
 
-def _u2net_family(name: str, md5: str, *, scalable: bool = False) -> ModelSpec:
-    return ModelSpec(name, 320, url=f"{RELEASE}{name}.onnx", checksum=f"md5:{md5}", scalable=scalable)
+def _u2net_family(name: str, md5: str) -> ModelSpec:
+    return ModelSpec(name, 320, url=f"{RELEASE}{name}.onnx", checksum=f"md5:{md5}")
 
 
 def _birefnet(name: str, upstream_file: str, md5: str) -> ModelSpec:
@@ -56,7 +55,7 @@ BUILTIN: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         _u2net_family("u2netp", "8e83ca70e441ab06c318d82300c84806"),
-        _u2net_family("u2net", "60024c5c889badc19c04ad937298a77b", scalable=True),
+        _u2net_family("u2net", "60024c5c889badc19c04ad937298a77b"),
         _u2net_family("u2net_human_seg", "c09ddc2e0104f800e3e1bb4652583d1f"),
         _u2net_family("silueta", "55e59e0d8062d2f5d013f4725ee84782"),
         ModelSpec(
@@ -159,7 +158,7 @@ def register_custom(name: str, path: Path, config: InferenceConfig, *, like: str
     path = Path(path).resolve()
     if not path.is_file():
         raise ModelNotFound(f"Model file not found at {path}.")
-    spec = replace(get_spec(like, config), name=name, url=None, checksum=None, path=path, scalable=False)
+    spec = replace(get_spec(like, config), name=name, url=None, checksum=None, path=path)
     entries = {n: s for n, s in _load_custom(config).items()}
     entries[name] = spec
     config.models_dir.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,6 @@ def test_default_and_fast_models_are_the_shared_files(config):
     assert model_path(get_spec("u2netp", config), config) == config.fast_model_path == FAST_MODEL_PATH
     assert model_path(get_spec("silueta", config), config) == config.models_dir / "silueta.onnx"
     assert available(config) == ["u2net", "u2netp"]
-    assert BUILTIN["u2net"].scalable and not BUILTIN["u2netp"].scalable
 
 
 def test_model_file_of_the_wrong_shape_is_one_clear_line(config, tmp_path):
@@ -64,15 +63,6 @@ def test_model_file_of_the_wrong_shape_is_one_clear_line(config, tmp_path):
         SegmentationModel(wrong)
 
 
-def test_the_large_model_runs_at_other_sides_from_one_session(config):
-    model = SegmentationModel(MODEL_PATH)
-    image = subject_image()
-    masks = {side: model.run(model.prepare(image, side)) for side in (320, 448)}
-    assert masks[448].shape == (448, 448) and masks[320].shape == (320, 320)
-    small = np.asarray(Image.fromarray(masks[448], mode="F").resize((320, 320), Image.Resampling.BILINEAR))
-    assert np.mean((small > 0.5) == (masks[320] > 0.5)) > 0.97  # the same subject at either side
-
-
 def test_unknown_model_names_the_known_ones(config):
     with pytest.raises(ModelNotFound, match="u2netp"):
         get_spec("nope", config)
@@ -80,7 +70,7 @@ def test_unknown_model_names_the_known_ones(config):
 
 def test_custom_model_registered_by_path_persists_and_runs(config):
     spec = register_custom("mine", MODEL_PATH, config)
-    assert spec.side == 320 and spec.path == MODEL_PATH.resolve() and not spec.scalable
+    assert spec.side == 320 and spec.path == MODEL_PATH.resolve()
     reloaded = all_models(config)["mine"]  # read back from the models dir
     assert reloaded == spec
     mask = SegmentationModel(model_path(reloaded, config), spec=reloaded).predict(subject_image())
