@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.inference import REMBG_HOME, rembg_model, rembg_python  # noqa: E402
 from clearbg_app.inference import CutoutOptions, cut_out, decode_image, load_model  # noqa: E402
 from clearbg_app.inference.quality import iou, mae  # noqa: E402
-from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL, FAST_MODEL  # noqa: E402
+from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL, FAST_MODEL, file_checksum  # noqa: E402
 from clearbg_app.settings import get_settings  # noqa: E402
 
 TESTDATA = get_settings().model_path.parents[1] / "testdata"
@@ -91,24 +90,41 @@ def scores(alpha: np.ndarray, truth: np.ndarray, band: np.ndarray) -> dict[str, 
     return {"iou": iou(alpha, truth), "mae": mae(alpha, truth), "edge": edge}
 
 
-class SharedPasses:
-    """A model whose passes are remembered by their input tensor, so A, C and D share the identical
-    first pass: the same numbers in about half the time."""
+PASSES = BENCH / "out" / "quality-passes.npz"  # model passes, kept between runs
 
-    def __init__(self, model) -> None:
-        self.model, self._seen = model, {}
+
+class SharedPasses:
+    """A model whose passes are remembered by (model file checksum, input tensor hash): A, C and D share
+    the identical first pass, and a rerun after a post-processing change runs no model at all. The
+    remembered passes are the model's own output for that exact tensor, so the scores are unchanged."""
+
+    def __init__(self, model, store: dict[str, np.ndarray]) -> None:
+        self.model, self.store = model, store
+        self.digest = file_checksum(Path(model.path), "sha256")[7:23]
 
     def __getattr__(self, name):
         return getattr(self.model, name)
 
+    def key(self, tensor: np.ndarray) -> str:
+        return f"{self.digest}:{hashlib.blake2b(np.ascontiguousarray(tensor).tobytes(), digest_size=16).hexdigest()}"
+
     def run(self, tensor: np.ndarray) -> np.ndarray:
-        key = hashlib.blake2b(tensor.tobytes(), digest_size=16).digest()
-        if key not in self._seen:
-            self._seen[key] = self.model.run(tensor)
-        return self._seen[key]
+        key = self.key(tensor)
+        if key not in self.store:
+            self.store[key] = self.model.run(tensor)
+        return self.store[key]
 
     def predict(self, rgb: Image.Image) -> np.ndarray:
         return self.run(self.prepare(rgb))
+
+
+def load_passes() -> dict[str, np.ndarray]:
+    return dict(np.load(PASSES)) if PASSES.is_file() else {}
+
+
+def save_passes(store: dict[str, np.ndarray]) -> None:
+    PASSES.parent.mkdir(exist_ok=True)
+    np.savez(PASSES, **store)
 
 
 def bare_alpha(rgb: Image.Image, model) -> np.ndarray:
@@ -120,11 +136,12 @@ def bare_alpha(rgb: Image.Image, model) -> np.ndarray:
 def clearbg_alphas(pairs: list[Pair]) -> dict[str, dict[str, np.ndarray]]:
     """A, A', C, D, E per photo."""
     settings = get_settings()
-    large_model = load_model(settings.model_path, spec=BUILTIN[DEFAULT_MODEL])
-    small_model = load_model(settings.fast_model_path, spec=BUILTIN[FAST_MODEL], setting="CLEARBG_FAST_MODEL_PATH")
+    store = load_passes()
+    large = SharedPasses(load_model(settings.model_path, spec=BUILTIN[DEFAULT_MODEL]), store)
+    small = SharedPasses(load_model(settings.fast_model_path, spec=BUILTIN[FAST_MODEL], setting="CLEARBG_FAST_MODEL_PATH"), store)
+    known = len(store)
     results: dict[str, dict[str, np.ndarray]] = {}
     for index, pair in enumerate(pairs):
-        large, small = SharedPasses(large_model), SharedPasses(small_model)  # forgotten after each photo
         decoded = decode_image(pair.image.read_bytes(), max_pixels=200_000_000)
         alpha = lambda options, model=large: np.asarray(cut_out(decoded, model, options).alpha, dtype=np.float32) / 255  # noqa: E731
         results[pair.name] = {
@@ -135,6 +152,8 @@ def clearbg_alphas(pairs: list[Pair]) -> dict[str, dict[str, np.ndarray]]:
             "E": alpha(CutoutOptions(), small),
         }
         print(f"  {index + 1}/{len(pairs)} {pair.name}", file=sys.stderr, flush=True)
+    if len(store) > known:
+        save_passes(store)
     return results
 
 
@@ -148,18 +167,23 @@ for source, target in json.loads(sys.argv[2]):
 """
 
 
-def start_rembg(pairs: list[Pair], scratch: Path) -> tuple[subprocess.Popen, list[tuple[str, str]]]:
-    """B: rembg's own `remove()` (image in, RGBA out) on the same u2net file, in its own process,
-    running while ClearBG's contestants are computed; its alpha channels land in `scratch`."""
-    python = rembg_python()
-    model = rembg_model(get_settings().model_path)
-    jobs = [(str(pair.image), str(scratch / f"{pair.name}.png")) for pair in pairs]
+REMBG_OUT = BENCH / "out" / "rembg-u2net"  # rembg's cut-outs, kept between runs (same model file)
+
+
+def start_rembg(pairs: list[Pair]) -> tuple[subprocess.Popen | None, list[tuple[str, str]]]:
+    """B: rembg's own `remove()` (image in, RGBA out) on the same u2net file, in its own process while
+    ClearBG's contestants are computed; its alpha channels land in REMBG_OUT (reused when all there)."""
+    REMBG_OUT.mkdir(parents=True, exist_ok=True)
+    jobs = [(str(pair.image), str(REMBG_OUT / f"{pair.name}.png")) for pair in pairs]
+    if all(Path(target).is_file() for _, target in jobs):
+        return None, jobs
     env = {**os.environ, "U2NET_HOME": str(REMBG_HOME)}
-    return subprocess.Popen([python, "-c", REMBG_SCRIPT, str(model), json.dumps(jobs)], env=env), jobs
+    model = rembg_model(get_settings().model_path)
+    return subprocess.Popen([rembg_python(), "-c", REMBG_SCRIPT, str(model), json.dumps(jobs)], env=env), jobs
 
 
-def finish_rembg(process: subprocess.Popen, jobs, pairs: list[Pair]) -> dict[str, np.ndarray]:
-    if process.wait() != 0:
+def finish_rembg(process: subprocess.Popen | None, jobs, pairs: list[Pair]) -> dict[str, np.ndarray]:
+    if process is not None and process.wait() != 0:
         raise SystemExit("rembg failed; rerun with --skip-rembg to leave B out")
     return {pair.name: np.asarray(Image.open(target), dtype=np.float32) / 255 for pair, (_, target) in zip(pairs, jobs)}
 
@@ -173,12 +197,11 @@ def truth_of(pair: Pair, size: tuple[int, int]) -> np.ndarray:
 
 def score_all(pairs: list[Pair], skip_rembg: bool) -> dict[str, dict[str, dict[str, float]]]:
     """contestant -> photo -> metric."""
-    with tempfile.TemporaryDirectory() as scratch:
-        rembg = None if skip_rembg else start_rembg(pairs, Path(scratch))
-        alphas = clearbg_alphas(pairs)
-        if rembg:
-            for name, alpha in finish_rembg(*rembg, pairs).items():
-                alphas[name]["B"] = alpha
+    rembg = None if skip_rembg else start_rembg(pairs)
+    alphas = clearbg_alphas(pairs)
+    if rembg:
+        for name, alpha in finish_rembg(*rembg, pairs).items():
+            alphas[name]["B"] = alpha
     table: dict[str, dict[str, dict[str, float]]] = {}
     for pair in pairs:
         truth = band = None
