@@ -134,12 +134,14 @@ def model(params: Mapping[str, str], models: Collection[str]) -> str | None:
     """ClearBG's extension: the model to use, one of `models` (the server's); None for the default."""
     value = str(params.get("model") or "").strip().lower()
     if value and value not in models:
-        raise ParameterError(f"model={shown(value)} is not available; use one of {', '.join(sorted(models))}.")
+        choices = f"use one of {', '.join(sorted(models))}" if models else "leave it out here"
+        raise ParameterError(f"model={shown(value)} is not available; {choices}.")
     return value or None
 
 
-def removal_options(params: Mapping[str, str], background_image: bytes | None, *, models: Collection[str]) -> RemovalOptions:
-    """Every option of one request, checked; `models` are the model names this server offers."""
+def removal_options(params: Mapping[str, str], background_image: bytes | None, *, models: Collection[str] = ()) -> RemovalOptions:
+    """Every option of one request, checked; `models` are the model names a caller may choose (none:
+    the default model only)."""
     size = SIZE_NAMES.get((params.get("size") or "preview").strip().lower())
     if size is None:
         raise ParameterError(f"size={shown(params['size'])} is not supported; use preview, full, auto (or small, regular, medium, hd, 4k).")
