@@ -97,9 +97,10 @@ def remove(args: argparse.Namespace, config: InferenceConfig) -> int:
 
 def models(args: argparse.Namespace, config: InferenceConfig) -> int:
     if args.action == "list":
+        roles = {registry.DEFAULT_MODEL: "default", registry.FAST_MODEL: "fast mode"}
         for name, spec in sorted(registry.all_models(config).items()):
             path = registry.model_path(spec, config)
-            print(f"{name:24} side {spec.side:5}  {'present' if path.is_file() else 'absent '}  {path}")
+            print(f"{name:24} side {spec.side:5}  {'present' if path.is_file() else 'absent '}  {roles.get(name, ''):9}  {path}")
     elif args.action == "download":
         path = registry.download(registry.get_spec(args.name, config), config, progress=not args.quiet)
         print(f"Downloaded {args.name} to {path}")

@@ -47,6 +47,8 @@ def test_models_list_and_download_failure_run_as_a_module(tmp_path):
     )
     listing = run("models", "list")
     assert listing.returncode == 0 and "u2netp" in listing.stdout and "present" in listing.stdout
+    rows = {line.split()[0]: line for line in listing.stdout.splitlines()}
+    assert "default" in rows["u2net"] and "fast mode" in rows["u2netp"]
     assert "birefnet-portrait" in listing.stdout
     register = run("models", "register", "mine", str(MODEL_PATH))
     assert register.returncode == 0 and "mine" in run("models", "list").stdout
