@@ -180,7 +180,7 @@ def time_row(files: list[Path], kinds: list[str], pythons: dict[str, str], model
 
 
 def timing_table(results: dict[str, dict], kinds: list[str]) -> str:
-    ratios = [("C/A", "C", "A"), ("C/B", "C", "B"), ("D/B", "D", "B"), ("E/B", "E", "B")]
+    ratios = [("C/A", "C", "A"), ("C/B", "C", "B"), ("D/B", "D", "B"), ("E/B", "E", "B"), ("C/E", "C", "E")]
     header = ["input", *[f"{k} s" for k in kinds], *[r[0] for r in ratios], *[f"{k} MB" for k in kinds]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row, measured in results.items():
@@ -240,6 +240,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-rembg", action="store_true")
+    parser.add_argument("--rows", help="comma-separated rows to time, e.g. 'bike 1 MP,bike 6 MP' (default all)")
+    parser.add_argument("--no-quality", action="store_true", help="skip the mask-quality table")
     parser.add_argument("--worker")
     parser.add_argument("--model")
     args = parser.parse_args()
@@ -259,10 +261,15 @@ def main() -> None:
         model_for_all = model
     print(f"{os.cpu_count()} cores; medians of {args.runs} alternating runs; model {model.name}\n")
     results = {}
+    wanted = set(args.rows.split(",")) if args.rows else None
     for row, files in prepare_inputs(samples).items():
+        if wanted is not None and row not in wanted:
+            continue
         results[row] = time_row(files, kinds, pythons, model_for_all, args.runs)
         print(f"measured {row}", file=sys.stderr)
     print(timing_table(results, kinds))
+    if args.no_quality:
+        return
     print()
     print(quality_table(samples, [k for k in kinds if k != "A"], pythons, model_for_all))
 
