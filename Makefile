@@ -11,7 +11,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 PORT ?= 3000
 
-.PHONY: setup run test bench bench-api migrate admin clean
+.PHONY: setup run test bench bench-quality bench-api migrate admin clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,13 +34,12 @@ test: setup
 	scripts/ensure-chromium.sh
 	$(PY) -m pytest
 
-FAST_MODEL := data/models/u2netp-int8.onnx
-
-$(FAST_MODEL): $(VENV)/.installed
-	$(PY) -m clearbg_app.inference models build-fast
-
-bench: setup $(FAST_MODEL)
+bench: setup
 	$(PY) bench/inference.py
+
+# Cut-out quality against coco_subjects' human masks (and u2net_samples): A..E, both halves, paired
+bench-quality: setup
+	$(PY) bench/quality.py
 
 # The API under load against rembg's server: make bench-api BENCH_CLIENTS=1,4 BENCH_DURATION=10 BENCH_SOAK=60
 BENCH_CLIENTS ?= 1,4,16,64

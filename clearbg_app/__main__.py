@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from clearbg_app.inference import InferenceError, ModelNotFound, check_model_file
+from clearbg_app.inference import InferenceConfig, InferenceError
 from clearbg_app.inference.model import check_providers
+from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL, verify_configured_models
 from clearbg_app.settings import get_settings
 
 
@@ -14,17 +15,17 @@ def check() -> int:
     """One clear line per problem that would stop the app; 0 when it can start."""
     settings = get_settings()
     try:
-        check_model_file(settings.model_path)
         check_providers(settings.inference_provider_list)
-    except (ModelNotFound, InferenceError) as error:
+    except InferenceError as error:
         print(f"clearbg: {error}", file=sys.stderr)
         return 1
-    if problems := settings.problems():
+    if problems := verify_configured_models(InferenceConfig.from_settings(settings)) + settings.problems():
         for problem in problems:
             print(f"clearbg: {problem}", file=sys.stderr)
         return 1
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    print(f"clearbg: configuration OK (model {settings.model_path}, data in {settings.data_dir})")
+    fast = f", fast mode {FAST_MODEL} {settings.fast_model_path}" if settings.enable_fast_mode else ", fast mode off"
+    print(f"clearbg: configuration OK (model {DEFAULT_MODEL} {settings.model_path}{fast}, data in {settings.data_dir})")
     return 0
 
 

@@ -17,8 +17,9 @@ from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.services.batches import BatchWorker
 from clearbg_app.services.mail import MailWorker
-from clearbg_app.inference import InferenceError, ModelNotFound, check_model_file
+from clearbg_app.inference import InferenceConfig, InferenceError
 from clearbg_app.inference.model import check_providers
+from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL, verify_configured_models
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import (  # noqa: F401 - importing a page module registers its pages
     account, admin, admin_policies, admin_requests, api_docs, auth, contact, credits, history, index, legal, pricing,
@@ -43,7 +44,8 @@ async def background_services():
     await asyncio.to_thread(batch_worker.start)
     mail_worker = MailWorker()
     mail_worker.start()
-    log.info("ClearBG ready: model loaded, scheduler started")
+    fast = f"; fast mode: {FAST_MODEL}" if settings.enable_fast_mode else "; fast mode off"
+    log.info("ClearBG ready: model %s loaded (the large U^2-Net, best cut-outs)%s; scheduler started", DEFAULT_MODEL, fast)
     try:
         yield
     finally:
@@ -57,11 +59,10 @@ async def background_services():
 settings = get_settings()
 log_redaction.configure_logging(settings.log_level, settings.log_format)
 try:
-    check_model_file(settings.model_path)
     check_providers(settings.inference_provider_list)
-except (ModelNotFound, InferenceError) as missing:
-    raise SystemExit(f"clearbg: {missing}") from None
-if problems := settings.problems():
+except InferenceError as error:
+    raise SystemExit(f"clearbg: {error}") from None
+if problems := verify_configured_models(InferenceConfig.from_settings(settings)) + settings.problems():
     raise SystemExit("clearbg: " + " ".join(problems))
 if get_config().state_manager_mode == StateManagerMode.DISK:
     raise SystemExit("clearbg: REFLEX_STATE_MANAGER_MODE=disk would write every tab's state to disk; "

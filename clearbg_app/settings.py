@@ -1,7 +1,7 @@
 """Configuration from the environment (`CLEARBG_` prefix, `.env` read).
 
 Every knob has a default that runs the embedded setup: SQLite and blobs under
-`./data/`, the shared u2netp model beside the checkout, in-process jobs.
+`./data/`, the shared u2net model (u2netp for fast mode) beside the checkout, in-process jobs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_PATH = PROJECT_ROOT.parent / "shared" / "models" / "u2netp.onnx"
+SHARED_MODELS_DIR = PROJECT_ROOT.parent / "shared" / "models"
+DEFAULT_MODEL_PATH = SHARED_MODELS_DIR / "u2net.onnx"  # the large U^2-Net: the default model
+FAST_MODEL_PATH = SHARED_MODELS_DIR / "u2netp.onnx"  # the small U^2-Net: fast mode
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -66,20 +68,21 @@ class Settings(BaseSettings):
     s3_connect_timeout_seconds: float = Field(5.0, gt=0, description="S3: connect timeout")
     s3_read_timeout_seconds: float = Field(30.0, gt=0, description="S3: timeout between reads")
     s3_max_attempts: int = Field(3, ge=1, description="S3: attempts per request (retries with back-off)")
-    model_path: Path = Field(DEFAULT_MODEL_PATH, description="ONNX background-removal model")
+    model_path: Path = Field(DEFAULT_MODEL_PATH, description="the default model, u2net (ONNX)")
+    fast_model_path: Path = Field(FAST_MODEL_PATH, description="the fast mode's model, u2netp (ONNX)")
     max_upload_bytes: int = Field(25_000_000, gt=0, description="largest accepted file, in bytes")
     max_megapixels: float = Field(50.0, gt=0, description="largest accepted image, in megapixels")
     preview_megapixels: float = Field(0.25, gt=0, description="result size for anonymous visitors")
     retention_minutes: int = Field(60, gt=0, description="how long originals and results are kept")
     purge_interval_seconds: int = Field(300, gt=0, description="how often the purge job runs")
-    inference_threads: int = Field(0, ge=0, description="ORT threads per worker; 0 = cores shared among workers")
+    inference_threads: int = Field(0, ge=0, description="ORT threads of each model's one shared session; 0 = every core")
     inference_workers: int = Field(0, ge=0, description="images processed at once; 0 = one per core")
     inference_queue_size: int = Field(8, ge=0, description="requests waiting before 'busy' is answered")
     inference_web_reserved: int = Field(4, ge=0, description="of those, slots only web uploads may take (at most half the queue)")
     inference_warm_up: bool = Field(True, description="run the model once when the pool starts")
     inference_providers: str = Field("CPUExecutionProvider", description="ONNX Runtime execution providers, comma-separated, preferred first")
     models_dir: Path | None = Field(None, description="downloaded and derived models; default data_dir/models")
-    enable_fast_mode: bool = Field(False, description="offer the int8 model (off: it fails the quality bar)")
+    enable_fast_mode: bool = Field(True, description="offer fast mode (u2netp, loaded on first use)")
 
     redis_url: str = Field("", description="empty: API rate limits are kept in memory (one process)")
     api_rate_limit_per_key: int = Field(500, gt=0, description="megapixel images per minute per API key")
@@ -132,7 +135,7 @@ class Settings(BaseSettings):
     contact_per_address_per_hour: int = Field(3, gt=0, description="/contact requests for one email address per moving hour")
     privacy_request_retention_days: int = Field(1095, gt=0, description="how long closed privacy requests are kept")
 
-    @field_validator("data_dir", "model_path", "models_dir", mode="after")
+    @field_validator("data_dir", "model_path", "fast_model_path", "models_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value if value is None or value.is_absolute() else (PROJECT_ROOT / value).resolve()

@@ -41,7 +41,7 @@ def params(data: bytes) -> None:
     given = {name: provider.ConsumeUnicodeNoSurrogates(provider.ConsumeIntInRange(0, 40)) for name in PARAMETERS if provider.ConsumeBool()}
     rest = provider.ConsumeUnicodeNoSurrogates(200)
     try:
-        options = removal_options(given, None)
+        options = removal_options(given, None, models=("u2net", "u2netp"))
         if options.roi:
             roi_box(options.roi, SIZED)
     except (ParameterError, InvalidOption):

@@ -93,7 +93,7 @@ def test_preview_costs_a_quarter_credit_and_says_so(client, session, owner, key)
     assert headers["X-RateLimit-Limit"] == "500" and headers["X-RateLimit-Remaining"] == "499"
     assert balance(session, owner) == 75
     [row] = usage(session)
-    assert (row.status, row.size, row.credits_units, row.width) == (200, "preview", 25, image.width)
+    assert (row.status, row.size, row.credits_units, row.width, row.model) == (200, "preview", 25, image.width, "u2net")
     entry = session.exec(select(LedgerEntry).where(LedgerEntry.kind == EntryKind.USAGE)).one()
     assert entry.amount_units == -25 and entry.reference.startswith("api:")
 
@@ -163,6 +163,8 @@ def test_background_image_fills_behind(client, session, owner, key):
         ({"image_file": ("a.jpg", HORSE)}, {"crop_margin": "1px 2px 3px"}, 400, "invalid_parameter"),
         ({"image_file": ("a.jpg", HORSE)}, {"roi": "50% 0% 10% 100%"}, 400, "invalid_parameter"),
         ({"image_file": ("a.jpg", HORSE)}, {"bg_color": "not-a-colour"}, 400, "invalid_parameter"),
+        ({"image_file": ("a.jpg", HORSE)}, {"model": "silueta"}, 400, "invalid_parameter"),  # known, not installed
+        ({"image_file": ("a.jpg", HORSE)}, {"model": "../../etc/passwd" * 50}, 400, "invalid_parameter"),
         (None, {"image_file_b64": "this is %% not base64!"}, 400, "invalid_parameter"),
         ({"image_file": ("notes.txt", bad.text_as_jpeg(), "text/plain")}, {}, 400, "invalid_image"),
         ({"image_file": ("cut.jpg", bad.truncated_jpeg())}, {}, 400, "invalid_image"),
@@ -279,6 +281,20 @@ def test_usage_log_lists_calls_newest_first_with_their_key(client, session, owne
     (failed, prefix), (done, _) = removal.recent_usage(session, user_id=owner.id)
     assert key.startswith(prefix) and (failed.status, failed.error_code, done.status, done.credits_units) == (400, "invalid_parameter", 200, 25)
     assert failed.at >= done.at and done.latency_ms >= 0
+
+
+def test_model_parameter_picks_the_model_at_the_same_price(client, session, owner, key):
+    give(session, owner, 100)
+    small = post(client, key, model="u2netp", channels="alpha")
+    large = post(client, key, model="U2Net ", channels="alpha")
+    assert small.status_code == large.status_code == 200, (small.text, large.text)
+    assert small.headers["X-Credits-Charged"] == large.headers["X-Credits-Charged"] == "0.25"
+    assert opened(small).size == opened(large).size and opened(small).tobytes() != opened(large).tobytes()
+    unknown = post(client, key, model="nope")
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"][0]["detail"] == "model='nope' is not available; use one of u2net, u2netp."
+    assert [(row.status, row.model) for row in usage(session)] == [(200, "u2netp"), (200, "u2net"), (400, "")]
+    assert balance(session, owner) == 50
 
 
 def test_account_page_shows_api_usage(db_url):

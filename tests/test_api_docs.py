@@ -12,6 +12,9 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.api.openapi import PARAMETERS, openapi_document
 from clearbg_app.http.removebg_params import removal_options
+from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL
+
+MODELS = (DEFAULT_MODEL, FAST_MODEL)
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.conftest import SAMPLES
@@ -29,7 +32,12 @@ def test_openapi_document_is_valid_and_lists_every_parameter():
 
 @pytest.mark.parametrize(("name", "value"), [(n, v) for n, s, _ in PARAMETERS for v in s.get("enum", [])])
 def test_every_documented_value_is_accepted(name, value):
-    removal_options({name: value}, None)
+    removal_options({name: value}, None, models=MODELS)
+
+
+def test_the_model_extension_is_documented_and_its_example_accepted():
+    [(schema, text)] = [(schema, text) for name, schema, text in PARAMETERS if name == "model"]
+    assert "ClearBG extension" in text and removal_options({"model": schema["example"]}, None, models=MODELS).model == "u2net"
 
 
 def test_served_docs_are_self_contained(data_dir):

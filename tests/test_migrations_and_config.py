@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -36,15 +38,33 @@ def test_missing_model_stops_start_up_with_one_clear_line(tmp_path):
     result = run_check({"CLEARBG_MODEL_PATH": str(tmp_path / "nowhere.onnx")}, tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"clearbg: Model file not found at {tmp_path / 'nowhere.onnx'}; put u2netp.onnx there"
+        f"clearbg: Model file not found at {tmp_path / 'nowhere.onnx'}; put the model there"
         " or set CLEARBG_MODEL_PATH to its path."
+    ]
+
+
+def test_corrupt_or_misshapen_model_stops_start_up_with_one_clear_line(tmp_path):
+    from tests.inference.conftest import tiny_onnx_model
+
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07not a model at all")
+    result = run_check({"CLEARBG_FAST_MODEL_PATH": str(corrupt)}, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"clearbg: The model file {corrupt} is not a valid ONNX model (DecodeError); check CLEARBG_FAST_MODEL_PATH."
+    ]
+    tiny = tiny_onnx_model(tmp_path / "tiny.onnx", side=8)
+    result = run_check({"CLEARBG_MODEL_PATH": str(tiny)}, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"clearbg: The model file {tiny} takes input 1x3x8x8, but u2net needs 1x3x320x320; check CLEARBG_MODEL_PATH."
     ]
 
 
 def test_default_configuration_is_ready(tmp_path):
     result = run_check({}, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "configuration OK" in result.stdout
+    assert "configuration OK (model u2net " in result.stdout and "fast mode u2netp " in result.stdout
 
 
 def alembic(url: str, action, revision: str) -> None:
@@ -96,3 +116,22 @@ def test_0014_adds_the_image_edits_and_keeps_existing_images(db_url, session):
     session.close()
     alembic(db_url, command.downgrade, "0012")
     alembic(db_url, command.upgrade, "head")
+
+
+def test_0013_adds_the_model_to_api_usage(db_url, session):
+    """Rows from before the upgrade do not know their model (""); new rows record it."""
+    from clearbg_app.models import ApiUsage
+
+    alembic(db_url, command.downgrade, "0012")
+    user = accounts.sign_up(session, email="bo@example.com", display_name="Bo", password="correct-horse-battery",
+                            adult_confirmed=True, policy_accepted=True, ip="127.0.0.1")  # fmt: skip
+    session.commit()
+    columns = ("id", "at", "user_id", "size", "credits_units", "latency_ms", "status")
+    types = (sa.Uuid, sa.DateTime(timezone=True), sa.Uuid, sa.String, sa.BigInteger, sa.Integer, sa.Integer)
+    before = sa.table("api_usage", *(sa.column(name, kind) for name, kind in zip(columns, types)))  # 0012's columns
+    with get_engine().begin() as connection:
+        connection.execute(before.insert().values(id=uuid.uuid4(), at=datetime.now(UTC), user_id=user.id, size="preview",
+                                                  credits_units=0, latency_ms=5, status=200))  # fmt: skip
+    alembic(db_url, command.upgrade, "head")
+    session.expire_all()
+    assert [row.model for row in session.exec(select(ApiUsage)).all()] == [""]

@@ -4,7 +4,7 @@ The strokes are kept as data beside the model's own cut-outs (`result_key`, `ful
 untouched), so "Reset edits" is clearing them and every preview or download applies them afresh.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01 12:45:00
 """
 
@@ -15,7 +15,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

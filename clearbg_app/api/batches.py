@@ -128,7 +128,7 @@ class BatchApi:
         try:
             user, key, rate = await self._user(request)
             params, files, sources = await read_batch(request)
-            options = removal_options(params, await self.api._image(params, files, "bg_image"))
+            options = removal_options(params, await self.api._image(params, files, "bg_image"), models=self.api.pool.available_models())
             decision = await self.api._hit("key", str(key.id), get_settings().api_rate_limit_per_key, max(1, len(sources)))
             rate = decision.headers()
             if not decision.allowed:

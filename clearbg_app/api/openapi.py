@@ -46,6 +46,10 @@ PARAMETERS: list[tuple[str, dict, str]] = [
     ("scale", {"type": "string"}, "The subject's size relative to the image, 10% to 100%, or original (default). Implies position=center."),
     ("position", {"type": "string"}, "original (default), center, or one or two percentages (horizontal, vertical) for the subject's centre."),
     ("roi", {"type": "string"}, "Region of interest 'x1 y1 x2 y2' in px or % of the input (it must overlap the image); outside it everything is background."),
+    ("model", {"type": "string", "example": "u2net"},
+     "ClearBG extension (not in remove.bg's API): the segmentation model, u2net (default, best cut-outs) or u2netp "
+     "(about 3x faster, coarser), or another model installed on this server; an unknown name gets a 400 that lists "
+     "the available ones. The price does not depend on the model."),
 ]
 
 RESULT_HEADERS = {

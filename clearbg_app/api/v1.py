@@ -263,7 +263,7 @@ class PublicApi:
             data = await self._image(params, files, "image")
             if data is None:
                 raise ApiError(400, "missing_source", "No image given", "Send one of image_file, image_file_b64 or image_url.")
-            options = removal_options(params, await self._image(params, files, "bg_image"))
+            options = removal_options(params, await self._image(params, files, "bg_image"), models=self.pool.available_models())
             sized = await asyncio.to_thread(self._size, user.id, data, options.size)
             decision = await self._hit("key", str(key.id), get_settings().api_rate_limit_per_key, sized.megapixel_images)
             rate = decision.headers()

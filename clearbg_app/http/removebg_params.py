@@ -4,7 +4,7 @@ remove.bg does); unknown values are refused with a sentence that names the param
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from PIL import ImageColor
 
@@ -164,8 +164,18 @@ def shadow(params: Mapping[str, str]) -> Shadow | None:
     return Shadow(opacity=opacity, blur=blur, offset=offset)
 
 
-def removal_options(params: Mapping[str, str], background_image: bytes | None) -> RemovalOptions:
-    """Every option of one request, checked."""
+def model(params: Mapping[str, str], models: Collection[str]) -> str | None:
+    """ClearBG's extension: the model to use, one of `models` (the server's); None for the default."""
+    value = str(params.get("model") or "").strip().lower()
+    if value and value not in models:
+        choices = f"use one of {', '.join(sorted(models))}" if models else "leave it out here"
+        raise ParameterError(f"model={shown(value)} is not available; {choices}.")
+    return value or None
+
+
+def removal_options(params: Mapping[str, str], background_image: bytes | None, *, models: Collection[str] = ()) -> RemovalOptions:
+    """Every option of one request, checked; `models` are the model names a caller may choose (none:
+    the default model only)."""
     size = SIZE_NAMES.get((params.get("size") or "preview").strip().lower())
     if size is None:
         raise ParameterError(f"size={shown(params['size'])} is not supported; use preview, full, auto (or small, regular, medium, hd, 4k).")
@@ -194,4 +204,5 @@ def removal_options(params: Mapping[str, str], background_image: bytes | None) -
         scale=scaled,
         position=position(str(params.get("position") or "").strip().lower(), scaled is not None),
         roi=roi(region) if region else None,
+        model=model(params, models),
     )

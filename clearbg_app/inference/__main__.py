@@ -47,6 +47,9 @@ def remove(args: argparse.Namespace, config: InferenceConfig) -> int:
     if args.mode == "fast":
         config = InferenceConfig(**{**config.__dict__, "enable_fast_mode": True})
     pool = InferencePool(config)
+    if args.model and args.model not in (available := pool.available_models()):
+        pool.close()
+        raise registry.ModelNotFound(f"No model called {args.model!r} here; available models: {', '.join(available)}.")
     render_options = RenderOptions(
         format="mask" if args.only_mask else args.format, background=args.background, crop=args.crop, margin=args.margin
     )
@@ -71,7 +74,7 @@ def remove(args: argparse.Namespace, config: InferenceConfig) -> int:
         try:
             for path in paths:
                 try:
-                    job = Job(path.read_bytes(), max_pixels, mode=args.mode, cutout=cutout_options, render=render_options)
+                    job = Job(path.read_bytes(), max_pixels, mode=args.mode, model=args.model, cutout=cutout_options, render=render_options)
                 except OSError as error:
                     failures[path] = error.strerror or str(error)
                     progress.update()
@@ -94,9 +97,10 @@ def remove(args: argparse.Namespace, config: InferenceConfig) -> int:
 
 def models(args: argparse.Namespace, config: InferenceConfig) -> int:
     if args.action == "list":
+        roles = {registry.DEFAULT_MODEL: "default", registry.FAST_MODEL: "fast mode"}
         for name, spec in sorted(registry.all_models(config).items()):
             path = registry.model_path(spec, config)
-            print(f"{name:24} side {spec.side:5}  {'present' if path.is_file() else 'absent '}  {path}")
+            print(f"{name:24} side {spec.side:5}  {'present' if path.is_file() else 'absent '}  {roles.get(name, ''):9}  {path}")
     elif args.action == "download":
         path = registry.download(registry.get_spec(args.name, config), config, progress=not args.quiet)
         print(f"Downloaded {args.name} to {path}")
@@ -123,7 +127,8 @@ def parser() -> argparse.ArgumentParser:
     cut.add_argument("inputs", nargs="+", type=Path)
     cut.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     cut.add_argument("--format", choices=FORMATS, default="png")
-    cut.add_argument("--mode", choices=MODES, default="default")
+    cut.add_argument("--mode", choices=MODES, default="default", help="quality: slower, better edges; fast: u2netp")
+    cut.add_argument("--model", help=f"a model from `models list` (default {registry.DEFAULT_MODEL}; fast mode {registry.FAST_MODEL})")
     cut.add_argument("--only-mask", action="store_true")
     cut.add_argument("--post-process", action="store_true", help="clean, nearly binary mask")
     cut.add_argument("--alpha-matting", action="store_true", help="re-estimate hair and fur edges (slow)")
@@ -141,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     register.add_argument("name")
     register.add_argument("path", type=Path)
     register.add_argument("--like", default=registry.DEFAULT_MODEL, help="built-in model it is fed and read like")
-    actions.add_parser("build-fast", help="derive the int8 model from the default model")
+    actions.add_parser("build-fast", help="derive the int8 model from the fast model (u2netp)")
     model_commands.set_defaults(handler=models)
     return root
 

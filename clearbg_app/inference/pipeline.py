@@ -20,7 +20,8 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels
 class CutoutOptions:
     """How to compute the mask. The defaults are ClearBG's standard mode."""
 
-    tta: bool = False  # quality mode: average with a horizontally flipped pass
+    quality: bool = False  # quality mode: several passes combined per pixel
+    tidy: bool = True  # drop small islands and steepen the soft band (wins on both halves of coco_subjects)
     refine_edges: bool = True  # guided-filter upsampling and colour decontamination; False: plain bilinear
     post_process: bool = False  # a clean, nearly binary mask (specks removed, steep edges)
     alpha_matting: bool = False  # re-estimate the border's alpha from its colours (hair, fur); slow
@@ -46,14 +47,37 @@ def fit_within(size: tuple[int, int], max_pixels: int | None) -> tuple[int, int]
     return new_width, new_height
 
 
-def predict_mask(rgb: Image.Image, model: SegmentationModel, *, tta: bool = False) -> np.ndarray:
-    """The model's mask at its side; with `tta`, averaged with the mirrored image's mask."""
+def predict_mask(rgb: Image.Image, model: SegmentationModel, *, quality: bool = False) -> np.ndarray:
+    """The model's mask at its side; with `quality`, averaged with the mirrored image's mask.
+
+    Measured on coco_subjects (bench/README.md): no multi-pass rule tried (mirror mean, max or min,
+    median with a 448 px pass, consensus of three, a zoomed second pass on the subject) beat the
+    single pass on both halves; the mirror average, quality mode's rule before, is kept until one does."""
     tensor = model.prepare(rgb)
     mask = model.run(tensor)
-    if tta:
+    if quality:
         mirrored = model.run(np.ascontiguousarray(tensor[..., ::-1]))[:, ::-1]
         mask = (mask + mirrored) / 2
     return mask
+
+
+ISLAND_FRACTION = 0.05  # foreground pieces smaller than this share of the largest one are dropped
+BAND_CONTRAST = 2.0  # slope of the soft band around 0.5 (1 = the model's own)
+
+
+def tidy_mask(mask: np.ndarray) -> np.ndarray:
+    """The model's mask with small disconnected islands removed and the soft band steepened around 0.5.
+
+    Measured on coco_subjects (bench/quality.py, bench/README.md): each step is no worse than the bare
+    model on both halves in IoU and MAE; holes filling and other contrasts or thresholds were not."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask > 0.5)
+    if count > 1:
+        areas = np.bincount(labels.ravel())[1:]
+        small = np.concatenate([[False], areas < ISLAND_FRACTION * areas.max()])
+        mask = np.where(small[labels], 0.0, mask).astype(np.float32)
+    return np.clip((mask - 0.5) * BAND_CONTRAST + 0.5, 0, 1).astype(np.float32)
 
 
 def clean_mask(mask: np.ndarray) -> np.ndarray:
@@ -117,10 +141,12 @@ def cut_out(
             timings.update(inference=0.0, refine=time.perf_counter() - clock)
         return Cutout(rgb, Image.new("L", out_size, 0))
     region = rgb.crop(roi) if roi else rgb
-    mask = predict_mask(region, model, tta=options.tta)
+    mask = predict_mask(region, model, quality=options.quality)
     if timings is not None:
         timings["inference"] = time.perf_counter() - clock
         clock = time.perf_counter()
+    if options.tidy:
+        mask = tidy_mask(mask)
     if options.post_process:
         mask = clean_mask(mask)
     alpha = _mask_to_alpha(region, mask, options)

@@ -27,11 +27,12 @@ from PIL import Image
 
 from clearbg_app.inference.config import InferenceConfig
 from clearbg_app.inference.decode import decode_image
-from clearbg_app.inference.errors import InferenceError
+from clearbg_app.inference import registry
+from clearbg_app.inference.errors import InferenceError, ModelNotFound
 from clearbg_app.metrics import observe_stages
 from clearbg_app.inference.model import SegmentationModel, load_model
 from clearbg_app.inference.pipeline import CutoutOptions, cut_out
-from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL
+from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL
 from clearbg_app.inference.render import Rendered, RenderOptions, render
 
 MODES = ("default", "quality", "fast")
@@ -55,7 +56,8 @@ class Job:
     max_pixels: int  # refuse larger inputs (before decoding)
     max_bytes: int | None = None  # refuse larger files
     output_max_pixels: int | None = None  # scale the result down to this many pixels (previews)
-    mode: str = "default"  # default, quality (flip averaging), fast (int8 model)
+    mode: str = "default"  # default, quality (several passes combined), fast (the fast model, u2netp)
+    model: str | None = None  # a registry name; None: the mode's model (u2net, or u2netp for fast mode)
     cutout: CutoutOptions = field(default_factory=CutoutOptions)
     render: RenderOptions = field(default_factory=RenderOptions)
 
@@ -105,14 +107,9 @@ class InferencePool:
     def __init__(self, config: InferenceConfig | None = None) -> None:
         self.config = config or InferenceConfig()
         limit_malloc_arenas()  # before the worker threads exist
-        threads, providers = self.config.threads_per_worker, self.config.providers
-        self.models: dict[str, SegmentationModel] = {
-            "default": load_model(self.config.model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL], providers=providers)
-        }
-        if lone_threads := self.config.lone_threads:
-            self.models["lone"] = load_model(self.config.model_path, threads=lone_threads, spec=BUILTIN[DEFAULT_MODEL], providers=providers)
-        if self.config.enable_fast_mode:
-            self.models["fast"] = load_model(self.config.fast_model_path, threads=threads, spec=BUILTIN[DEFAULT_MODEL], providers=providers)
+        self._models_lock = threading.Lock()
+        self.models: dict[str, SegmentationModel] = {}  # by registry name: one shared session each
+        self.model(DEFAULT_MODEL)  # a missing or broken default model stops start-up here
         self._executor = ThreadPoolExecutor(self.config.worker_count, thread_name_prefix="clearbg-inference")
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -123,10 +120,35 @@ class InferencePool:
             self.warm_up()
 
     def warm_up(self) -> None:
-        """Run each model once so the first real request does not pay for ORT's lazy set-up."""
+        """Run each loaded model once so the first real request does not pay for ORT's lazy set-up."""
         blank = Image.new("RGB", (64, 64), (128, 128, 128))
-        for model in self.models.values():
+        for model in list(self.models.values()):
             model.predict(blank)
+
+    def available_models(self) -> list[str]:
+        """Model names a job may ask for: the registry's models whose files are present (without
+        the fast model when fast mode is off)."""
+        names = registry.available(self.config)
+        return [name for name in names if name != FAST_MODEL or self.config.enable_fast_mode]
+
+    def model(self, name: str) -> SegmentationModel:
+        """The one shared session of the registry's model `name`, loaded on first use."""
+        with self._models_lock:
+            if name not in self.models:
+                spec = registry.get_spec(name, self.config)
+                self.models[name] = load_model(
+                    registry.model_path(spec, self.config),
+                    threads=self.config.session_threads,
+                    spec=spec,
+                    setting=registry.setting_for(spec),
+                    providers=self.config.providers,
+                )
+            return self.models[name]
+
+    @staticmethod
+    def model_name(job: Job) -> str:
+        """The registry name of the model that serves `job`."""
+        return job.model or (FAST_MODEL if job.mode == "fast" else DEFAULT_MODEL)
 
     @property
     def in_flight(self) -> int:
@@ -175,8 +197,10 @@ class InferencePool:
     def _check(self, job: Job) -> None:
         if job.mode not in MODES:
             raise InferenceError(f"Unknown mode {job.mode!r}; use one of {', '.join(MODES)}.")
-        if job.mode == "fast" and "fast" not in self.models:
+        if job.mode == "fast" and not self.config.enable_fast_mode:
             raise InferenceError("Fast mode is not available on this server; use the default mode.")
+        if (name := self.model_name(job)) not in (available := self.available_models()):
+            raise ModelNotFound(f"No model called {name!r} on this server; available models: {', '.join(available)}.")
 
     def _start(self, job: Job, lane: Lane) -> Future[JobResult]:
         """Put `job` among the waiting ones and give the executor one more turn to take: each turn runs
@@ -227,21 +251,13 @@ class InferencePool:
             if seconds:
                 self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
 
-    def _model_for(self, job: Job) -> SegmentationModel:
-        """The int8 model for fast mode; every core for a job alone in the pool; else a worker's share."""
-        if job.mode == "fast":
-            return self.models["fast"]
-        if self._in_flight == 1 and "lone" in self.models:
-            return self.models["lone"]
-        return self.models["default"]
-
     def _run(self, job: Job, submitted: float) -> JobResult:
         started = time.perf_counter()
         try:
             decoded = decode_image(job.data, max_pixels=job.max_pixels, max_bytes=job.max_bytes)
             decoded_at = time.perf_counter()
-            model = self._model_for(job)
-            options = replace(job.cutout, tta=True) if job.mode == "quality" else job.cutout
+            model = self.model(self.model_name(job))
+            options = replace(job.cutout, quality=True) if job.mode == "quality" else job.cutout
             source_format, source_size = decoded.format, decoded.size
             stages: dict[str, float] = {}
             blurred_backdrop = bool(job.render.background_blur)  # keeps the original's pixels: one more copy

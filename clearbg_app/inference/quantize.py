@@ -83,14 +83,14 @@ class _Reader:
 
 
 def build_fast_model(config: InferenceConfig, *, method: str = "MinMax") -> Path:
-    """Write the int8 model to `config.fast_model_path` and return that path.
+    """Write the int8 model to `config.int8_model_path` and return that path.
 
     MinMax is the default because ORT's histogram calibrators (Percentile, Entropy) held
     more than 9 GB for this model and were killed on the 24 GB build machine.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    float_model = SegmentationModel(config.model_path)
+    float_model = SegmentationModel(config.fast_model_path)
     images = sorted(p for p in config.calibration_dir.iterdir() if p.is_file())
     tensors = calibration_tensors(images, float_model)
     # ORT keeps every intermediate activation of every calibration input unless told to reduce
@@ -100,11 +100,11 @@ def build_fast_model(config: InferenceConfig, *, method: str = "MinMax") -> Path
     config.models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         cleaned = Path(scratch) / "float.onnx"
-        model = clean_float_model(config.model_path)
+        model = clean_float_model(config.fast_model_path)
         onnx.save(model, cleaned)
         quantize_static(
             str(cleaned),
-            str(config.fast_model_path),
+            str(config.int8_model_path),
             _Reader(float_model.input_name, tensors),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
@@ -114,7 +114,7 @@ def build_fast_model(config: InferenceConfig, *, method: str = "MinMax") -> Path
             nodes_to_exclude=sensitive_convolutions(model),
             extra_options={"CalibPercentile": 99.99, "CalibMaxIntermediateOutputs": group},
         )
-    return config.fast_model_path
+    return config.int8_model_path
 
 
 def agreement_with_official_masks(model_path: Path, samples: Path) -> dict[str, float]:

@@ -20,6 +20,7 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 GUIDE_SIDE = 512  # long side of the guide image
+GUIDE_MIN_SIDE = 32  # short side of the guide image, at least (extreme aspect ratios)
 RADIUS = 1  # guided filter window radius, in guide pixels
 EPSILON = 1e-3  # guided filter regulariser: larger is smoother
 DEAD_ZONE = 1.5 / 255  # mask values this close to 0 or 1 are snapped, so flat areas cost nothing
@@ -117,10 +118,12 @@ class Refinement:
 
 
 def guide_image(rgb: Image.Image, side: int | None = None) -> np.ndarray:
-    """The image at guide resolution, float32 in [0, 1]."""
+    """The image at guide resolution, float32 in [0, 1]; the short side keeps at least GUIDE_MIN_SIDE
+    pixels (where the image has them), so a panorama's guide is not a single row that averages a
+    small subject away (the refinement scales each axis on its own)."""
     width, height = rgb.size
     factor = min(1.0, (side or GUIDE_SIDE) / max(width, height))
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    size = (max(min(width, GUIDE_MIN_SIDE), round(width * factor)), max(min(height, GUIDE_MIN_SIDE), round(height * factor)))
     small = rgb if size == rgb.size else rgb.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
     return np.asarray(small, dtype=np.float32) / 255.0
 

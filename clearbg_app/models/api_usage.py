@@ -29,3 +29,4 @@ class ApiUsage(SQLModel, table=True):
     latency_ms: int
     status: int  # the HTTP status answered
     error_code: str | None = Field(default=None, max_length=40)
+    model: str = Field(default="", max_length=64)  # the registry name of the model that served it

@@ -138,7 +138,7 @@ def api_usage() -> rx.Component:
         rx.text("Your latest API calls, newest first. Errors are never charged.", size="2"),
         dict_table(
             AccountState.usage,
-            (("When", "at"), ("Key", "key"), ("Size", "size"), ("Credits", "credits"), ("Latency", "latency"), ("Status", "status")),
+            (("When", "at"), ("Key", "key"), ("Size", "size"), ("Model", "model"), ("Credits", "credits"), ("Latency", "latency"), ("Status", "status")),
             id="api-usage",
         ),
         rx.link("API documentation", href="/docs/api", size="2"),

@@ -25,6 +25,7 @@ from clearbg_app.inference import (
     fit_within,
     probe_image,
 )
+from clearbg_app.inference.registry import DEFAULT_MODEL
 from clearbg_app.inference.render import Margin, Shadow
 from clearbg_app.models import ApiKey, ApiUsage, CreditLot, EntryKind, LedgerEntry
 from clearbg_app.models.stats import IMAGES_API
@@ -63,6 +64,7 @@ class RemovalOptions:
     scale: float | None = None  # the subject's share of the image; None keeps it as it is
     position: tuple[float, float] | None = None  # the subject's centre as fractions; None keeps it
     roi: tuple[Length, Length, Length, Length] | None = None  # x1 y1 x2 y2 in the input image
+    model: str | None = None  # a registry name (ClearBG's extension); None: the default model
 
     @property
     def transparent(self) -> bool:
@@ -178,6 +180,7 @@ def _job(data: bytes, options: RemovalOptions, sized: Sized) -> Job:
         max_pixels=settings.max_pixels,
         max_bytes=settings.max_upload_bytes,
         output_max_pixels=sized.max_pixels,
+        model=options.model,
         cutout=CutoutOptions(roi=roi),
         render=render,
     )
@@ -211,7 +214,7 @@ def settle(
             session, user_id=user_id, units=sized.units, reason=f"API {sized.size_name} {rendered.size[0]}x{rendered.size[1]}",
             reference=reference, now=now,
         )  # fmt: skip
-        session.add(_usage(user_id, api_key_id, sized, rendered.size, 200, None, started, now, units=sized.units))
+        session.add(_usage(user_id, api_key_id, sized, rendered.size, 200, None, started, now, units=sized.units, model=options.model or DEFAULT_MODEL))
         stats.count(session, name=IMAGES_API, at=now or utcnow())
         session.commit()
     except BaseException:
@@ -244,8 +247,9 @@ def remove_background(
     )
 
 
-def _usage(user_id, api_key_id, sized, size, status, code, started, now, *, units=0) -> ApiUsage:
+def _usage(user_id, api_key_id, sized, size, status, code, started, now, *, units=0, model=None) -> ApiUsage:
     return ApiUsage(
+        model=model or "",
         at=now or utcnow(),
         user_id=user_id,
         api_key_id=api_key_id,

@@ -63,6 +63,7 @@ class AccountState(SessionState):
                     "at": when(row.at, "never"),
                     "key": (prefix + "…") if prefix else "deleted key",
                     "size": f"{row.size} {row.width}x{row.height}" if row.width else (row.size or "-"),
+                    "model": row.model or "-",
                     "credits": credits.format_credits(row.credits_units),
                     "latency": f"{row.latency_ms} ms",
                     "status": str(row.status) if row.status == 200 else f"{row.status} {row.error_code or ''}".strip(),

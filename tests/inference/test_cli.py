@@ -47,11 +47,26 @@ def test_models_list_and_download_failure_run_as_a_module(tmp_path):
     )
     listing = run("models", "list")
     assert listing.returncode == 0 and "u2netp" in listing.stdout and "present" in listing.stdout
+    rows = {line.split()[0]: line for line in listing.stdout.splitlines()}
+    assert "default" in rows["u2net"] and "fast mode" in rows["u2netp"]
     assert "birefnet-portrait" in listing.stdout
     register = run("models", "register", "mine", str(MODEL_PATH))
     assert register.returncode == 0 and "mine" in run("models", "list").stdout
     unknown = run("models", "download", "nope")
     assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "known models" in unknown.stderr
+
+
+def test_model_flag_picks_a_model_and_refuses_unknown_names(tmp_path, capsys):
+    source = tmp_path / "a.png"
+    source.write_bytes(encode(subject_image()))
+    assert main(["-q", "remove", str(source), "-o", str(tmp_path / "small"), "--model", "u2netp", "--only-mask"]) == 0
+    assert main(["-q", "remove", str(source), "-o", str(tmp_path / "large"), "--only-mask"]) == 0
+    small, large = (Image.open(tmp_path / folder / "a.png") for folder in ("small", "large"))
+    assert small.size == large.size == (240, 180) and small.tobytes() != large.tobytes()  # two models
+    capsys.readouterr()
+    assert main(["-q", "remove", str(source), "-o", str(tmp_path / "none"), "--model", "nope"]) == 1
+    assert capsys.readouterr().err == "No model called 'nope' here; available models: u2net, u2netp.\n"
+    assert not (tmp_path / "none").exists()
 
 
 def test_alpha_matting_flag(tmp_path):

@@ -68,6 +68,6 @@ def test_matted_cutout_still_matches_the_official_mask(name):
     decoded = decode_image((SAMPLES / "images" / name).read_bytes(), max_pixels=50_000_000)
     alpha = np.asarray(cut_out(decoded, model, CutoutOptions(alpha_matting=True)).alpha) > 127
     stem = name.rsplit(".", 1)[0]
-    reference = Image.open(SAMPLES / "u2netp_reference" / f"{stem}.png").convert("L").resize(decoded.size)
+    reference = Image.open(SAMPLES / "u2net_reference" / f"{stem}.png").convert("L").resize(decoded.size)
     official = np.asarray(reference) > 127
     assert (alpha & official).sum() / (alpha | official).sum() >= 0.9

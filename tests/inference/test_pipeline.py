@@ -25,20 +25,19 @@ def default_alphas(model):
 
 
 @pytest.mark.parametrize("path", SAMPLE_IMAGES, ids=lambda p: p.stem)
-def test_default_mode_matches_official_u2netp_masks(default_alphas, path):
+def test_default_mode_matches_official_u2net_masks(default_alphas, path):
     alpha = default_alphas[path.stem]
-    reference = reference_mask("u2netp_reference", path, alpha.shape[::-1])
+    reference = reference_mask("u2net_reference", path, alpha.shape[::-1])
     assert iou(alpha, reference) >= 0.9
 
 
-def test_quality_mode_agrees_better_with_the_large_model(model, default_alphas):
-    default_scores, quality_scores = [], []
+def test_quality_mode_stays_with_the_models_own_masks(model):
+    """u2net_reference is a regression check, not a quality target (coco_subjects is: test_quality_coco)."""
+    scores = []
     for path in SAMPLE_IMAGES:
-        alpha = as_unit(cut_out(decoded_sample(path), model, CutoutOptions(tta=True)).alpha)
-        reference = reference_mask("u2net_reference", path, alpha.shape[::-1])
-        quality_scores.append(iou(alpha, reference))
-        default_scores.append(iou(default_alphas[path.stem], reference))
-    assert np.mean(quality_scores) > np.mean(default_scores) + 0.005
+        alpha = as_unit(cut_out(decoded_sample(path), model, CutoutOptions(quality=True)).alpha)
+        scores.append(iou(alpha, reference_mask("u2net_reference", path, alpha.shape[::-1])))
+    assert np.mean(scores) >= 0.9 and min(scores) >= 0.8, scores
 
 
 def test_refined_edges_carry_less_background_colour(model):
@@ -59,7 +58,9 @@ def test_post_process_makes_a_nearly_binary_mask(model):
     def soft_share(options):
         alpha = np.asarray(cut_out(image, model, options).alpha)
         return ((alpha > 10) & (alpha < 245)).mean()
-    assert soft_share(CutoutOptions(post_process=True)) < soft_share(CutoutOptions()) * 0.8
+    post = soft_share(CutoutOptions(post_process=True))
+    assert post < soft_share(CutoutOptions(tidy=False)) * 0.8  # against the model's own soft band
+    assert post < soft_share(CutoutOptions()) * 0.9  # the default's band is already steeper (tidy_mask)
 
 
 def test_region_of_interest_limits_the_subject(model):

@@ -10,7 +10,7 @@ import threading
 import pytest
 from PIL import Image
 
-from clearbg_app.inference import InferenceConfig, InferenceError, InferencePool, Job, ServerBusy
+from clearbg_app.inference import InferenceConfig, InferenceError, InferencePool, Job, ModelNotFound, ServerBusy
 from tests.inference.conftest import MODEL_PATH, encode, subject_image
 
 LIMIT = 20_000_000
@@ -39,13 +39,13 @@ def test_result_and_timings(pool):
 def test_sessions_are_shared_between_pools(pool):
     other = InferencePool(InferenceConfig(model_path=MODEL_PATH, workers=1, queue_size=1, warm_up=False))
     try:
-        assert other.models["default"] is pool.models["default"]
+        assert other.models["u2net"] is pool.models["u2net"]
     finally:
         other.close()
 
 
 def test_full_queue_answers_busy_with_a_retry_hint(pool):
-    big = Job(encode(subject_image((2000, 1500)), "JPEG"), LIMIT, mode="quality")
+    big = Job(encode(subject_image((2000, 1500)), "JPEG"), LIMIT)
     running, queued = pool.submit(big), pool.submit(big)
     with pytest.raises(ServerBusy) as busy:
         pool.submit(big)
@@ -55,12 +55,31 @@ def test_full_queue_answers_busy_with_a_retry_hint(pool):
     pool.process(good_job())  # capacity is back
 
 
-def test_quality_mode_and_unavailable_fast_mode(pool):
+def test_quality_fast_and_chosen_models(pool):
     assert pool.process(good_job(mode="quality")).timings.inference > 0
-    with pytest.raises(InferenceError, match="Fast mode is not available"):
-        pool.submit(good_job(mode="fast"))
+    fast = pool.process(good_job(mode="fast"))
+    assert Image.open(io.BytesIO(fast.rendered.content)).mode == "RGBA"
+    assert set(pool.models) == {"u2net", "u2netp"}  # fast mode is u2netp, loaded on first use
+    chosen = pool.process(good_job(model="u2netp"))
+    assert chosen.rendered.content == fast.rendered.content  # the same model, the same session
+    assert pool.models["u2netp"].path == pool.config.fast_model_path
+    with pytest.raises(ModelNotFound, match="No model called 'silueta'.*available models: u2net, u2netp"):
+        pool.submit(good_job(model="silueta"))  # in the registry, but its file is not on this server
     with pytest.raises(InferenceError, match="Unknown mode"):
         pool.submit(good_job(mode="turbo"))
+    assert pool.in_flight == 0
+
+
+def test_fast_mode_can_be_switched_off():
+    pool = InferencePool(InferenceConfig(model_path=MODEL_PATH, workers=1, enable_fast_mode=False, warm_up=False))
+    try:
+        with pytest.raises(InferenceError, match="Fast mode is not available"):
+            pool.submit(good_job(mode="fast"))
+        with pytest.raises(ModelNotFound, match="available models: u2net\\.$"):
+            pool.submit(good_job(model="u2netp"))
+        assert pool.available_models() == ["u2net"]
+    finally:
+        pool.close()
 
 
 def test_async_submission(pool):
@@ -88,13 +107,16 @@ def _rss_mb() -> float:
 
 
 def test_two_hundred_bad_inputs_neither_crash_nor_leak(pool):
+    """Each bad input once through the default model (u2net), then 200 rounds through fast mode (the
+    decoding and error paths are the same; u2netp keeps 200 rounds quick on 2 cores)."""
     inputs = _bad_inputs()
-    for data, _ in inputs:  # first round: let caches and arenas settle
-        _run_quietly(pool, data)
+    assert [_run_quietly(pool, data) for data, _ in inputs] == [expected for _, expected in inputs]
+    for data, _ in inputs:  # let caches and arenas settle
+        _run_quietly(pool, data, "fast")
     gc.collect()
     before = _rss_mb()
     chosen = [inputs[i % len(inputs)] for i in range(200)]
-    outcomes = [_run_quietly(pool, data) for data, _ in chosen]
+    outcomes = [_run_quietly(pool, data, "fast") for data, _ in chosen]
     gc.collect()
     assert _rss_mb() - before < 60
     assert outcomes == [expected for _, expected in chosen]
@@ -103,30 +125,29 @@ def test_two_hundred_bad_inputs_neither_crash_nor_leak(pool):
         assert pool.process(good_job()).rendered.content
 
 
-def _run_quietly(pool, data: bytes) -> str:
+def _run_quietly(pool, data: bytes, mode: str = "default") -> str:
     try:
-        pool.process(Job(data, LIMIT))
+        pool.process(Job(data, LIMIT, mode=mode))
         return "ok"
     except InferenceError as error:
         return type(error).__name__
 
 
-def test_a_job_alone_in_the_pool_gets_every_core(monkeypatch):
+def test_workers_share_one_session_per_model(monkeypatch):
+    """A process holds each model once: every worker thread runs the same session, concurrently, and
+    gets the same answer as a job run alone."""
     monkeypatch.setattr("os.cpu_count", lambda: 4)
-    config = InferenceConfig(model_path=MODEL_PATH, workers=2, queue_size=1, warm_up=False)
-    assert (config.threads_per_worker, config.lone_threads) == (2, 4)
+    config = InferenceConfig(model_path=MODEL_PATH, workers=4, queue_size=8, warm_up=False)
+    assert config.session_threads == 4
     pool = InferencePool(config)
     try:
-        job = good_job()
-        for in_flight, session in ((1, "lone"), (2, "default")):  # counting the job itself
-            pool._in_flight = in_flight
-            assert pool._model_for(job) is pool.models[session]
-        pool._in_flight = 0
-        assert pool.process(job).rendered.content and pool.in_flight == 0
+        alone = pool.process(good_job()).rendered.content
+        jobs = [pool.submit(good_job()) for _ in range(4)]
+        assert {job.result(120).rendered.content for job in jobs} == {alone}
+        assert list(pool.models) == ["u2net"]
+        assert pool.models["u2net"].session.get_session_options().intra_op_num_threads == 4
     finally:
         pool.close()
-    single = InferenceConfig(model_path=MODEL_PATH, workers=1, warm_up=False)
-    assert single.lone_threads == 0  # one worker already has every core: no second session
 
 
 @pytest.mark.skipif(not __import__("platform").libc_ver()[0] == "glibc", reason="glibc only")

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 
-from clearbg_app.inference import SegmentationModel
+from clearbg_app.inference import SegmentationModel, load_model
 from clearbg_app.inference.quantize import calibration_tensors, clean_float_model, sensitive_convolutions
-from tests.inference.conftest import MODEL_PATH, SAMPLE_IMAGES, subject_image
+from clearbg_app.inference.registry import BUILTIN, FAST_MODEL
+from clearbg_app.settings import get_settings
+from tests.inference.conftest import SAMPLE_IMAGES, subject_image
+
+MODEL_PATH = get_settings().fast_model_path  # the int8 variant is derived from the fast model, u2netp
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(MODEL_PATH, spec=BUILTIN[FAST_MODEL])
 
 
 def test_cleaned_model_folds_weight_casts_and_predicts_the_same(tmp_path, model):
@@ -18,7 +28,7 @@ def test_cleaned_model_folds_weight_casts_and_predicts_the_same(tmp_path, model)
     path = tmp_path / "clean.onnx"
     onnx.save(cleaned, path)
     image = subject_image()
-    np.testing.assert_allclose(SegmentationModel(path).predict(image), model.predict(image), atol=1e-4)
+    np.testing.assert_allclose(SegmentationModel(path, spec=BUILTIN[FAST_MODEL]).predict(image), model.predict(image), atol=1e-4)
 
 
 def test_sensitive_convolutions_are_the_first_and_the_heads():

@@ -10,8 +10,15 @@ import pytest
 from PIL import Image
 
 from clearbg_app.inference import InferenceConfig, ModelDownloadError, ModelNotFound, SegmentationModel
+from dataclasses import replace
+
+from clearbg_app.inference import InferenceError
 from clearbg_app.inference.registry import (
     BUILTIN,
+    DEFAULT_MODEL,
+    FAST_MODEL,
+    available,
+    verify_configured_models,
     ModelSpec,
     all_models,
     download,
@@ -19,6 +26,7 @@ from clearbg_app.inference.registry import (
     model_path,
     register_custom,
 )
+from clearbg_app.settings import FAST_MODEL_PATH
 from tests.inference.conftest import MODEL_PATH, subject_image, tiny_onnx_model
 
 FAMILY = {"u2netp", "u2net", "u2net_human_seg", "silueta", "isnet-general-use",
@@ -39,9 +47,20 @@ def test_registry_knows_the_rembg_family_with_sources(config):
     assert BUILTIN["birefnet-general"].output_ops[0] == "sigmoid"
 
 
-def test_default_model_is_the_shared_file(config):
-    assert model_path(get_spec("u2netp", config), config) == MODEL_PATH
-    assert model_path(get_spec("u2net", config), config) == config.models_dir / "u2net.onnx"
+def test_default_and_fast_models_are_the_shared_files(config):
+    assert DEFAULT_MODEL == "u2net" and FAST_MODEL == "u2netp"
+    assert model_path(get_spec("u2net", config), config) == MODEL_PATH
+    assert model_path(get_spec("u2netp", config), config) == config.fast_model_path == FAST_MODEL_PATH
+    assert model_path(get_spec("silueta", config), config) == config.models_dir / "silueta.onnx"
+    assert available(config) == ["u2net", "u2netp"]
+
+
+def test_model_file_of_the_wrong_shape_is_one_clear_line(config, tmp_path):
+    wrong = tiny_onnx_model(tmp_path / "tiny.onnx", side=8)
+    problems = verify_configured_models(replace(config, fast_model_path=wrong))
+    assert problems == [f"The model file {wrong} takes input 1x3x8x8, but u2netp needs 1x3x320x320; check CLEARBG_FAST_MODEL_PATH."]
+    with pytest.raises(InferenceError, match="CLEARBG_MODEL_PATH"):
+        SegmentationModel(wrong)
 
 
 def test_unknown_model_names_the_known_ones(config):
