@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 
+import json
+import subprocess
+
 import pytest
 import requests
 from openapi_spec_validator import validate
@@ -66,3 +69,26 @@ def test_a_client_written_from_remove_bg_docs_works_unchanged(db_url, session, o
     result = Image.open(tmp_path / "no-bg.png")
     assert (result.format, result.mode, result.size) == ("PNG", "RGBA", (770, 595))
     assert balance(session, owner) == 0
+
+
+def test_the_docs_curl_example_shows_why_a_call_was_refused(db_url, session, owner, key, pool, tmp_path):
+    """The first call of a user without credits: the docs' curl line exits non-zero and leaves the
+    JSON explanation where the image would have gone (no silent `-f`)."""
+    from clearbg_app.api.openapi import CURL_EXAMPLE
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes((SAMPLES / "images" / "horse.jpg").read_bytes())
+    with serve_asgi(build_api(PublicApi(pool=pool, limiter=RateLimiter())), "ClearBG API") as base:
+        command = CURL_EXAMPLE.format(base=base).split("\n#")[0].replace("YOUR_KEY", key).replace("/path/to/photo.jpg", str(photo))
+        assert " -f " not in command and "--fail-with-body" in command
+        done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 22  # curl's "HTTP error" exit
+    assert json.loads((tmp_path / "no-bg.png").read_text())["errors"][0]["code"] == "insufficient_credits"
+
+
+def test_the_docs_tell_of_the_free_allowance(data_dir):
+    from clearbg_app.pages.api_docs import api_docs
+
+    rendered = str(api_docs())
+    assert "12.5 free credits a month, granted the moment you confirm your email" in rendered
+    assert "--fail-with-body" in rendered and " -f " not in rendered

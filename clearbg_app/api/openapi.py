@@ -66,7 +66,8 @@ ERRORS = [
 
 CURL_EXAMPLE = """curl -H 'X-Api-Key: YOUR_KEY' \\
      -F 'image_file=@/path/to/photo.jpg' -F 'size=auto' \\
-     -f {base}/api/v1.0/removebg -o no-bg.png"""
+     --fail-with-body {base}/api/v1.0/removebg -o no-bg.png
+# On an error the JSON explanation lands in no-bg.png and curl exits non-zero: cat no-bg.png"""
 PYTHON_EXAMPLE = """import requests
 
 response = requests.post(
@@ -107,7 +108,7 @@ BATCH_CURL_EXAMPLE = """curl -H 'X-Api-Key: YOUR_KEY' \\
      {base}/api/v1.0/batches
 # -> 202 {{"data": {{"id": "...", "status": "running", "items": [...]}}}}
 curl -H 'X-Api-Key: YOUR_KEY' {base}/api/v1.0/batches/BATCH_ID
-curl -H 'X-Api-Key: YOUR_KEY' -f -o results.zip {base}/api/v1.0/batches/BATCH_ID/result.zip"""
+curl -H 'X-Api-Key: YOUR_KEY' --fail-with-body -o results.zip {base}/api/v1.0/batches/BATCH_ID/result.zip"""
 BATCH_PYTHON_EXAMPLE = """import time, requests
 
 headers = {{"X-Api-Key": "YOUR_KEY"}}

@@ -16,6 +16,7 @@ from clearbg_app.api.openapi import (
     batch_notes,
 )
 from clearbg_app.components.layout import page
+from clearbg_app.services import credits
 from clearbg_app.settings import get_settings
 
 
@@ -24,6 +25,19 @@ def _table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> rx.Compone
         rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in headings))),
         rx.table.body(*(rx.table.row(*(rx.table.cell(cell) for cell in row)) for row in rows)),
         width="100%",
+    )
+
+
+def allowance_note() -> rx.Component:
+    """The free allowance, so a first call's 402 is no surprise."""
+    monthly = credits.format_credits(credits.to_units(get_settings().free_monthly_credits))
+    if monthly == "0":
+        return rx.text("There is no free allowance on this server: buy credits on the pricing page first.", id="docs-allowance")
+    return rx.text(
+        f"Every confirmed account gets {monthly} free credits a month, granted the moment you confirm your email "
+        "address; what is left lapses at the end of the month, when the next arrive. ",
+        rx.link("Your credits", href="/credits"), " shows your balance and when the allowance lapses.",
+        id="docs-allowance",
     )
 
 
@@ -37,6 +51,7 @@ def api_docs() -> rx.Component:
             " and send your key in the X-Api-Key header (create keys on your account page). "
             "A preview costs 0.25 credit, full resolution 1 credit; errors are never charged.",
         ),  # fmt: skip
+        allowance_note(),
         rx.heading("curl", size="4"),
         rx.code_block(CURL_EXAMPLE.format(base=base), language="bash"),
         rx.heading("Python", size="4"),

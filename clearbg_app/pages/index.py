@@ -91,6 +91,23 @@ def panel(title: str, image: rx.Component) -> rx.Component:
     )
 
 
+def get_credits_link(**props) -> rx.Component:
+    return rx.link(rx.button(rx.icon("coins"), "Get credits", size="2", variant="soft"), href="/credits", **props)
+
+
+def full_refusal() -> rx.Component:
+    """Why the full-resolution click was refused, beside the button, with the way forward."""
+    return rx.cond(
+        RemoveState.full_error != "",
+        rx.hstack(
+            rx.text(RemoveState.full_error, size="2", color_scheme="red", id="full-error"),
+            rx.cond(RemoveState.full_needs_credits, get_credits_link(id="full-get-credits")),
+            align="center",
+            wrap="wrap",
+        ),
+    )
+
+
 def full_resolution() -> rx.Component:
     """The full-size cut-out for a price shown before the click; signed-in users only."""
     label = rx.cond(
@@ -124,7 +141,9 @@ def full_resolution() -> rx.Component:
                         (RemoveState.full_stage == "working") & (RemoveState.busy_message != ""),
                         rx.text(RemoveState.busy_message, size="2", color_scheme="amber", id="full-busy"),
                     ),
+                    full_refusal(),
                     align="center",
+                    wrap="wrap",
                 ),
             ),
             rx.link(

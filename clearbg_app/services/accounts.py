@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models import AuthSession, LoginThrottle, OAuthIdentity, OutboxMail, Role, User
-from clearbg_app.services import mail, policies, ratelimit
+from clearbg_app.services import credits, mail, policies, ratelimit
 from clearbg_app.services.deletion_lock import is_locked, refuse_if_pending
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.security import (
@@ -152,7 +152,17 @@ def _new_user(
     )
     session.add(user)
     session.flush()
+    if verified:
+        credits.grant_allowance(session, user_id=user.id, now=now)
     return user
+
+
+def _mark_verified(session: Session, user: User, now: datetime) -> None:
+    """The address is proven: record it and grant this month's free credits in the same transaction,
+    so the first full-resolution image or API call after confirming is not refused."""
+    user.email_verified_at = now
+    session.add(user)
+    credits.grant_allowance(session, user_id=user.id, now=now)
 
 
 def _user_by_email(session: Session, email: str) -> User | None:
@@ -255,8 +265,7 @@ def verify_email(session: Session, *, token: str, now: datetime | None = None) -
     if user is None or user.email != payload["e"]:
         raise AccountError("This link is not valid any more. Sign in and ask for a new one.")
     if user.email_verified_at is None:
-        user.email_verified_at = now
-        session.add(user)
+        _mark_verified(session, user, now)
         session.commit()
     return user
 
@@ -647,8 +656,8 @@ def sign_in_with_identity(
     elif user.email_verified_at is None:
         # The address was never proven by whoever set the password: the provider has now proven it is
         # this person's, so the unproven password and its sessions go (no pre-registered hijack).
-        user.email_verified_at, user.password_hash = now, None
-        session.add(user)
+        user.password_hash = None
+        _mark_verified(session, user, now)
         revoke_sessions(session, user=user, now=now)
     session.add(OAuthIdentity(user_id=user.id, provider=identity.provider, subject=identity.subject, email=email))
     session.commit()

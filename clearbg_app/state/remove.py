@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import reflex as rx
 
+from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.services import credits, images
@@ -42,6 +43,8 @@ class RemoveState(SessionState):
     full_price: str = ""  # credits, "" when the preview already is full size
     full_stage: str = ""  # "", working, done
     busy_message: str = ""  # "Busy, retrying in 3 s…" while the pool is full
+    full_error: str = ""  # why the full-resolution click was refused, shown beside its button
+    full_needs_credits: bool = False  # that reason is the balance: offer "Get credits"
 
     @rx.var
     def original_url(self) -> str:
@@ -61,6 +64,7 @@ class RemoveState(SessionState):
 
     def _fail(self, message: str) -> None:
         self.stage, self.error, self.image_id, self.full_stage = "error", message, "", ""
+        self.full_error, self.full_needs_credits = "", False
 
     async def _when_not_busy(self, work: Callable[..., T], *args) -> T:
         """`work(*args)` in a thread (background events only). While the pool is busy, count its
@@ -164,16 +168,20 @@ class RemoveState(SessionState):
                 return rx.redirect("/login?next=/")
             if not image_id or self.full_stage:
                 return
-            self.full_stage, self.error = "working", ""
+            self.full_stage, self.error, self.full_error, self.full_needs_credits = "working", "", "", False
         try:
             await self._when_not_busy(_full_resolution, uuid.UUID(image_id), self._visitor_hash(), user.id)
+        except credits.InsufficientCredits as short:
+            async with self:
+                self.full_stage, self.full_error, self.full_needs_credits = "", insufficient_message(short), True
+            return
         except ServiceError as error:
             async with self:
-                self.full_stage, self.error = "", str(error)
+                self.full_stage, self.full_error = "", str(error)
             return
         except Exception:
             async with self:
-                self.full_stage, self.error = "", "Something went wrong; you were not charged. Please try again."
+                self.full_stage, self.full_error = "", "Something went wrong; you were not charged. Please try again."
             raise
         async with self:
             self.full_stage = "done"
@@ -182,6 +190,16 @@ class RemoveState(SessionState):
     @rx.event
     def reset_page(self) -> None:
         self.stage, self.error, self.image_id, self.full_stage = "idle", "", "", ""
+        self.full_error, self.full_needs_credits = "", False
+
+
+def insufficient_message(short: credits.InsufficientCredits) -> str:
+    """The refusal, and when the next free credits arrive (when there is an allowance)."""
+    monthly = credits.to_units(get_settings().free_monthly_credits)
+    if monthly <= 0:
+        return str(short)
+    arrives = credits.next_month_start(utcnow()).strftime("%Y-%m-%d")
+    return f"{short} Your next {credits.format_credits(monthly)} free credits arrive on {arrives}."
 
 
 def _process(image_id: uuid.UUID, visitor_hash: str | None):

@@ -43,7 +43,7 @@ def test_batch_of_three_with_one_bad_file(page, smtp, app_url, app_data_dir, tmp
         paths.append(str(tmp_path / name))
 
     page.goto("/")
-    expect(page.locator("#header-balance")).to_have_text("2 credits")
+    expect(page.locator("#header-balance")).to_have_text("14.5 credits")  # 12.5 free + 2
     page.locator("#batch-tab").click()
     page.get_by_text("Drop many photos here").wait_for()
     page.locator("input[type=file]").last.set_input_files(paths)
@@ -56,7 +56,7 @@ def test_batch_of_three_with_one_bad_file(page, smtp, app_url, app_data_dir, tmp
     expect(failed).to_contain_text("notes.jpg")
     expect(failed).to_contain_text("not an image we can read")
     expect(page.locator("#batch-summary")).to_contain_text("2 done, 1 failed of 3 · 0.5 credits charged")
-    expect(page.locator("#header-balance")).to_have_text("1.5 credits")
+    expect(page.locator("#header-balance")).to_have_text("14 credits")
     expect(page.locator("#batch-retry")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
     page.locator("#show-webhook-secret").click()
@@ -74,4 +74,4 @@ def test_batch_of_three_with_one_bad_file(page, smtp, app_url, app_data_dir, tmp
     page.locator("#batch-retry").click()  # the bad file is tried again, fails again, and still costs nothing
     expect(page.locator("#batch-retry")).to_be_visible(timeout=60_000)
     expect(page.locator("#batch-summary")).to_contain_text("2 done, 1 failed of 3 · 0.5 credits charged")
-    expect(page.locator("#header-balance")).to_have_text("1.5 credits")
+    expect(page.locator("#header-balance")).to_have_text("14 credits")

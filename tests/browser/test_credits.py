@@ -31,7 +31,7 @@ def test_buy_a_pack_and_see_the_balance_change(page, smtp, app_url, stripe_loopb
     sign_up_confirmed(page, smtp, app_url, "buyer@example.com")
 
     page.goto("/pricing")
-    expect(page.locator("#header-balance")).to_have_text("0 credits")
+    expect(page.locator("#header-balance")).to_have_text("12.5 credits")  # the free allowance, granted on confirming
     expect(page.locator("#buy-pack_10")).to_be_enabled()
     page.screenshot(path=str(ARTIFACTS / "pricing.png"), full_page=True)
     page.click("#buy-pack_10")
@@ -39,8 +39,8 @@ def test_buy_a_pack_and_see_the_balance_change(page, smtp, app_url, stripe_loopb
     page.wait_for_url(re.compile(r"/credits/?\?order="))
     expect(page.locator("#order-status")).to_contain_text("pending")  # the webhook comes 3 s later
     expect(page.locator("#order-status")).to_contain_text("Thank you! 10 credits were added", timeout=30_000)
-    expect(page.locator("#credits-balance")).to_have_text("10 credits")
-    expect(page.locator("#header-balance")).to_have_text("10 credits")
+    expect(page.locator("#credits-balance")).to_have_text("22.5 credits")
+    expect(page.locator("#header-balance")).to_have_text("22.5 credits")
     expect(page.locator("#orders")).to_contain_text("paid")
     expect(page.locator("#ledger")).to_contain_text("Credit pack")
     page.screenshot(path=str(ARTIFACTS / "credits.png"), full_page=True)
