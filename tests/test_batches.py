@@ -270,3 +270,27 @@ def test_results_are_purged_after_the_retention_blobs_first(client, session, key
 def test_the_scheduler_runs_the_batch_jobs():
     jobs = [job for job, _ in scheduled_jobs()]
     assert purge_batches_job in jobs and batch_webhooks_job in jobs
+
+
+def test_web_and_api_batch_items_are_labelled_by_their_file_in_usage_and_history(client, session, owner, key, worker, store):
+    """A batch from the batch page (no key) reads "Web batch: horse.jpg" in "API usage" and the credit
+    history, not "deleted key" / "API preview 200x155"; an API batch keeps its key and reads "API batch: ..."."""
+    from clearbg_app.api.removebg_params import removal_options
+    from clearbg_app.services import credits, removal
+
+    web = batches.create_batch(
+        session, store=store, user_id=owner.id, sources=[batches.Source("horse.jpg", data=SMALL), batches.Source("notes.jpg", data=text_as_jpeg())],
+        options=removal_options({"size": "preview"}, None),
+    )  # fmt: skip
+    assert web.channel == "web"
+    api_batch = create(client, key, (("pony.jpg", SMALL),)).json()["data"]["id"]
+    run_all(worker)
+    sources = [source for _, source in removal.recent_usage(session, user_id=owner.id)]
+    assert sorted(s for s in sources if s.startswith("Web")) == ["Web batch: horse.jpg", "Web batch: notes.jpg"]
+    [api_source] = [s for s in sources if not s.startswith("Web")]
+    assert key.startswith(api_source.removesuffix("…")) and "deleted key" not in sources
+    entries = session.exec(select(LedgerEntry).where(LedgerEntry.kind == EntryKind.USAGE)).all()
+    labels = credits.reference_labels(session, [entry.reference for entry in entries])
+    assert sorted(labels.values()) == ["API batch: pony.jpg", "Web batch: horse.jpg"]  # notes.jpg failed: no charge
+    assert session.get(Batch, uuid.UUID(api_batch)).channel == "api"
+    assert credits.reference_labels(session, ["image:not-a-uuid:full", "batch-item:", "api:123", ""]) == {}

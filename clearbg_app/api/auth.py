@@ -29,9 +29,10 @@ from clearbg_app.api.cookies import (
 from clearbg_app.api.flash import flash
 from clearbg_app.api.origins import is_site_origin
 from clearbg_app.db import session_scope
-from clearbg_app.services import accounts, security
+from clearbg_app.services import accounts, credits, security
 from clearbg_app.services.deletion_lock import CANCEL_MINUTES, DeletionPending
 from clearbg_app.services.errors import ServiceError
+from clearbg_app.settings import get_settings
 
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
@@ -104,29 +105,49 @@ def offer_restore(pending: DeletionPending) -> Response:
     return response
 
 
+UNLOCKED_BY_CONFIRMING = (
+    "Confirm your address from the email we just sent to get your free monthly credits, buy credits and create API keys."
+)
+
+
+def _sign_up(session: Session, *, user_agent: str | None, **fields) -> str | None:
+    """The new account's session token, or None for an address that already has an account (its
+    owner is emailed; the password typed here signs nobody in)."""
+    user = accounts.sign_up(session, **fields)
+    if user is None:
+        return None
+    return accounts.start_session(session, user=user, user_agent=user_agent, ip=fields["ip"])
+
+
 @form_post
 async def sign_up(request: Request) -> Response:
+    """Create the account and sign it in at once: an unconfirmed account can already remove
+    backgrounds, and the page says what confirming unlocks."""
     form = await read_form(request)
     fields = {"email": form.get("email", "")[:254], "display_name": form.get("display_name", "")[:80]}
     try:
-        await with_password(
-            accounts.sign_up,
+        token = await with_password(
+            _sign_up,
             email=form.get("email", ""),
             display_name=form.get("display_name", ""),
             password=form.get("password", ""),
             adult_confirmed=form.get("adult") == "on",
             policy_accepted=form.get("accept") == "on",
             ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
         )
     except ServiceError as error:
         return redirect("/signup", message=str(error), fields=fields)
-    return redirect(
-        "/login",
-        kind="info",
-        message="Almost done: we sent you an email with a link to confirm your address. "
-        "You can sign in now; buying credits and API keys need the confirmed address.",
-        fields={"email": fields["email"]},
-    )
+    if token is None:
+        return redirect(
+            "/login",
+            kind="info",
+            message="Almost done: we sent you an email. Confirm your address from it, then sign in here.",
+            fields={"email": fields["email"]},
+        )
+    response = redirect("/account", kind="info", message=f"Welcome to ClearBG, you are signed in. {UNLOCKED_BY_CONFIRMING}")
+    set_session_cookie(response, token)
+    return response
 
 
 def _sign_in(session: Session, *, email: str, password: str, ip: str | None, user_agent: str | None) -> str:
@@ -172,7 +193,10 @@ async def verify_email(request: Request) -> Response:
             signed_in = signed_in_user(request, session) is not None
     except ServiceError as error:
         return redirect("/login", message=str(error))
-    return redirect("/account" if signed_in else "/login", kind="info", message="Your email address is confirmed.")
+    message = "Your email address is confirmed."
+    if credits.to_units(get_settings().free_monthly_credits) > 0:
+        message += " This month's free credits are on your account."
+    return redirect("/account" if signed_in else "/login", kind="info", message=message)
 
 
 @form_post

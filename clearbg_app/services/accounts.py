@@ -33,6 +33,7 @@ from clearbg_app.services.security import (
     verify_password,
 )
 from clearbg_app.settings import get_settings
+from clearbg_app.wording import plural
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
@@ -124,7 +125,7 @@ def _link_message(
     """A mail with a link signed now: "Hello NAME, INTRO ... within DURATION: LINK OUTRO"."""
     token = sign(purpose, payload, expires_at=now + valid_for)
     hours, minutes = divmod(int(valid_for.total_seconds()) // 60, 60)
-    duration = f"{hours} hours" if hours else f"{minutes} minutes"
+    duration = plural(hours, "hour") if hours else plural(minutes, "minute")
     body = f"Hello {name},\n\n{intro} within {duration}:\n\n{_link(path, token)}\n\n{outro}".rstrip() + "\n"
     return mail.Message(to=to, subject=subject, body=body)
 
@@ -182,7 +183,7 @@ def _limit_requests(*, ip: str | None, email: str) -> None:
         decision = limiter.hit_hourly(scope, sha256_hex(identity), per_hour=per_hour)
         if not decision.allowed:
             minutes = max(1, math.ceil((decision.reset_at - time.time()) / 60))
-            raise AccountError(f"Too many sign-ups or password resets {whose}; try again in {minutes} minutes.")
+            raise AccountError(f"Too many sign-ups or password resets {whose}; try again in {plural(minutes, 'minute')}.")
 
 
 # Sign-up and verification -----------------------------------------------------------------------
@@ -360,7 +361,7 @@ def _locked_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Me
         to=session.get(User, queued.user_id).email,
         subject="Sign-in to your ClearBG account was locked",
         body=f"There were {queued.params['failures']} failed attempts to sign in to your account, so sign-in "
-        f"is locked for {settings.login_lockout_minutes} minutes. If this was not you, consider changing "
+        f"is locked for {plural(settings.login_lockout_minutes, 'minute')}. If this was not you, consider changing "
         f"your password: {settings.public_url}/forgot-password\n",
     )
 

@@ -184,7 +184,8 @@ def create_batch(
         background_key = store.put(options.background_image) if options.background_image is not None else None
         keys += [background_key] if background_key else []
         batch = Batch(
-            user_id=user_id, api_key_id=api_key_id, params=options_json(options), background_key=background_key,
+            user_id=user_id, api_key_id=api_key_id, channel="api" if api_key_id else "web",
+            params=options_json(options), background_key=background_key,
             webhook_url=webhook_url or None, webhook_status=WebhookStatus.WAITING if webhook_url else WebhookStatus.NONE,
             created_at=now, expires_at=now + timedelta(hours=settings.batch_retention_hours),
         )  # fmt: skip
@@ -439,6 +440,7 @@ class BatchWorker(BackgroundWorker):
             removal.settle(
                 session, user_id=batch.user_id, api_key_id=batch.api_key_id, options=options, sized=sized,
                 rendered=rendered, started=started, now=self.clock(), reference=f"batch-item:{item.id}",
+                channel=_usage_channel(batch),
             )  # fmt: skip
         except Exception as error:  # noqa: BLE001 - e.g. the balance was spent meanwhile
             self.store.delete(key)
@@ -471,8 +473,12 @@ class BatchWorker(BackgroundWorker):
         session.commit()
         removal.record_failure(
             session, user_id=batch.user_id, api_key_id=batch.api_key_id, sized=sized, status=status, code=code[:40],
-            started=started, now=self.clock(),
+            started=started, now=self.clock(), channel=_usage_channel(batch), reference=f"batch-item:{item.id}",
         )  # fmt: skip
+
+
+def _usage_channel(batch: Batch) -> str:
+    return "web_batch" if batch.channel == "web" else "api"
 
 
 def _finish_if_complete(session: Session, *, batch_id: uuid.UUID, now: datetime) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
-from clearbg_app.models import CreditAccount, CreditLot, EntryKind, LedgerEntry, User
+from clearbg_app.models import Batch, BatchItem, CreditAccount, CreditLot, EntryKind, LedgerEntry, ProcessedImage, User
 from clearbg_app.models.billing import UNITS_PER_CREDIT
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
@@ -348,6 +348,36 @@ def ledger_page(session: Session, *, user_id: uuid.UUID, page: int, per_page: in
         .limit(per_page)
     ).all()
     return list(entries), int(total)
+
+
+def reference_labels(session: Session, references: list[str]) -> dict[str, str]:
+    """What a charge paid for, for people: "Web: horse.jpg" (a full-resolution image on the page),
+    "Web batch: horse.jpg" or "API batch: horse.jpg", while the image or batch item is still kept
+    (file names are not copied into the ledger, which outlives them)."""
+    image_ids, item_ids = {}, {}
+    for reference in set(references):
+        kind, _, rest = reference.partition(":")
+        try:
+            if kind == "image" and rest.endswith(":full"):
+                image_ids[uuid.UUID(rest.removesuffix(":full"))] = reference
+            elif kind == "batch-item":
+                item_ids[uuid.UUID(rest)] = reference
+        except ValueError:
+            continue
+    labels: dict[str, str] = {}
+    if image_ids:
+        for image_id, name in session.exec(
+            select(ProcessedImage.id, ProcessedImage.original_filename).where(col(ProcessedImage.id).in_(image_ids))
+        ).all():
+            labels[image_ids[image_id]] = f"Web: {name}"
+    if item_ids:
+        for item_id, name, channel in session.exec(
+            select(BatchItem.id, BatchItem.filename, Batch.channel)
+            .join(Batch, col(Batch.id) == col(BatchItem.batch_id))
+            .where(col(BatchItem.id).in_(item_ids))
+        ).all():
+            labels[item_ids[item_id]] = f"{'Web batch' if channel == 'web' else 'API batch'}: {name}"
+    return labels
 
 
 def credit_units_rounded(value: Decimal) -> int:

@@ -74,7 +74,7 @@ def store_upload(
         info = probe_image(data, max_pixels=settings.max_pixels)
     except ImageDecodeError as error:
         raise UploadRejected(str(error)) from None
-    image_format, (width, height) = info.format, info.size
+    image_format, (width, height) = info.format, info.upright_size  # as delivered: EXIF orientation applied
     now = now or utcnow()
     key = store.put(data, suffix="." + image_format.lower())
     image = ProcessedImage(

@@ -65,13 +65,13 @@ class AccountState(SessionState):
             self.usage = [
                 {
                     "at": _when(row.at),
-                    "key": (prefix + "…") if prefix else "deleted key",
+                    "key": source,
                     "size": f"{row.size} {row.width}x{row.height}" if row.width else (row.size or "-"),
                     "credits": credits.format_credits(row.credits_units),
                     "latency": f"{row.latency_ms} ms",
                     "status": str(row.status) if row.status == 200 else f"{row.status} {row.error_code or ''}".strip(),
                 }
-                for row, prefix in removal.recent_usage(session, user_id=signed_in.user.id)
+                for row, source in removal.recent_usage(session, user_id=signed_in.user.id)
             ]
         self._show_profile(signed_in.user)
 

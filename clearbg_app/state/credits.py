@@ -131,13 +131,14 @@ class CreditsState(BalanceState):
         self.allowance = allowance_text(user_id, verified=self.email_verified)
         with session_scope() as session:
             entries, entry_count = credits.ledger_page(session, user_id=user_id, page=self.ledger_page, per_page=LEDGER_PER_PAGE)
+            labels = credits.reference_labels(session, [entry.reference for entry in entries])
             orders, order_count = billing.orders_page(session, user_id=user_id, page=self.orders_page, per_page=ORDERS_PER_PAGE)
         self.ledger_pages, self.orders_pages = _pages(entry_count, LEDGER_PER_PAGE), _pages(order_count, ORDERS_PER_PAGE)
         self.entries = [
             {
                 "when": _day(entry.created_at),
                 "what": ENTRY_LABELS.get(entry.kind, entry.kind),
-                "reason": entry.reason,
+                "reason": labels.get(entry.reference, entry.reason),
                 "amount": ("+" if entry.amount_units > 0 else "") + credits.format_credits(entry.amount_units),
                 "balance": credits.format_credits(entry.balance_after_units),
             }

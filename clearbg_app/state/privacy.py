@@ -18,6 +18,7 @@ from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.storage import get_blob_store
+from clearbg_app.wording import plural
 
 CENTER = "/privacy-center"
 
@@ -30,12 +31,12 @@ def retention_periods() -> list[dict[str, str]]:
     """The periods in force, from the settings (what the privacy policy promises)."""
     s = get_settings()
     return [
-        {"what": "Uploads and results", "period": f"{s.retention_minutes} minutes"},
-        {"what": "With the processing-history consent", "period": f"{s.history_retention_days} days"},
-        {"what": "Data exports", "period": f"{s.export_link_days} days after they are ready"},
-        {"what": "Request logs: IP prefix", "period": f"{s.request_log_ip_days} days"},
-        {"what": "Request logs", "period": f"{s.request_log_days} days"},
-        {"what": "Grace period after a deletion request", "period": f"{s.deletion_grace_days} days"},
+        {"what": "Uploads and results", "period": plural(s.retention_minutes, "minute")},
+        {"what": "With the processing-history consent", "period": plural(s.history_retention_days, "day")},
+        {"what": "Data exports", "period": plural(s.export_link_days, "day") + " after they are ready"},
+        {"what": "Request logs: IP prefix", "period": plural(s.request_log_ip_days, "day")},
+        {"what": "Request logs", "period": plural(s.request_log_days, "day")},
+        {"what": "Grace period after a deletion request", "period": plural(s.deletion_grace_days, "day")},
     ]
 
 
@@ -188,7 +189,7 @@ class HistoryState(SessionState):
             return rx.redirect("/login?next=/history")
         with session_scope() as session:
             consents.set_consent(session, user=signed_in.user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history")
-        self.notice, self.notice_kind = f"Your images are now kept for {self.days} days.", "info"
+        self.notice, self.notice_kind = f"Your images are now kept for {plural(self.days, 'day')}.", "info"
         self._refresh(signed_in)
 
     @rx.event
