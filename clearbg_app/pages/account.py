@@ -8,7 +8,7 @@ from clearbg_app.components.forms import field, flash_callout, message_callout, 
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.services.accounts import MIN_PASSWORD
-from clearbg_app.state.account import NEW_KEY_FIELD, AccountState
+from clearbg_app.state.account import NEW_KEY_FIELD, WEBHOOK_SECRET_FIELD, AccountState
 
 
 def section(title: str, *children: rx.Component, **props) -> rx.Component:
@@ -81,6 +81,7 @@ def sessions() -> rx.Component:
                 rx.table.cell(item["last_seen"]),
                 rx.table.cell(rx.button("Sign out", size="1", variant="soft", on_click=AccountState.revoke_session(item["id"]))),
             ),
+            empty="No signed-in browsers.",
         ),
         rx.button("Sign out all other browsers", variant="outline", on_click=AccountState.revoke_other_sessions),
         id="sessions",
@@ -127,18 +128,38 @@ def api_keys() -> rx.Component:
                 rx.table.cell(rx.button("Revoke", size="1", color_scheme="red", variant="soft", on_click=AccountState.revoke_key(key["id"]))),
             ),
             id="api-keys",
+            empty="No API keys yet.",
         ),
+        webhook_secret(),
+    )
+
+
+def webhook_secret() -> rx.Component:
+    """API batches with a webhook_url are signed with this secret (see /docs/api#batches)."""
+    return rx.vstack(
+        rx.text("Batch webhooks are signed with your signing secret:", size="2", weight="medium"),
+        rx.hstack(
+            rx.box(revealed_secret(WEBHOOK_SECRET_FIELD, placeholder="whsec_…"), flex="1", min_width="0"),
+            rx.button("Show", variant="soft", size="1", id="show-webhook-secret", on_click=AccountState.show_webhook_secret),
+            align="center",
+            width="100%",
+        ),
+        rx.link("How to verify a webhook", href="/docs/api#batches", size="2"),
+        spacing="1",
+        width="100%",
+        id="webhook-signing",
     )
 
 
 def api_usage() -> rx.Component:
     return section(
         "API usage",
-        rx.text("Your latest API calls, newest first. Errors are never charged.", size="2"),
+        rx.text("Your latest API calls and batch images, newest first. Errors are never charged.", size="2"),
         dict_table(
             AccountState.usage,
-            (("When", "at"), ("Key", "key"), ("Size", "size"), ("Credits", "credits"), ("Latency", "latency"), ("Status", "status")),
+            (("When", "at"), ("Key or source", "key"), ("Size", "size"), ("Credits", "credits"), ("Latency", "latency"), ("Status", "status")),
             id="api-usage",
+            empty="No API calls or batch images yet.",
         ),
         rx.link("API documentation", href="/docs/api", size="2"),
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.components.forms import revealed_secret
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import rows_table
 from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
-from clearbg_app.state.batch import BATCH_UPLOAD_ID, SIZES, WEBHOOK_SECRET_FIELD, BatchState
+from clearbg_app.state.batch import BATCH_UPLOAD_ID, SIZES, BatchState
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
 
 ACCEPT = {
@@ -272,19 +271,6 @@ def batch_queue() -> rx.Component:
     )
 
 
-def webhook_secret() -> rx.Component:
-    """API batches with a webhook_url are signed with this secret (see /docs/api#batches)."""
-    return rx.hstack(
-        rx.text("API batch webhooks are signed with your secret:", size="2", color_scheme="gray"),
-        rx.box(revealed_secret(WEBHOOK_SECRET_FIELD, placeholder="whsec_…"), min_width="20em", flex="1"),
-        rx.button("Show", variant="ghost", size="1", id="show-webhook-secret", on_click=BatchState.show_webhook_secret),
-        rx.link("how to verify", href="/docs/api", size="2"),
-        align="center",
-        wrap="wrap",
-        width="100%",
-    )
-
-
 def batch_mode() -> rx.Component:
     """Signed-in accounts only: each image is charged like an API call."""
     return rx.cond(
@@ -304,7 +290,6 @@ def batch_mode() -> rx.Component:
             ),
             rx.cond(BatchState.uploading, rx.text(f"Uploading… {BatchState.uploaded_percent}%", id="batch-uploading")),
             rx.cond(BatchState.items.length() > 0, batch_queue()),
-            webhook_secret(),
             width="100%",
             spacing="3",
         ),

@@ -10,12 +10,13 @@ import reflex as rx
 
 from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
-from clearbg_app.services import accounts, api_keys, credits, removal
+from clearbg_app.services import accounts, api_keys, batches, credits, removal
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 
 
 NEW_KEY_FIELD = "new-key-secret"
+WEBHOOK_SECRET_FIELD = "webhook-secret"
 
 
 def _when(moment) -> str:
@@ -34,6 +35,15 @@ class AccountState(SessionState):
 
     def _say(self, message: str, kind: str = "error") -> None:
         self.notice, self.notice_kind = message, kind
+
+    @rx.event
+    def show_webhook_secret(self):
+        """The key that signs this account's batch webhooks (API batches with a webhook_url), written into
+        the page's field by the reply, never kept in the state."""
+        user = self._current_user()
+        if user is None:
+            return rx.redirect("/login?next=/account")
+        return rx.set_value(WEBHOOK_SECRET_FIELD, batches.webhook_secret(user.id))
 
     def _show_profile(self, user) -> None:
         self.email, self.display_name = user.email, user.display_name

@@ -21,7 +21,6 @@ from clearbg_app.storage import get_blob_store
 BATCH_UPLOAD_ID = "batch_upload"
 POLL_SECONDS = 1.0
 SIZES = {"Preview (0.25 credit each)": "preview", "Full resolution (1 credit each)": "full"}
-WEBHOOK_SECRET_FIELD = "webhook-secret"
 
 
 class BatchState(SessionState):
@@ -144,14 +143,6 @@ class BatchState(SessionState):
             batches.retry_failed(session, batch=batch)
             self._show(batches.summary(session, batch=batch))
         return BatchState.follow
-
-    @rx.event
-    def show_webhook_secret(self):
-        """The key that signs this account's batch webhooks (API batches with a webhook_url), written into
-        the page's field by the reply, never kept in the state."""
-        user = self._current_user()
-        if user is not None:
-            return rx.set_value(WEBHOOK_SECRET_FIELD, batches.webhook_secret(user.id))
 
     @rx.event
     def new_batch(self) -> None:

@@ -59,8 +59,7 @@ def test_batch_of_three_with_one_bad_file(page, smtp, app_url, app_data_dir, tmp
     expect(page.locator("#header-balance")).to_have_text("14 credits")
     expect(page.locator("#batch-retry")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
-    page.locator("#show-webhook-secret").click()
-    expect(page.locator("#webhook-secret")).to_have_value(re.compile(r"^whsec_[0-9a-f]{64}$"))
+    assert page.locator("#show-webhook-secret").count() == 0  # the signing secret lives on /account
 
     with page.expect_download(timeout=60_000) as download_info:
         page.locator("#batch-download").click()
@@ -75,3 +74,11 @@ def test_batch_of_three_with_one_bad_file(page, smtp, app_url, app_data_dir, tmp
     expect(page.locator("#batch-retry")).to_be_visible(timeout=60_000)
     expect(page.locator("#batch-summary")).to_contain_text("2 done, 1 failed of 3 · 0.5 credits charged")
     expect(page.locator("#header-balance")).to_have_text("14 credits")
+
+
+def test_the_webhook_signing_secret_is_on_the_account_page(page, smtp, app_url):
+    sign_up_confirmed(page, smtp, app_url, "hooks@example.com")
+    page.goto("/account")
+    page.locator("#show-webhook-secret").click()
+    expect(page.locator("#webhook-secret")).to_have_value(re.compile(r"^whsec_[0-9a-f]{64}$"))
+    expect(page.locator("#api-keys")).to_contain_text("No API keys yet.")
