@@ -70,7 +70,7 @@ if get_config().state_manager_mode == StateManagerMode.DISK:
                      "use the default (memory) or REFLEX_REDIS_URL.")  # fmt: skip
 reset_disk_state_manager()  # the .states/ files of earlier versions held cookies and personal data
 
-app = ClearBGApp(api_transformer=build_api())
+app = ClearBGApp(api_transformer=build_api(), stylesheets=["/clearbg.css"])
 on_load = SessionState.load_session
 app.add_page(index.index, route="/", title="ClearBG: remove image backgrounds", on_load=on_load)
 app.add_page(auth.signup, route="/signup", title="Sign up · ClearBG", on_load=on_load)

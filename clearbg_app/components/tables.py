@@ -13,7 +13,7 @@ def rows_table(
     """`rows` is a state var holding a list; `row(item)` renders one item as an `rx.table.row`; an empty
     list shows one row saying so (`empty`)."""
     headings = tuple(headings)
-    return rx.table.root(
+    return rx.table.root(  # Radix scrolls a wide table inside itself, not the page
         rx.table.header(rx.table.row(*(rx.table.column_header_cell(heading) for heading in headings))),
         rx.table.body(
             rx.foreach(rows, row),

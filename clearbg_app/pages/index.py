@@ -8,6 +8,7 @@ import reflex as rx
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import rows_table
 from clearbg_app.inference.decode import SUPPORTED
+from clearbg_app.samples import LICENCE_URL, SAMPLES
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.batch import BATCH_UPLOAD_ID, SIZES, BatchState
@@ -42,28 +43,91 @@ def rejection_codes(rejections: rx.Var) -> rx.Var:
 
 
 def drop_zone() -> rx.Component:
-    return rx.upload(
-        rx.vstack(
-            rx.icon("image-up", size=40),
-            rx.text("Drop a photo here, or click to choose one", weight="medium"),
-            rx.text(SUPPORTED, size="2", color_scheme="gray"),
-            align="center",
-            spacing="2",
+    """The big drop zone; once a result shows, an "Upload another" button (the same input), so the
+    result is on screen. Drops anywhere on the window and pastes land here too (`clearbg-input.js`)."""
+    compact = RemoveState.stage == "done"
+    return rx.box(
+        rx.upload(
+            rx.cond(
+                compact,
+                rx.hstack(rx.icon("image-up", size=18), rx.text("Upload another", weight="medium"), align="center", justify="center"),
+                rx.vstack(
+                    rx.icon("image-up", size=40),
+                    rx.text("Drop a photo here, or click to choose one", weight="medium"),
+                    rx.text("You can also paste an image or its address anywhere on the page.", size="2", color_scheme="gray"),
+                    rx.text(SUPPORTED, size="2", color_scheme="gray"),
+                    align="center",
+                    spacing="2",
+                ),
+            ),
+            id=UPLOAD_ID,
+            accept=ACCEPT,
+            multiple=False,
+            max_files=1,
+            max_size=get_settings().max_upload_bytes,
+            on_drop_rejected=lambda rejections: RemoveState.drop_rejected(rejection_codes(rejections)),
+            on_drop=RemoveState.handle_upload(
+                rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=RemoveState.upload_progress)
+            ),
+            border=rx.cond(compact, "1px solid var(--gray-7)", "2px dashed var(--gray-7)"),
+            border_radius="12px",
+            padding=rx.cond(compact, "0.6em 1.2em", "3em 1em"),
+            width=rx.cond(compact, "fit-content", "100%"),
+            cursor="pointer",
+            class_name="pick-file",
         ),
-        id=UPLOAD_ID,
-        accept=ACCEPT,
-        multiple=False,
-        max_files=1,
-        max_size=get_settings().max_upload_bytes,
-        on_drop_rejected=lambda rejections: RemoveState.drop_rejected(rejection_codes(rejections)),
-        on_drop=RemoveState.handle_upload(
-            rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=RemoveState.upload_progress)
-        ),
-        border="2px dashed var(--gray-7)",
-        border_radius="12px",
-        padding="3em",
+        id="single-drop",
         width="100%",
-        cursor="pointer",
+    )
+
+
+def url_field() -> rx.Component:
+    """An image's address, fetched by the server through the API's SSRF-safe fetcher."""
+    return rx.form(
+        rx.hstack(
+            rx.input(name="image_url", id="image-url", type="url", placeholder="…or an image URL: https://example.com/photo.jpg",
+                     size="3", flex="1", min_width="12em"),  # fmt: skip
+            rx.button("Fetch", type="submit", size="3", variant="soft", id="fetch-url"),
+            width="100%",
+            wrap="wrap",
+        ),
+        on_submit=RemoveState.fetch_url,
+        reset_on_submit=True,
+        id="url-form",
+        width="100%",
+    )
+
+
+def samples() -> rx.Component:
+    """Up to four sample photos to try, each credited as its licence asks."""
+    return rx.vstack(
+        rx.text("No photo at hand? Try one of these:", size="2", color_scheme="gray"),
+        rx.flex(
+            *(
+                rx.vstack(
+                    rx.button(
+                        rx.image(src=sample.url, alt=f"Sample: {sample.name}", height="72px", width="96px", object_fit="cover",
+                                 border_radius="6px"),  # fmt: skip
+                        variant="ghost", height="auto", padding="2px", id=f"sample-{sample.name.split('.')[0]}",
+                        on_click=RemoveState.try_sample(sample.name), aria_label=f"Try the sample photo {sample.name}",
+                    ),  # fmt: skip
+                    rx.text(
+                        rx.link(f"Photo {sample.flickr_id}", href=sample.photo_page, is_external=True), ", ",
+                        rx.link("CC BY 2.0", href=LICENCE_URL, is_external=True), size="1", color_scheme="gray",
+                        class_name="sample-attribution",
+                    ),  # fmt: skip
+                    spacing="1",
+                    align="center",
+                    width="104px",
+                )
+                for sample in SAMPLES
+            ),
+            wrap="wrap",
+            gap="3",
+        ),
+        id="samples",
+        spacing="2",
+        width="100%",
     )
 
 
@@ -74,7 +138,11 @@ def progress() -> rx.Component:
             rx.cond(
                 RemoveState.stage == "uploading",
                 f"Uploading… {RemoveState.uploaded_percent}%",
-                rx.cond(RemoveState.busy_message != "", RemoveState.busy_message, "Removing the background…"),
+                rx.cond(
+                    RemoveState.stage == "fetching",
+                    "Downloading the image…",
+                    rx.cond(RemoveState.busy_message != "", RemoveState.busy_message, "Removing the background…"),
+                ),
             ),
             id="progress-text",
         ),
@@ -167,11 +235,11 @@ def results() -> rx.Component:
                     width="100%",
                 ),
             ),
-            columns="2",
+            columns=rx.breakpoints(initial="1", sm="2"),
             spacing="4",
             width="100%",
         ),
-        rx.hstack(
+        rx.flex(
             rx.button(
                 rx.icon("download"),
                 rx.cond(RemoveState.full_price != "", "Download preview", "Download PNG"),
@@ -181,14 +249,20 @@ def results() -> rx.Component:
                 on_click=rx.download(url=RemoveState.download_url),
             ),
             full_resolution(),
-            rx.button("Remove another background", variant="soft", size="3", on_click=RemoveState.reset_page),
+            rx.button(
+                "Remove another background", variant="soft", size="3", on_click=RemoveState.reset_page,
+                id="another-button", class_name="pick-file",
+            ),  # fmt: skip
             rx.text(
                 "Free preview: ", RemoveState.result_size, " px, made in ", RemoveState.seconds, " s.",
                 size="2",
                 color_scheme="gray",
             ),
             align="center",
-            spacing="3",
+            gap="3",
+            wrap="wrap",
+            class_name="action-row",
+            width="100%",
         ),
         width="100%",
         spacing="4",
@@ -209,6 +283,7 @@ def batch_drop_zone() -> rx.Component:
             spacing="2",
         ),
         id=BATCH_UPLOAD_ID,
+        class_name="batch-drop",
         accept=ACCEPT,
         multiple=True,
         max_files=settings.batch_max_items,
@@ -310,19 +385,30 @@ def batch_mode() -> rx.Component:
 def single_mode() -> rx.Component:
     return rx.vstack(
         drop_zone(),
+        rx.cond(RemoveState.stage != "done", rx.fragment(url_field(), samples())),
         rx.cond(
             RemoveState.error != "",
             rx.callout(RemoveState.error, icon="triangle-alert", color_scheme="red", id="error-message", width="100%"),
         ),
-        rx.cond((RemoveState.stage == "uploading") | (RemoveState.stage == "working"), progress()),
+        rx.cond((RemoveState.stage == "uploading") | (RemoveState.stage == "fetching") | (RemoveState.stage == "working"), progress()),
         rx.cond(RemoveState.stage == "done", results()),
         width="100%",
         spacing="4",
     )
 
 
+def input_helpers() -> rx.Component:
+    """Paste anywhere, drop anywhere, several files on "One photo": `assets/clearbg-input.js` reads
+    who may batch from here."""
+    return rx.fragment(
+        rx.box(id="input-helpers", custom_attrs={"data-signed-in": rx.cond(SessionState.signed_in, "yes", "no")}, display="none"),
+        rx.script(src="/clearbg-input.js"),
+    )
+
+
 def index() -> rx.Component:
     return page(
+        input_helpers(),
         rx.heading("Remove the background of any photo", size="8"),
         rx.text("Drop an image: ClearBG finds the subject and gives you a transparent PNG in seconds."),
         rx.tabs.root(

@@ -13,8 +13,11 @@ import reflex as rx
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.inference.decode import SUPPORTED
+from clearbg_app.samples import SAMPLES_DIR, sample_named
 from clearbg_app.services import credits, images
 from clearbg_app.services.errors import ServiceError
+from clearbg_app.services.batches import url_filename
+from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, fetch_image, public_only
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import BalanceState
@@ -31,7 +34,7 @@ async def _second() -> None:
 
 
 class RemoveState(SessionState):
-    """One image at a time; `stage` is idle, uploading, working, done or error."""
+    """One image at a time; `stage` is idle, uploading, fetching (an image URL), working, done or error."""
 
     stage: str = "idle"
     error: str = ""
@@ -109,18 +112,21 @@ class RemoveState(SessionState):
             return
         self.error = ""
         if len(files) > 1:
-            self._fail("Drop one image at a time.")
+            self._fail("Drop one image at a time, or use the Batch tab for several.")
             return
-        visitor = self._visitor_hash()
-        if visitor is None:
-            self._fail("ClearBG needs cookies to keep your result private; enable them and reload the page.")
-            return
-        upload = files[0]
         limit = get_settings().max_upload_bytes
         data = upload.file.read(limit + 1)
         if len(data) > limit:
             self._fail(images.too_large_message(upload.size or len(data)))
             return
+        return self._accept(data, upload.name or "image")
+
+    def _accept(self, data: bytes, filename: str):
+        """Store an image however it came in (picked, dropped, pasted, fetched, a sample) and process it."""
+        visitor = self._visitor_hash()
+        if visitor is None:
+            self._fail("ClearBG needs cookies to keep your result private; enable them and reload the page.")
+            return None
         user = self._current_user()
         try:
             with session_scope() as session:
@@ -128,15 +134,44 @@ class RemoveState(SessionState):
                     session,
                     store=get_blob_store(),
                     data=data,
-                    filename=upload.name or "image",
+                    filename=filename,
                     visitor_hash=visitor,
                     user_id=user.id if user else None,
                 )
         except ServiceError as error:
             self._fail(str(error))
-            return
-        self.stage, self.image_id, self.full_stage = "working", "", ""
+            return None
+        self.stage, self.image_id, self.full_stage, self.full_error = "working", "", "", ""
         return RemoveState.process(str(image.id))
+
+    @rx.event
+    def try_sample(self, name: str):
+        """One of the sample photos, as if the visitor had dropped it."""
+        sample = sample_named(name)
+        if sample is None:
+            self._fail("There is no such sample photo.")
+            return None
+        self.error = ""
+        return self._accept((SAMPLES_DIR / sample.file).read_bytes(), sample.name)
+
+    @rx.event(background=True)
+    async def fetch_url(self, form: dict):
+        """The "image URL" field (or a pasted URL): downloaded through the same SSRF-safe fetcher as
+        the API's image_url, then handled like an upload."""
+        url = str(form.get("image_url", "")).strip()
+        async with self:
+            if not url:
+                self._fail("Paste or type the address of an image first.")
+                return None
+            self.stage, self.error = "fetching", ""
+        try:
+            data = await asyncio.to_thread(download, url)
+        except ServiceError as error:
+            async with self:
+                self._fail(for_people(str(error)))
+            return None
+        async with self:
+            return self._accept(data, url_filename(url, "image"))
 
     @rx.event(background=True)
     async def process(self, image_id: str):
@@ -200,6 +235,19 @@ def insufficient_message(short: credits.InsufficientCredits) -> str:
         return str(short)
     arrives = credits.next_month_start(utcnow()).strftime("%Y-%m-%d")
     return f"{short} Your next {credits.format_credits(monthly)} free credits arrive on {arrives}."
+
+
+def download(url: str, policy: AddressPolicy = public_only) -> bytes:
+    """The image at `url`, with the API's limits and address checks."""
+    settings = get_settings()
+    timeouts = Timeouts(settings.url_fetch_connect_seconds, settings.url_fetch_read_seconds, settings.url_fetch_total_seconds)
+    return fetch_image(url, max_bytes=settings.max_upload_bytes, policy=policy, timeouts=timeouts)
+
+
+def for_people(message: str) -> str:
+    """The fetcher speaks of the API's `image_url` field; the page has an "image URL" field."""
+    message = message.replace("image_url", "the image URL")
+    return message[:1].upper() + message[1:]
 
 
 def _process(image_id: uuid.UUID, visitor_hash: str | None):
