@@ -298,3 +298,23 @@ def test_account_forms_change_password_and_email(client, data_dir):
     assert outbox(data_dir)[-1]["To"] == "new@example.com"
     bad = client.post("/auth/email", data={"new_email": "not an address", "password": "another-good-one"}, headers=ORIGIN)
     assert flash_of(bad)["kind"] == "error" and "valid email" in flash_of(bad)["msg"]
+
+
+@pytest.mark.parametrize("back", ["/privacy-center", "/account"])
+def test_a_wrong_password_comes_back_beside_its_form_on_its_own_page(client, back):
+    """The email form of the privacy center answers on the privacy center, keeps the new address, never the password."""
+    sign_up_and_in(client)
+    response = client.post("/auth/email", data={"new_email": "new@example.com", "password": "wrong-password!", "back": back}, headers=ORIGIN)
+    assert urlsplit(response.headers["location"]).path == back
+    flash = flash_of(response)
+    assert flash["kind"] == "error" and flash["fields"] == {"form": "email", "new_email": "new@example.com"}
+    assert "wrong-password!" not in response.headers["location"]
+    response = client.post("/auth/password", data={"current_password": "wrong-password!", "new_password": "x" * 12, "back": back}, headers=ORIGIN)
+    assert urlsplit(response.headers["location"]).path == back and flash_of(response)["fields"] == {"form": "password"}
+
+
+def test_the_answer_never_goes_to_another_site(client):
+    sign_up_and_in(client)
+    for back in ("https://evil.example/", "//evil.example", "/admin", ""):
+        response = client.post("/auth/email", data={"new_email": "new@example.com", "password": "x", "back": back}, headers=ORIGIN)
+        assert urlsplit(response.headers["location"]).path == "/account"

@@ -34,7 +34,7 @@ from clearbg_app.models import (
 )
 from clearbg_app.services import accounts, api_keys, audit, consents, deletion, exports, images, personal_data
 from clearbg_app.services.deletion_lock import DeletionPending
-from clearbg_app.services.errors import NotFound
+from clearbg_app.services.errors import NotFound, ServiceError
 from tests.conftest import sample_bytes
 from tests.mail import outbox
 from tests.privacy_helpers import EMAIL, IP, IP_PREFIX, NAME, PASSWORD, USER_AGENT, dump_blobs, dump_database, every_feature, new_user
@@ -190,12 +190,27 @@ def test_withdrawing_history_consent_schedules_deletion_of_kept_images(session, 
     assert images.purge_expired(session, store=store, clock=clock) == 2
 
 
-def test_granting_history_keeps_images_still_here_for_the_history_period(session, store, clock):
+def test_the_history_consent_applies_to_what_is_uploaded_after_it(session, store, clock):
+    """Earlier images keep their hour unless the person adds them to the history explicitly."""
     user = new_user(session, clock)
-    image = upload(session, store, clock, user)
+    before, other = upload(session, store, clock, user), upload(session, store, clock, user)
+    with pytest.raises(ServiceError, match="Turn on the processing history first"):
+        images.keep_in_history(session, user_id=user.id, image_id=before.id, now=clock())
     clock.advance(minutes=10)
     consents.set_consent(session, user=user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
-    assert as_utc(session.get(ProcessedImage, image.id).expires_at) == as_utc(image.created_at) + timedelta(days=30)
+    after = upload(session, store, clock, user)
+    expiry = {i.id: as_utc(session.get(ProcessedImage, i.id).expires_at) for i in (before, other, after)}
+    assert expiry[before.id] == expiry[other.id] == as_utc(before.created_at) + timedelta(hours=1)
+    assert expiry[after.id] == as_utc(after.created_at) + timedelta(days=30)
+    images.keep_in_history(session, user_id=user.id, image_id=before.id, now=clock())
+    assert as_utc(session.get(ProcessedImage, before.id).expires_at) == as_utc(before.created_at) + timedelta(days=30)
+    clock.advance(minutes=51)
+    assert images.purge_expired(session, store=store, clock=clock) == 1  # only `other` goes at its hour
+    assert {i.id for i in images.user_images(session, user_id=user.id, now=clock())} == {before.id, after.id}
+    stranger = new_user(session, clock, email="stranger@example.com")
+    consents.set_consent(session, user=stranger, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
+    with pytest.raises(NotFound):
+        images.keep_in_history(session, user_id=stranger.id, image_id=after.id, now=clock())
 
 
 def test_delete_one_and_all_history_images(session, store, clock):

@@ -252,17 +252,23 @@ async def reset_password(request: Request) -> Response:
 AccountAction = Callable[[Session, accounts.SignedIn, dict[str, str]], str]
 
 
-async def _account_action(request: Request, action: AccountAction) -> Response:
+ACCOUNT_FORM_PAGES = ("/account", "/privacy-center")  # the pages that show the email and password forms
+
+
+async def _account_action(request: Request, action: AccountAction, form_name: str, *, keep: tuple[str, ...] = ()) -> Response:
     """Run `action` (it checks the password) for the signed-in user with the posted form, then back to
-    /account with its message (or the error's); signed out, to the login page."""
+    the page the form is on, its message beside the form and the `keep` fields still typed in;
+    signed out, to the login page."""
     form = await read_form(request)
+    back = form.get("back") if form.get("back") in ACCOUNT_FORM_PAGES else "/account"
+    fields = {"form": form_name} | {name: form.get(name, "")[:254] for name in keep}
     try:
         message = await with_password(_as_signed_in, token=session_token(request), action=action, form=form)
     except ServiceError as error:
-        return redirect("/account", message=str(error))
+        return redirect(back, message=str(error), fields=fields)
     if message is None:
-        return redirect("/login", next="/account")
-    return redirect("/account", kind="info", message=message)
+        return redirect("/login", next=back)
+    return redirect(back, kind="info", message=message, fields={"form": form_name})
 
 
 def _as_signed_in(session: Session, *, token: str | None, action: AccountAction, form: dict[str, str]) -> str | None:
@@ -289,12 +295,12 @@ def _change_email(session: Session, signed_in: accounts.SignedIn, form: dict[str
 
 @form_post
 async def change_password(request: Request) -> Response:
-    return await _account_action(request, _change_password)
+    return await _account_action(request, _change_password, "password")
 
 
 @form_post
 async def change_email(request: Request) -> Response:
-    return await _account_action(request, _change_email)
+    return await _account_action(request, _change_email, "email", keep=("new_email",))
 
 
 async def confirm_email_change(request: Request) -> Response:

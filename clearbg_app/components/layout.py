@@ -122,10 +122,15 @@ def footer() -> rx.Component:
     )
 
 
+def session_watch() -> rx.Component:
+    """When an event found this tab's session gone, go to the sign-in page at once."""
+    return rx.cond(SessionState.session_ended, rx.box(on_mount=rx.redirect("/login?ended=1"), id="session-ended"))
+
+
 def page(*children: rx.Component) -> rx.Component:
     """A centered column with the header and footer."""
     return rx.container(
-        rx.vstack(header(), policy_banner(), *children, footer(), spacing="5", width="100%"),
+        rx.vstack(header(), policy_banner(), session_watch(), *children, footer(), spacing="5", width="100%"),
         size="3",
     )
 

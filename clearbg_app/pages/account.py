@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.components.forms import field, flash_callout, message_callout, native_form, post_form, revealed_secret, submit
+from clearbg_app.components.forms import (
+    back_field,
+    field,
+    flash_callout,
+    form_flash,
+    message_callout,
+    native_form,
+    post_form,
+    revealed_secret,
+    submit,
+)
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.services.accounts import MIN_PASSWORD
+from clearbg_app.state.base import SessionState
 from clearbg_app.state.account import NEW_KEY_FIELD, WEBHOOK_SECRET_FIELD, AccountState
 
 
@@ -49,18 +60,24 @@ def profile() -> rx.Component:
     )
 
 
-def credentials() -> rx.Component:
+def credentials(back: str = "/account") -> rx.Component:
+    """Change the email or the password; each answer comes back to `back`, beside its form, with the
+    new address still typed in (never a password)."""
     return section(
         "Email and password",
         post_form(
             "/auth/email",
-            field("New email address", "new_email", type="email", required=True),
+            back_field(back),
+            form_flash("email"),
+            field("New email address", "new_email", type="email", required=True, default_value=SessionState.form_new_email),
             field("Your password", "password", type="password"),
             submit("Change email", variant="soft"),
         ),
         rx.separator(),
         post_form(
             "/auth/password",
+            back_field(back),
+            form_flash("password"),
             field("Current password", "current_password", type="password", required=True),
             field(f"New password (at least {MIN_PASSWORD} characters)", "new_password", type="password", required=True, min_length=MIN_PASSWORD),
             submit("Change password", variant="soft"),

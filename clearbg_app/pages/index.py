@@ -385,7 +385,10 @@ def batch_mode() -> rx.Component:
 def single_mode() -> rx.Component:
     return rx.vstack(
         drop_zone(),
-        rx.cond(RemoveState.stage != "done", rx.fragment(url_field(), samples())),
+        rx.box(  # hidden, not gone, while a result shows: a pasted address still goes through the field
+            url_field(), samples(), display=rx.cond(RemoveState.stage == "done", "none", "flex"), flex_direction="column",
+            gap="1em", width="100%",
+        ),
         rx.cond(
             RemoveState.error != "",
             rx.callout(RemoveState.error, icon="triangle-alert", color_scheme="red", id="error-message", width="100%"),

@@ -325,7 +325,8 @@ class StateVars:
 
 
 STATE_VARS: tuple[StateVars, ...] = (
-    StateVars("SessionState", ("form_email", "form_display_name"), "a form's email and name, sent back after an error"),
+    StateVars("SessionState", ("form_email", "form_display_name", "form_new_email"),
+              "a form's email and name, sent back after an error"),
     StateVars("AccountState", ("email", "display_name", "sessions", "keys", "usage"),
               "the account's email, name, signed-in browsers, API key labels and API calls"),
     StateVars("PrivacyState", ("consents", "consent_history"), "the person's consents and their history"),

@@ -13,7 +13,7 @@ from clearbg_app.db import session_scope
 from clearbg_app.jobs.runs import run_job
 from clearbg_app.jobs.scheduler import exports_job, job_name
 from clearbg_app.models import ExportStatus
-from clearbg_app.services import accounts, consents, exports, images, personal_data
+from clearbg_app.services import accounts, billing, consents, credits, exports, images, personal_data
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
@@ -40,6 +40,20 @@ def retention_periods() -> list[dict[str, str]]:
     ]
 
 
+def deletion_losses(session, *, user_id) -> list[str]:
+    """The deletion form's warnings, in plain words."""
+    losses = []
+    units = credits.balance(session, user_id=user_id)
+    if units > 0:
+        losses.append(f"Your {plural(credits.format_credits(units), 'credit')} will be lost; they are not refunded.")
+    if billing.has_active_subscription(session, user_id=user_id):
+        losses.append(
+            "Your active subscription ends with the account: cancel it first under \"Manage subscription\" on "
+            "Your credits, so that it does not renew."
+        )
+    return losses
+
+
 class PrivacyState(SessionState):
     consents: list[dict[str, str]] = []
     consent_history: list[dict[str, str]] = []
@@ -49,6 +63,7 @@ class PrivacyState(SessionState):
     export_url: str = ""
     export_until: str = ""
     has_password: bool = False
+    deletion_losses: list[str] = []  # what deleting loses: the credits, an active subscription
     notice: str = ""
     notice_kind: str = ""
 
@@ -80,6 +95,7 @@ class PrivacyState(SessionState):
                 for event in consents.history(session, user_id=user.id)[:20]
             ]
             export = exports.latest(session, user_id=user.id)
+            self.deletion_losses = deletion_losses(session, user_id=user.id)
         self.categories = personal_data.categories(settings)
         self.retention = retention_periods()
         self.export_status = export.status if export else ""
@@ -169,6 +185,7 @@ class HistoryState(SessionState):
                 "thumb": f"/api/images/{image.id}/result" if image.result_key else f"/api/images/{image.id}/original",
                 "download": f"/api/images/{image.id}/{'full' if image.full_result_key else 'result'}?download=1" if image.result_key else "",
                 "original": f"/api/images/{image.id}/original?download=1",
+                "short": "yes" if as_utc(image.expires_at) < images.history_expiry(image) else "",  # from before the consent
             }
             for image in rows
         ]
@@ -191,6 +208,22 @@ class HistoryState(SessionState):
             consents.set_consent(session, user=signed_in.user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history")
         self.notice, self.notice_kind = f"Your images are now kept for {plural(self.days, 'day')}.", "info"
         self._refresh(signed_in)
+
+    @rx.event
+    def keep(self, image_id: str):
+        """Add an image uploaded before the consent to the history (it keeps its hour otherwise)."""
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/history")
+        try:
+            with session_scope() as session:
+                images.keep_in_history(session, user_id=signed_in.user.id, image_id=uuid.UUID(str(image_id)))
+        except (ServiceError, ValueError) as error:
+            self.notice, self.notice_kind = str(error) if isinstance(error, ServiceError) else "No such image.", "error"
+            return None
+        self.notice, self.notice_kind = f"Added to your history: kept for {plural(self.days, 'day')} after its upload.", "info"
+        self._refresh(signed_in)
+        return None
 
     @rx.event
     def delete(self, image_id: str = ""):

@@ -114,6 +114,7 @@ class RemoveState(SessionState):
         if len(files) > 1:
             self._fail("Drop one image at a time, or use the Batch tab for several.")
             return
+        upload = files[0]
         limit = get_settings().max_upload_bytes
         data = upload.file.read(limit + 1)
         if len(data) > limit:
@@ -123,11 +124,14 @@ class RemoveState(SessionState):
 
     def _accept(self, data: bytes, filename: str):
         """Store an image however it came in (picked, dropped, pasted, fetched, a sample) and process it."""
+        user = self._current_user()
+        if self.session_ended:  # signed out at once: nothing is processed for the ended session
+            self._fail("You were signed out; nothing was uploaded.")
+            return None
         visitor = self._visitor_hash()
         if visitor is None:
             self._fail("ClearBG needs cookies to keep your result private; enable them and reload the page.")
             return None
-        user = self._current_user()
         try:
             with session_scope() as session:
                 image = images.store_upload(

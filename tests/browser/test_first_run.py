@@ -44,8 +44,9 @@ def sign_up(page, smtp, email: str) -> str:
 
 
 def result_shown(page) -> None:
+    page.locator("#progress").wait_for(state="hidden", timeout=60_000)
     page.locator("#result-image").wait_for(state="visible", timeout=60_000)
-    page.wait_for_function("() => document.querySelector('#result-image').naturalWidth > 0", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#result-image')?.naturalWidth > 0", timeout=30_000)
 
 
 def no_sideways_scroll(page) -> None:
