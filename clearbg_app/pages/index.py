@@ -11,7 +11,7 @@ from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.samples import LICENCE_URL, SAMPLES
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
-from clearbg_app.state.batch import BATCH_UPLOAD_ID, SIZES, BatchState
+from clearbg_app.state.batch import BATCH_UPLOAD_ID, RECENT_HOURS, SIZES, BatchState
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
 
 ACCEPT = {
@@ -226,11 +226,13 @@ def full_resolution() -> rx.Component:
 def results() -> rx.Component:
     return rx.vstack(
         rx.grid(
-            panel("Original", rx.image(src=RemoveState.original_url, alt="Original", width="100%", id="original-image")),
+            panel("Original", rx.image(src=RemoveState.original_url, alt="Original", width="100%", max_height="55vh",
+                                       object_fit="contain", id="original-image")),  # fmt: skip
             panel(
                 "Background removed",
                 rx.box(
-                    rx.image(src=RemoveState.result_url, alt="Cut-out", width="100%", id="result-image"),
+                    rx.image(src=RemoveState.result_url, alt="Cut-out", width="100%", max_height="55vh", object_fit="contain",
+                             id="result-image"),  # fmt: skip
                     style=CHECKERBOARD,
                     width="100%",
                 ),
@@ -259,7 +261,7 @@ def results() -> rx.Component:
                 color_scheme="gray",
             ),
             align="center",
-            gap="3",
+            spacing="3",
             wrap="wrap",
             class_name="action-row",
             width="100%",
@@ -302,7 +304,19 @@ def batch_drop_zone() -> rx.Component:
 
 def batch_row(item: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(item["name"]),
+        rx.table.cell(
+            rx.hstack(
+                rx.cond(
+                    item["thumb"] != "",
+                    rx.image(src=item["thumb"], alt=item["name"], width="48px", height="48px", object_fit="contain",
+                             style=CHECKERBOARD, border_radius="4px", class_name="batch-thumb"),  # fmt: skip
+                ),
+                rx.text(item["name"]),
+                rx.cond(item["download"] != "", rx.link("Download", href=item["download"], size="1", class_name="batch-item-download")),
+                align="center",
+                wrap="wrap",
+            )
+        ),
         rx.table.cell(
             rx.hstack(
                 rx.cond(item["status"] == "processing", rx.spinner(size="1")),
@@ -335,14 +349,35 @@ def batch_queue() -> rx.Component:
                 disabled=BatchState.done_count == 0, on_click=rx.download(url=BatchState.zip_url),
             ),  # fmt: skip
             rx.cond(
-                (BatchState.failed_count > 0) & ~BatchState.running,
+                (BatchState.retryable_count > 0) & ~BatchState.running,
                 rx.button("Retry failed", variant="outline", size="3", id="batch-retry", on_click=BatchState.retry_failed),
             ),
             rx.button("New batch", variant="soft", size="3", on_click=BatchState.new_batch),
             spacing="3",
+            wrap="wrap",
+            class_name="action-row",
         ),
         width="100%",
         spacing="3",
+    )
+
+
+def recent_batches() -> rx.Component:
+    """The last day's batches and their ZIPs, so a reload or another tab loses nothing."""
+    return rx.vstack(
+        rx.heading(f"Recent batches ({RECENT_HOURS} h)", size="4"),
+        rows_table(
+            BatchState.recent,
+            ("Started", "Images", "Results"),
+            lambda batch: rx.table.row(
+                rx.table.cell(batch["when"]),
+                rx.table.cell(batch["summary"]),
+                rx.table.cell(rx.cond(batch["zip"] != "", rx.link("ZIP", href=batch["zip"]), "none")),
+            ),
+            empty="No batches in the last day.",
+            id="recent-batches",
+        ),
+        width="100%",
     )
 
 
@@ -358,15 +393,25 @@ def batch_mode() -> rx.Component:
                 rx.select(list(SIZES), value=BatchState.size_label, on_change=BatchState.set_size_label, id="batch-size"),
                 align="center",
             ),
+            rx.text(BatchState.price_line, size="2", id="batch-price"),
             batch_drop_zone(),
             rx.cond(
                 BatchState.error != "",
-                rx.callout(BatchState.error, icon="triangle-alert", color_scheme="red", id="batch-error", width="100%"),
+                rx.callout(
+                    rx.hstack(
+                        rx.text(BatchState.error),
+                        rx.cond(BatchState.short_of_credits, get_credits_link(id="batch-get-credits")),
+                        align="center", wrap="wrap",
+                    ),  # fmt: skip
+                    icon="triangle-alert", color_scheme="red", id="batch-error", width="100%",
+                ),  # fmt: skip
             ),
             rx.cond(BatchState.uploading, rx.text(f"Uploading… {BatchState.uploaded_percent}%", id="batch-uploading")),
             rx.cond(BatchState.items.length() > 0, batch_queue()),
+            recent_batches(),
             width="100%",
             spacing="3",
+            on_mount=BatchState.load,
         ),
         rx.callout.root(
             rx.callout.icon(rx.icon("info")),

@@ -218,6 +218,34 @@ def batch_items(session: Session, *, batch_id: uuid.UUID) -> list[BatchItem]:
     return list(session.exec(select(BatchItem).where(BatchItem.batch_id == batch_id).order_by(col(BatchItem.position))).all())
 
 
+def recent_batches(
+    session: Session, *, user_id: uuid.UUID, hours: int, now: datetime | None = None
+) -> list[tuple[Batch, dict[str, int]]]:
+    """The user's batches of the last `hours` that are still kept, newest first, with their item counts."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(Batch)
+        .where(Batch.user_id == user_id, col(Batch.created_at) >= now - timedelta(hours=hours), col(Batch.expires_at) > now)
+        .order_by(col(Batch.created_at).desc())
+        .limit(20)
+    ).all()
+    counted = []
+    for batch in rows:
+        statuses = [item.status for item in batch_items(session, batch_id=batch.id)]
+        counted.append((batch, {status.value: statuses.count(status) for status in ItemStatus}))
+    return counted
+
+
+def item_result(session: Session, *, store: BlobStore, batch_id: str, item_id: str, user_id: uuid.UUID) -> tuple[bytes, str]:
+    """A finished item's result and its name in the ZIP, for the user's own batch (`NotFound` otherwise)."""
+    batch = owned_batch(session, batch_id=batch_id, user_id=user_id)
+    items = batch_items(session, batch_id=batch.id)
+    item = next((row for row in items if str(row.id) == str(item_id)), None)
+    if item is None or item.status != ItemStatus.DONE or not item.result_key:
+        raise NotFound("No such finished image in this batch.")
+    return store.get(item.result_key), zip_names(items)[item.id]
+
+
 def summary(session: Session, *, batch: Batch) -> dict:
     """The batch as the API shows it (and the webhook sends it)."""
     items = batch_items(session, batch_id=batch.id)
@@ -263,9 +291,18 @@ def cancel(session: Session, *, batch: Batch, now: datetime | None = None) -> in
     return len(queued)
 
 
+# Failures that trying again can fix; an unreadable or refused file fails the same way every time.
+RETRYABLE_CODES = frozenset({"server_busy", "insufficient_credits", "url_fetch_failed", "internal_error"})
+
+
 def retry_failed(session: Session, *, batch: Batch, now: datetime | None = None) -> int:
-    """Queue the failed items again (they were not charged); the batch runs until they finish."""
-    failed = session.exec(select(BatchItem).where(BatchItem.batch_id == batch.id, BatchItem.status == ItemStatus.FAILED)).all()
+    """Queue again the failed items that a retry can fix (they were not charged); the batch runs until
+    they finish. Returns how many."""
+    failed = session.exec(
+        select(BatchItem).where(
+            BatchItem.batch_id == batch.id, BatchItem.status == ItemStatus.FAILED, col(BatchItem.error_code).in_(RETRYABLE_CODES)
+        )
+    ).all()
     if not failed:
         return 0
     now = now or utcnow()

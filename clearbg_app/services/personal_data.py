@@ -331,7 +331,7 @@ STATE_VARS: tuple[StateVars, ...] = (
               "the account's email, name, signed-in browsers, API key labels and API calls"),
     StateVars("PrivacyState", ("consents", "consent_history"), "the person's consents and their history"),
     StateVars("HistoryState", ("items",), "file names of the kept images"),
-    StateVars("BatchState", ("items",), "file names of the batch"),
+    StateVars("BatchState", ("items", "recent"), "file names of the batch, the recent batches"),
     StateVars("CreditsState", ("entries", "orders"), "the credit ledger and orders"),
     StateVars("AdminState", ("users", "account", "ledger", "query"), "accounts an admin looked up"),
     StateVars("AuditLogState", ("events",), "who did what, for admins"),
