@@ -92,3 +92,43 @@ def test_the_docs_tell_of_the_free_allowance(data_dir):
     rendered = str(api_docs())
     assert "12.5 free credits a month, granted the moment you confirm your email" in rendered
     assert "--fail-with-body" in rendered and " -f " not in rendered
+
+
+def test_the_example_responses_have_the_real_shapes(db_url, session, owner, key, pool, clock):
+    """Each documented example response parses and has the keys the API really answers with."""
+    from clearbg_app.api.openapi import EXAMPLE_RESPONSES
+    from tests.test_api import api_client
+
+    def body(name: str) -> dict:
+        return json.loads(EXAMPLE_RESPONSES[name].split("\n\n", 1)[1])
+
+    client = api_client(pool)
+    account = client.get("/api/v1.0/account", headers={"X-Api-Key": key}).json()
+    assert body("account")["data"]["attributes"].keys() == account["data"]["attributes"].keys()
+    assert body("account")["data"]["attributes"]["credits"].keys() == account["data"]["attributes"]["credits"].keys()
+    refused = client.post("/api/v1.0/removebg", files={"image_file": ("h.jpg", (SAMPLES / "images" / "horse.jpg").read_bytes())},
+                          data={"size": "preview"}, headers={"X-Api-Key": key})  # fmt: skip
+    assert refused.status_code == 402 and EXAMPLE_RESPONSES["removebg_error"].startswith("HTTP/1.1 402")
+    assert body("removebg_error")["errors"][0].keys() == refused.json()["errors"][0].keys()
+    assert body("removebg_error")["errors"][0]["code"] == refused.json()["errors"][0]["code"]
+    assert refused.json()["errors"][0]["detail"] == body("removebg_error")["errors"][0]["detail"]
+    give(session, owner, 100)
+    batch = client.post("/api/v1.0/batches", files={"image_file": ("cat.jpg", (SAMPLES / "images" / "horse.jpg").read_bytes())},
+                        headers={"X-Api-Key": key})  # fmt: skip
+    assert batch.status_code == 202
+    example = body("batch")["data"]
+    assert set(example) <= set(batch.json()["data"]) and set(example["items"][0]) <= set(batch.json()["data"]["items"][0])
+
+
+def test_one_base_url_everywhere(data_dir, monkeypatch):
+    from clearbg_app.api.openapi import docs_html
+    from clearbg_app.settings import get_settings
+
+    monkeypatch.setenv("CLEARBG_PUBLIC_URL", "https://bg.example.org")
+    get_settings.cache_clear()
+    client = TestClient(build_api(PublicApi(limiter=RateLimiter())))
+    page = client.get("/api/docs").text  # asked for as http://testserver: still the public URL
+    assert "https://bg.example.org/api/v1.0/removebg" in page and "testserver" not in page
+    assert client.get("/api/openapi.json").json()["servers"] == [{"url": "https://bg.example.org"}]
+    assert page.index("<h2>Examples</h2>") < page.index("<h2>POST /api/v1.0/removebg</h2>")  # examples first
+    assert docs_html("https://bg.example.org") == page

@@ -10,6 +10,7 @@ from clearbg_app.api.openapi import (
     BATCH_PYTHON_EXAMPLE,
     CURL_EXAMPLE,
     ERRORS,
+    EXAMPLE_RESPONSES,
     PARAMETERS,
     PYTHON_EXAMPLE,
     WEBHOOK_VERIFY_EXAMPLE,
@@ -18,6 +19,11 @@ from clearbg_app.api.openapi import (
 from clearbg_app.components.layout import page
 from clearbg_app.services import credits
 from clearbg_app.settings import get_settings
+
+
+def code(text: str, language: str) -> rx.Component:
+    """A code block that wraps inside the text column, with a copy button."""
+    return rx.code_block(text, language=language, can_copy=True, wrap_long_lines=True, width="100%")
 
 
 def _table(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> rx.Component:
@@ -53,17 +59,25 @@ def api_docs() -> rx.Component:
         ),  # fmt: skip
         allowance_note(),
         rx.heading("curl", size="4"),
-        rx.code_block(CURL_EXAMPLE.format(base=base), language="bash"),
+        code(CURL_EXAMPLE.format(base=base), "bash"),
         rx.heading("Python", size="4"),
-        rx.code_block(PYTHON_EXAMPLE.format(base=base), language="python"),
+        code(PYTHON_EXAMPLE.format(base=base), "python"),
+        rx.heading("Example responses", size="4"),
+        code(EXAMPLE_RESPONSES["removebg"], "http"),
+        code(EXAMPLE_RESPONSES["removebg_error"], "http"),
         rx.heading("POST /api/v1.0/removebg parameters", size="4"),
         _table(("Parameter", "Values", "Meaning"), parameters),
+        rx.heading("GET /api/v1.0/account", size="4"),
+        rx.text("Your credits and the free API calls left."),
+        code(f"curl -H 'X-Api-Key: YOUR_KEY' --fail-with-body {base}/api/v1.0/account", "bash"),
+        code(EXAMPLE_RESPONSES["account"], "http"),
         rx.heading("Batch jobs", size="4", id="batches"),
         *(rx.text(note) for note in batch_notes()),
-        rx.code_block(BATCH_CURL_EXAMPLE.format(base=base), language="bash"),
-        rx.code_block(BATCH_PYTHON_EXAMPLE.format(base=base), language="python"),
+        code(BATCH_CURL_EXAMPLE.format(base=base), "bash"),
+        code(BATCH_PYTHON_EXAMPLE.format(base=base), "python"),
+        code(EXAMPLE_RESPONSES["batch"], "http"),
         rx.heading("Verifying a batch webhook", size="4"),
-        rx.code_block(WEBHOOK_VERIFY_EXAMPLE, language="python"),
+        code(WEBHOOK_VERIFY_EXAMPLE, "python"),
         rx.heading("Errors", size="4"),
         _table(("Status", "Codes", "When"), [(str(status), codes, text) for status, codes, text in ERRORS]),
         rx.text(
