@@ -106,7 +106,7 @@ def samples() -> rx.Component:
             *(
                 rx.vstack(
                     rx.button(
-                        rx.image(src=sample.url, alt=f"Sample: {sample.name}", height="72px", width="96px", object_fit="cover",
+                        rx.image(src=sample.url, alt=f"Sample: {sample.name}", height="60px", width="78px", object_fit="cover",
                                  border_radius="6px"),  # fmt: skip
                         variant="ghost", height="auto", padding="2px", id=f"sample-{sample.name.split('.')[0]}",
                         on_click=RemoveState.try_sample(sample.name), aria_label=f"Try the sample photo {sample.name}",
@@ -118,7 +118,7 @@ def samples() -> rx.Component:
                     ),  # fmt: skip
                     spacing="1",
                     align="center",
-                    width="104px",
+                    width="80px",
                 )
                 for sample in SAMPLES
             ),

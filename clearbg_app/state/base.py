@@ -80,6 +80,8 @@ class SessionState(rx.State):
         self.session_ended = False
         user = self._current_user()
         await self._forget_unless_held_by(user)
+        if self.router.url.path.rstrip("/") == "/login":
+            self.session_ended = False  # already where an ended session is sent
         self._publish(user)
         flash = read_flash(dict(self.router.url.query_parameters))
         self.flash_message, self.flash_kind = flash.get("msg", ""), flash.get("kind", "")
