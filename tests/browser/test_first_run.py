@@ -86,7 +86,9 @@ def test_first_full_resolution_is_refused_beside_the_button_then_confirming_brin
     expect(page.locator("#ledger")).to_contain_text("Free monthly allowance")
 
     page.goto("/")
-    page.set_input_files("#single-drop input[type=file]", str(SAMPLES / "images" / "horse.jpg"))
+    with page.expect_file_chooser() as chooser:  # "Remove another background" opens the file picker
+        page.locator("#another-button").click()
+    chooser.value.set_files(str(SAMPLES / "images" / "horse.jpg"))
     result_shown(page)
     with page.expect_download(timeout=60_000):
         page.locator("#full-button").click()
@@ -157,7 +159,7 @@ def test_paste_an_image_paste_a_url_and_drop_anywhere(page):
 def test_several_files_on_one_photo_offer_the_batch_when_signed_in(page, smtp):
     sign_up(page, smtp, "dropper@example.com")
     page.goto("/")
-    page.locator("#single-drop").wait_for()
+    page.locator("#input-helpers[data-signed-in=yes]").wait_for(state="attached")
     page.evaluate(
         """(data) => {
             const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -206,3 +208,29 @@ def test_no_page_scrolls_sideways_on_a_phone(page, smtp):
         page.locator(".rt-Container").first.wait_for()
         page.wait_for_timeout(500)
         shot(page, (path.strip("/").replace("/", "-") or "home") + "-1366")
+
+
+def test_a_suspended_account_is_signed_out_at_its_next_click_and_nothing_is_processed(page, smtp, app_data_dir):
+    """An open tab of an account an administrator suspends: the next event signs it out, at once."""
+    from sqlmodel import Session, func, select
+
+    from clearbg_app.db import make_engine
+    from clearbg_app.models import ProcessedImage, User
+    from clearbg_app.services import accounts, admin
+
+    sign_up(page, smtp, "suspended@example.com")
+    page.goto("/")
+    page.locator("#input-helpers[data-signed-in=yes]").wait_for(state="attached")
+    engine = make_engine(f"sqlite:///{app_data_dir / 'clearbg.db'}")
+    with Session(engine) as session:
+        boss, _ = accounts.make_admin(session, email="boss@example.com")
+        user = session.exec(select(User).where(User.email == "suspended@example.com")).one()
+        admin.suspend(session, admin=boss, user_id=user.id, reason="abuse")
+        images_before = session.exec(select(func.count()).select_from(ProcessedImage)).one()
+    page.locator("#sample-cat").click()
+    page.wait_for_url("**/login?ended=1", timeout=30_000)
+    expect(page.locator("#signed-out-notice")).to_contain_text("You were signed out")
+    expect(page.locator("#header-balance")).to_have_count(0)
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(ProcessedImage)).one() == images_before
+    engine.dispose()
