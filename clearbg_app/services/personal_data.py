@@ -329,7 +329,7 @@ STATE_VARS: tuple[StateVars, ...] = (
               "a form's email and name, sent back after an error"),
     StateVars("AccountState", ("email", "display_name", "sessions", "keys", "usage"),
               "the account's email, name, signed-in browsers, API key labels and API calls"),
-    StateVars("PrivacyState", ("consents", "consent_history"), "the person's consents and their history"),
+    StateVars("PrivacyState", ("consents", "consent_history", "deletion_losses"), "the person's consents and their history, their balance"),
     StateVars("HistoryState", ("items",), "file names of the kept images"),
     StateVars("BatchState", ("items", "recent"), "file names of the batch, the recent batches"),
     StateVars("CreditsState", ("entries", "orders"), "the credit ledger and orders"),
