@@ -49,6 +49,12 @@ def result_shown(page) -> None:
     page.wait_for_function("() => document.querySelector('#result-image')?.naturalWidth > 0", timeout=30_000)
 
 
+def input_ready(page, signed_in: bool = False) -> None:
+    """The page is rendered and `clearbg-input.js` listens (paste and drop handlers)."""
+    page.locator(f"#input-helpers[data-signed-in={'yes' if signed_in else 'no'}]").wait_for(state="attached")
+    page.wait_for_function("() => window.clearbgInput === true")
+
+
 def no_sideways_scroll(page) -> None:
     widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"{page.url} scrolls sideways at {widths[1]} px: {widths[0]} px wide"
@@ -116,7 +122,7 @@ def test_a_sample_photo_with_its_attribution_and_another_upload(page):
 
 def test_paste_an_image_paste_a_url_and_drop_anywhere(page):
     page.goto("/")
-    page.locator("#single-drop").wait_for()
+    input_ready(page)
     page.evaluate(
         """(data) => {
             const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -129,7 +135,7 @@ def test_paste_an_image_paste_a_url_and_drop_anywhere(page):
     result_shown(page)
 
     page.goto("/")
-    page.locator("#image-url").wait_for()
+    input_ready(page)
     page.evaluate(
         """() => {
             const transfer = new DataTransfer();
@@ -159,7 +165,7 @@ def test_paste_an_image_paste_a_url_and_drop_anywhere(page):
 def test_several_files_on_one_photo_offer_the_batch_when_signed_in(page, smtp):
     sign_up(page, smtp, "dropper@example.com")
     page.goto("/")
-    page.locator("#input-helpers[data-signed-in=yes]").wait_for(state="attached")
+    input_ready(page, signed_in=True)
     page.evaluate(
         """(data) => {
             const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -171,7 +177,7 @@ def test_several_files_on_one_photo_offer_the_batch_when_signed_in(page, smtp):
         HORSE_B64,
     )
     page.locator("#multi-drop-batch").click()  # the files move to the Batch tab; the unconfirmed account has 0 credits
-    expect(page.locator("#batch-error")).to_contain_text("2 images x 0.25 credit = 0.5 credits; your balance is 0 credits. Nothing was started.")
+    expect(page.locator("#batch-error")).to_contain_text("2 images x 0.25 credit = 0.5 credit; your balance is 0 credits. Nothing was started.")
     expect(page.locator("#batch-get-credits")).to_have_attribute("href", "/credits")
     expect(page.locator(".batch-item")).to_have_count(0)
     shot(page, "batch-short-of-credits")
