@@ -69,5 +69,5 @@ if get_config().state_manager_mode == StateManagerMode.DISK:
                      "use the default (memory) or REFLEX_REDIS_URL.")  # fmt: skip
 reset_disk_state_manager()  # the .states/ files of earlier versions held cookies and personal data
 
-app = ClearBGApp(api_transformer=build_api())
+app = ClearBGApp(api_transformer=build_api(), stylesheets=["/clearbg.css"])
 app.register_lifespan_task(background_services)

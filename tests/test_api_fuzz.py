@@ -46,7 +46,7 @@ ACCOUNT_FIELDS = ("email", "password", "display_name", "adult", "accept", "next"
 FORM_ROUTES = {
     "/auth/signup": ACCOUNT_FIELDS, "/auth/login": ACCOUNT_FIELDS, "/auth/logout": (), "/auth/verify/resend": (),
     "/auth/forgot-password": ("email",), "/auth/reset-password": ("token", "password"), "/auth/password": ACCOUNT_FIELDS,
-    "/auth/email": ACCOUNT_FIELDS, "/privacy/delete": ("password", "confirm"), "/privacy/restore": ("token",),
+    "/auth/email": (*ACCOUNT_FIELDS, "back"), "/privacy/delete": ("password", "confirm"), "/privacy/restore": ("token",),
     "/billing/checkout": ("plan",), "/billing/portal": (), "/auth/google/login": ("adult", "accept", "next", "purpose", "confirm"),
 }  # fmt: skip
 OTHER_ROUTES = {
@@ -59,6 +59,7 @@ OTHER_ROUTES = {
     "/api/images/{image_id}/edits": _get(path=("image_id",)),
     "/api/privacy/exports/{export_id}": _get(path=("export_id",)), "/api/batches/{batch_id}/result.zip": _get(path=("batch_id",)),
     "/healthz": _get(), "/readyz": _get(), "/metrics": _get(),
+    "/api/batches/{batch_id}/items/{item_id}/result": _get("download", path=("batch_id", "item_id")),
     "/api/stripe/webhook": {"post": {
         "parameters": [{"name": "Stripe-Signature", "in": "header", "schema": TEXT}],
         "requestBody": {"content": {"application/json": {"schema": {}}}}, "responses": {"default": {"description": "any"}}}},

@@ -38,9 +38,9 @@ def flash_of(response) -> dict:
 
 
 def sign_up_and_in(client) -> None:
+    """Signing up signs in."""
     assert client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN).status_code == 303
-    response = client.post("/auth/login", data={"email": "ada@example.com", "password": PASSWORD}, headers=ORIGIN)
-    assert response.status_code == 303 and SESSION_COOKIE in client.cookies
+    assert SESSION_COOKIE in client.cookies
 
 
 def test_form_posts_from_other_sites_are_refused(client, session):
@@ -67,11 +67,29 @@ def test_form_posts_must_match_scheme_host_and_port(client, session, monkeypatch
         assert client.post("/auth/signup", data=form, headers={"referer": origin}).status_code == 303, origin
 
 
-def test_sign_up_then_sign_in_sets_an_http_only_cookie(client, session, monkeypatch):
+def test_sign_up_signs_in_at_once_with_an_http_only_cookie(client, session):
     response = client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
-    assert response.headers["location"].startswith("/login?m=")
-    assert flash_of(response)["kind"] == "info" and "confirm your address" in flash_of(response)["msg"]
+    assert response.headers["location"].startswith("/account?m=")
+    assert flash_of(response)["kind"] == "info" and "you are signed in" in flash_of(response)["msg"]
+    assert "free monthly credits, buy credits and create API keys" in flash_of(response)["msg"]  # what confirming unlocks
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    [row] = session.exec(select(AuthSession)).all()
+    assert row.user_id == session.exec(select(User)).one().id and row.revoked_at is None
 
+
+def test_sign_up_with_a_taken_address_signs_nobody_in(client, session):
+    client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
+    client.cookies.clear()
+    response = client.post("/auth/signup", data={**SIGN_UP, "password": "another-long-password"}, headers=ORIGIN)
+    assert response.headers["location"].startswith("/login?m=") and "Confirm your address" in flash_of(response)["msg"]
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "") and SESSION_COOKIE not in client.cookies
+    assert len(session.exec(select(AuthSession)).all()) == 1  # only the first sign-up's
+
+
+def test_sign_in_sets_an_http_only_cookie(client, session, monkeypatch):
+    client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
+    client.cookies.clear()
     response = client.post(
         "/auth/login", data={"email": "ada@example.com", "password": PASSWORD, "next": "/account"}, headers=ORIGIN
     )
@@ -79,7 +97,7 @@ def test_sign_up_then_sign_in_sets_an_http_only_cookie(client, session, monkeypa
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie and "SameSite=lax" in cookie
     assert "Secure" not in cookie  # development; production sets it (tested below)
-    assert len(session.exec(select(AuthSession)).all()) == 1
+    assert len(session.exec(select(AuthSession)).all()) == 2  # the sign-up's and this one
 
 
 def test_sign_up_errors_come_back_with_the_fields_but_never_the_password(client, session):
@@ -117,8 +135,11 @@ def test_verification_link_route(client, session, data_dir):
 
     client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN)
     token = token_in(outbox(data_dir)[0], "/auth/verify")
-    response = client.get(f"/auth/verify?token={token}")
-    assert response.headers["location"].startswith("/login?") and flash_of(response)["msg"] == "Your email address is confirmed."
+    response = client.get(f"/auth/verify?token={token}")  # signed in since the sign-up
+    assert response.headers["location"].startswith("/account?") and flash_of(response)["msg"].startswith("Your email address is confirmed.")
+    client.cookies.clear()
+    response = client.get(f"/auth/verify?token={token}")  # another browser
+    assert response.headers["location"].startswith("/login?") and flash_of(response)["msg"].startswith("Your email address is confirmed.")
     assert session.exec(select(User)).one().is_verified
     tampered = client.get(f"/auth/verify?token={token[:-4]}AAAA")
     assert flash_of(tampered)["kind"] == "error"
@@ -201,6 +222,7 @@ def test_a_reset_link_hands_its_token_to_the_form_in_a_cookie_not_the_page_url(c
 def test_request_logs_and_app_logs_never_hold_secrets(client, session, data_dir, caplog):
     caplog.set_level(logging.DEBUG)
     sign_up_and_in(client)
+    client.post("/auth/login", data={"email": "ada@example.com", "password": PASSWORD}, headers=ORIGIN)
     session_token = client.cookies[SESSION_COOKIE]
     from tests.mail import outbox
 
@@ -235,7 +257,7 @@ def test_request_logs_and_sessions_keep_only_a_coarse_user_agent(client, session
     client.get("/api/docs", headers={"user-agent": "curl/8.5.0"})
     writer.flush()
     rows = session.exec(select(RequestLog)).all()
-    assert {row.user_agent for row in rows} == {"Chrome 156", "curl 8"} and len(rows) == 5
+    assert {row.user_agent for row in rows} == {"Chrome 156", "curl 8"} and len(rows) == 4
     assert [row.user_agent for row in session.exec(select(AuthSession)).all()] == ["Chrome 156 on Linux"]
 
 
@@ -276,3 +298,23 @@ def test_account_forms_change_password_and_email(client, data_dir):
     assert outbox(data_dir)[-1]["To"] == "new@example.com"
     bad = client.post("/auth/email", data={"new_email": "not an address", "password": "another-good-one"}, headers=ORIGIN)
     assert flash_of(bad)["kind"] == "error" and "valid email" in flash_of(bad)["msg"]
+
+
+@pytest.mark.parametrize("back", ["/privacy-center", "/account"])
+def test_a_wrong_password_comes_back_beside_its_form_on_its_own_page(client, back):
+    """The email form of the privacy center answers on the privacy center, keeps the new address, never the password."""
+    sign_up_and_in(client)
+    response = client.post("/auth/email", data={"new_email": "new@example.com", "password": "wrong-password!", "back": back}, headers=ORIGIN)
+    assert urlsplit(response.headers["location"]).path == back
+    flash = flash_of(response)
+    assert flash["kind"] == "error" and flash["fields"] == {"form": "email", "new_email": "new@example.com"}
+    assert "wrong-password!" not in response.headers["location"]
+    response = client.post("/auth/password", data={"current_password": "wrong-password!", "new_password": "x" * 12, "back": back}, headers=ORIGIN)
+    assert urlsplit(response.headers["location"]).path == back and flash_of(response)["fields"] == {"form": "password"}
+
+
+def test_the_answer_never_goes_to_another_site(client):
+    sign_up_and_in(client)
+    for back in ("https://evil.example/", "//evil.example", "/admin", ""):
+        response = client.post("/auth/email", data={"new_email": "new@example.com", "password": "x", "back": back}, headers=ORIGIN)
+        assert urlsplit(response.headers["location"]).path == "/account"

@@ -7,6 +7,9 @@ import base64
 import io
 import uuid
 import zipfile
+from datetime import timedelta
+
+from clearbg_app.clock import as_utc
 
 import pytest
 from PIL import Image
@@ -17,6 +20,7 @@ from clearbg_app.db import session_scope
 from clearbg_app.services.jobs import batch_webhooks_job, purge_batches_job, scheduled_jobs
 from clearbg_app.models import Batch, BatchItem, EntryKind, ItemStatus, LedgerEntry
 from clearbg_app.services import api_keys, batches
+from clearbg_app.services.errors import NotFound
 from tests.conftest import _clear_caches
 from tests.images import encode, horse, text_as_jpeg
 from tests.test_accounts import verified_user
@@ -272,3 +276,83 @@ def test_results_are_purged_after_the_retention_blobs_first(client, session, key
 def test_the_scheduler_runs_the_batch_jobs():
     jobs = [job for job, _ in scheduled_jobs()]
     assert purge_batches_job in jobs and batch_webhooks_job in jobs
+
+
+def test_web_and_api_batch_items_are_labelled_by_their_file_in_usage_and_history(client, session, owner, key, worker, store):
+    """A batch from the batch page (no key) reads "Web batch: horse.jpg" in "API usage" and the credit
+    history, not "deleted key" / "API preview 200x155"; an API batch keeps its key and reads "API batch: ..."."""
+    from clearbg_app.http.removebg_params import removal_options
+    from clearbg_app.services import credits, removal
+
+    web = batches.create_batch(
+        session, store=store, user_id=owner.id, sources=[batches.Source("horse.jpg", data=SMALL), batches.Source("notes.jpg", data=text_as_jpeg())],
+        options=removal_options({"size": "preview"}, None),
+    )  # fmt: skip
+    assert web.channel == "web"
+    api_batch = create(client, key, (("pony.jpg", SMALL),)).json()["data"]["id"]
+    run_all(worker)
+    sources = [source for _, source in removal.recent_usage(session, user_id=owner.id)]
+    assert sorted(s for s in sources if s.startswith("Web")) == ["Web batch: horse.jpg", "Web batch: notes.jpg"]
+    [api_source] = [s for s in sources if not s.startswith("Web")]
+    assert key.startswith(api_source.removesuffix("…")) and "deleted key" not in sources
+    entries = session.exec(select(LedgerEntry).where(LedgerEntry.kind == EntryKind.USAGE)).all()
+    labels = credits.reference_labels(session, [entry.reference for entry in entries])
+    assert sorted(labels.values()) == ["API batch: pony.jpg", "Web batch: horse.jpg"]  # notes.jpg failed: no charge
+    assert session.get(Batch, uuid.UUID(api_batch)).channel == "api"
+    assert credits.reference_labels(session, ["image:not-a-uuid:full", "batch-item:", "api:123", ""]) == {}
+
+
+def test_retry_failed_requeues_only_what_a_retry_can_fix(client, session, owner, key, worker):
+    """An unreadable file fails the same way every time; a busy server or a short balance may not."""
+    batch_id = create(client, key, (("notes.jpg", text_as_jpeg()), ("horse.jpg", SMALL), ("pony.jpg", SMALL))).json()["data"]["id"]
+    run_all(worker)
+    batch = session.get(Batch, uuid.UUID(batch_id))
+    items = {item.filename: item for item in batches.batch_items(session, batch_id=batch.id)}
+    busy = items["pony.jpg"]
+    busy.status, busy.error_code, busy.error_detail, busy.result_key = ItemStatus.FAILED, "server_busy", "Busy", None
+    session.add(busy)
+    session.commit()
+    assert batches.retry_failed(session, batch=batch) == 1
+    session.refresh(items["notes.jpg"])
+    assert items["notes.jpg"].status == ItemStatus.FAILED and items["notes.jpg"].error_code == "invalid_image"
+    assert session.get(BatchItem, busy.id).status == ItemStatus.QUEUED
+
+
+def test_recent_batches_and_each_finished_image(client, session, owner, key, worker, store, clock):
+    batch_id = create(client, key, (("horse.jpg", SMALL), ("notes.jpg", text_as_jpeg()))).json()["data"]["id"]
+    run_all(worker)
+    [(batch, counts)] = batches.recent_batches(session, user_id=owner.id, hours=24)
+    assert str(batch.id) == batch_id and (counts["done"], counts["failed"]) == (1, 1)
+    later = as_utc(batch.created_at) + timedelta(hours=24, minutes=1)
+    assert batches.recent_batches(session, user_id=owner.id, hours=24, now=later) == []
+    items = {item.filename: item for item in batches.batch_items(session, batch_id=batch.id)}
+    data, name = batches.item_result(session, store=store, batch_id=batch_id, item_id=str(items["horse.jpg"].id), user_id=owner.id)
+    assert name == "horse.png" and Image.open(io.BytesIO(data)).mode == "RGBA"
+    stranger = verified_user(session, clock, email="stranger@example.com")
+    for batch_ref, item_ref, user_id in ((batch_id, str(items["horse.jpg"].id), stranger.id),  # another's batch
+                                         (batch_id, str(items["notes.jpg"].id), owner.id),  # failed: no result
+                                         (batch_id, "not-an-id", owner.id), ("not-a-batch", "x", owner.id)):  # fmt: skip
+        with pytest.raises(NotFound):
+            batches.item_result(session, store=store, batch_id=batch_ref, item_id=item_ref, user_id=user_id)
+
+
+def test_the_page_route_for_a_finished_image_needs_the_owner_s_cookie(db_url, session, owner, key, worker, client):
+    from starlette.testclient import TestClient
+
+    from clearbg_app.api import build_api
+
+    batch_id = create(client, key, (("horse.jpg", SMALL),)).json()["data"]["id"]
+    run_all(worker)
+    [item] = batches.batch_items(session, batch_id=uuid.UUID(batch_id))
+    browser = TestClient(build_api())
+    path = f"/api/batches/{batch_id}/items/{item.id}/result"
+    assert browser.get(path).status_code == 404  # signed out
+    from clearbg_app.http.cookies import SESSION_COOKIE
+    from clearbg_app.services import accounts
+
+    browser.cookies.set(SESSION_COOKIE, accounts.start_session(session, user=owner, user_agent=None, ip="127.0.0.1"))
+    shown = browser.get(path)
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png" and "content-disposition" not in shown.headers
+    saved = browser.get(path + "?download=1")
+    assert saved.headers["content-disposition"] == 'attachment; filename="horse.png"'
+    assert browser.get(f"/api/batches/{batch_id}/items/%00/result").status_code == 404

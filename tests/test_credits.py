@@ -13,8 +13,9 @@ from clearbg_app.clock import as_utc
 from clearbg_app.db import get_engine, session_scope
 from clearbg_app.services.jobs import credits_job
 from clearbg_app.models import CreditLot, EntryKind, LedgerEntry, Role
-from clearbg_app.services import credits
+from clearbg_app.services import accounts, credits
 from clearbg_app.services.credits import CreditError, InsufficientCredits
+from tests.mail import outbox, token_in
 from tests.test_accounts import sign_up, verified_user
 
 
@@ -190,6 +191,75 @@ def test_monthly_allowance_goes_to_verified_accounts_once_and_lapses(session, cl
     kinds = [(e.kind, e.amount_units, as_utc(e.created_at).month) for e in entries(session, verified)]
     assert kinds[-2:] in ([("monthly_allowance", 1250, 2), ("expiry", -1225, 2)], [("expiry", -1225, 2), ("monthly_allowance", 1250, 2)])
     assert_consistent(session, verified, 1250)
+
+
+def confirm(session, clock, data_dir, user):
+    """Open the newest verification link, as the user does."""
+    token = token_in([m for m in outbox(data_dir, clock) if m["To"] == user.email][-1], "/auth/verify")
+    return accounts.verify_email(session, token=token, now=clock())
+
+
+def test_confirming_the_email_grants_the_month_allowance_at_once_and_never_twice(session, clock, data_dir):
+    user = sign_up(session, clock)
+    assert credits.balance(session, user_id=user.id) == 0
+    confirm(session, clock, data_dir, user)
+    assert_consistent(session, user, 1250)  # no waiting for the hourly job
+    status = credits.allowance_status(session, user_id=user.id, now=clock())
+    assert (status["granted"], status["remaining_units"]) == (True, 1250)
+    assert status["lapses_at"] == credits.next_month_start(clock())
+    credits.charge(session, user_id=user.id, units=100, reason="Full resolution", reference="img-1")
+    session.commit()
+    assert credits_job(clock=clock) == {"allowances_granted": 0, "lots_expired": 0}  # the job sees it was given
+    confirm(session, clock, data_dir, user)  # the link opened again
+    assert_consistent(session, user, 1150)
+    clock.advance(days=31)  # next month: the job gives the next one, and this month's rest lapses
+    assert credits_job(clock=clock) == {"allowances_granted": 1, "lots_expired": 1}
+    assert_consistent(session, user, 1250)
+    assert len([e for e in entries(session, user) if e.kind == "monthly_allowance"]) == 2
+
+
+def test_a_google_sign_up_with_a_verified_address_starts_with_the_allowance(session, clock):
+    identity = accounts.ExternalIdentity(provider="google", subject="g-1", email="ada@example.com", email_verified=True, name="Ada")
+    user = accounts.sign_in_with_identity(session, identity=identity, adult_confirmed=True, policy_accepted=True, now=clock())
+    assert_consistent(session, user, 1250)
+    accounts.sign_in_with_identity(session, identity=identity, adult_confirmed=False, policy_accepted=False, now=clock())
+    assert_consistent(session, user, 1250)
+
+
+def test_no_allowance_when_the_setting_is_zero(session, clock, data_dir, monkeypatch):
+    monkeypatch.setenv("CLEARBG_FREE_MONTHLY_CREDITS", "0")
+    from clearbg_app.settings import get_settings
+
+    get_settings.cache_clear()
+    user = sign_up(session, clock)
+    confirm(session, clock, data_dir, user)
+    assert credits.balance(session, user_id=user.id) == 0
+    assert credits.allowance_status(session, user_id=user.id, now=clock())["monthly_units"] == 0
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_confirmation_racing_the_hourly_job_grants_once(session, clock, data_dir):
+    users = [sign_up(session, clock, email=f"user{n}@example.com") for n in range(8)]
+    tokens = [token_in([m for m in outbox(data_dir, clock) if m["To"] == u.email][-1], "/auth/verify") for u in users]
+    start = threading.Barrier(len(users) + 1)
+
+    def confirm_one(token):
+        start.wait()
+        with Session(get_engine(), expire_on_commit=False) as own:
+            accounts.verify_email(own, token=token, now=clock())
+
+    def run_job():
+        start.wait()
+        for _ in range(5):
+            credits_job(clock=clock)
+
+    threads = [threading.Thread(target=confirm_one, args=(t,)) for t in tokens] + [threading.Thread(target=run_job)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for user in users:
+        assert_consistent(session, user, 1250)
 
 
 # Concurrency (PostgreSQL row lock) -------------------------------------------------------------------------

@@ -87,3 +87,23 @@ def test_signed_in_uploader_owns_the_image_from_any_browser(session, store, pool
     other = verified_user(session, clock, email="eve@example.com", name="Eve")
     with pytest.raises(NotFound):
         images.owned_image(session, image_id=image.id, visitor_hash="x" * 64, user_id=other.id)
+
+
+def test_the_shown_size_is_the_delivered_one_after_exif_rotation(session, store, pool, buyer):
+    """A phone photo stored landscape with "rotate 90°" in its EXIF is delivered portrait: the page's
+    button and the credit history say the delivered size, and the history names the file."""
+    give(session, buyer, 1)
+    landscape = Image.open(io.BytesIO(sample_bytes("horse.jpg")))  # 770x595
+    exif = landscape.getexif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to view
+    out = io.BytesIO()
+    landscape.save(out, "JPEG", exif=exif.tobytes(), quality=90)
+    stored = images.store_upload(session, store=store, data=out.getvalue(), filename="phone.jpg", visitor_hash=VISITOR, user_id=buyer.id)
+    assert (stored.width, stored.height) == (595, 770)
+    image = images.process_image(session, store=store, image_id=stored.id, pool=pool, max_pixels=250_000)
+    done = images.make_full_resolution(session, store=store, image=image, user_id=buyer.id, pool=pool)
+    assert Image.open(io.BytesIO(store.get(done.full_result_key))).size == (595, 770)
+    entries, _ = credits.ledger_page(session, user_id=buyer.id, page=1)
+    usage = next(entry for entry in entries if entry.kind == EntryKind.USAGE)
+    assert usage.reason == "Full resolution 595x770"
+    assert credits.reference_labels(session, [usage.reference]) == {usage.reference: "Web: phone.jpg"}

@@ -135,3 +135,32 @@ def test_0013_adds_the_model_to_api_usage(db_url, session):
     alembic(db_url, command.upgrade, "head")
     session.expire_all()
     assert [row.model for row in session.exec(select(ApiUsage)).all()] == [""]
+
+
+def test_0015_marks_keyless_batches_as_web_and_old_usage_as_api(db_url, session):
+    """Batches written before 0015 without a key came from the batch page; usage rows were API calls."""
+    from sqlalchemy import text
+
+    alembic(db_url, command.downgrade, "0012")
+    user = accounts.sign_up(session, email="ada@example.com", display_name="Ada", password="correct-horse-battery",
+                            adult_confirmed=True, policy_accepted=True, ip="127.0.0.1")  # fmt: skip
+    now = datetime.now(UTC)
+    as_id = (lambda value: value.hex) if db_url.startswith("sqlite") else str  # how each stores a UUID
+    for _ in range(2):
+        session.execute(
+            text("INSERT INTO batch (id, user_id, status, params, webhook_status, webhook_attempts, created_at, expires_at) "
+                 "VALUES (:id, :user, 'done', '{}', 'none', 0, :now, :now)"),  # fmt: skip
+            {"id": as_id(uuid.uuid4()), "user": as_id(user.id), "now": now},
+        )
+    session.execute(
+        text("INSERT INTO api_usage (id, at, user_id, size, credits_units, latency_ms, status) VALUES (:id, :now, :user, 'preview', 25, 1, 200)"),
+        {"id": as_id(uuid.uuid4()), "user": as_id(user.id), "now": now},
+    )
+    session.commit()
+    alembic(db_url, command.upgrade, "head")
+    session.expire_all()
+    from clearbg_app.models import ApiUsage, Batch
+
+    assert [batch.channel for batch in session.exec(select(Batch)).all()] == ["web", "web"]
+    [usage] = session.exec(select(ApiUsage)).all()
+    assert (usage.channel, usage.reference) == ("api", None)

@@ -3,6 +3,7 @@ without the history consent, exports, deletion with its grace period, anonymizat
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -34,7 +35,7 @@ from clearbg_app.models import (
 )
 from clearbg_app.services import accounts, api_keys, audit, consents, deletion, exports, images, news, personal_data
 from clearbg_app.services.deletion_lock import DeletionPending
-from clearbg_app.services.errors import NotFound
+from clearbg_app.services.errors import NotFound, ServiceError
 from tests.conftest import sample_bytes
 from tests.mail import outbox
 from tests.privacy_helpers import EMAIL, IP, IP_PREFIX, NAME, PASSWORD, USER_AGENT, dump_blobs, dump_database, every_feature, new_user
@@ -193,12 +194,27 @@ def test_withdrawing_history_consent_schedules_deletion_of_kept_images(session, 
     assert images.purge_expired(session, store=store, clock=clock) == 2
 
 
-def test_granting_history_keeps_images_still_here_for_the_history_period(session, store, clock):
+def test_the_history_consent_applies_to_what_is_uploaded_after_it(session, store, clock):
+    """Earlier images keep their hour unless the person adds them to the history explicitly."""
     user = new_user(session, clock)
-    image = upload(session, store, clock, user)
+    before, other = upload(session, store, clock, user), upload(session, store, clock, user)
+    with pytest.raises(ServiceError, match="Turn on the processing history first"):
+        images.keep_in_history(session, user_id=user.id, image_id=before.id, now=clock())
     clock.advance(minutes=10)
     consents.set_consent(session, user=user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
-    assert as_utc(session.get(ProcessedImage, image.id).expires_at) == as_utc(image.created_at) + timedelta(days=30)
+    after = upload(session, store, clock, user)
+    expiry = {i.id: as_utc(session.get(ProcessedImage, i.id).expires_at) for i in (before, other, after)}
+    assert expiry[before.id] == expiry[other.id] == as_utc(before.created_at) + timedelta(hours=1)
+    assert expiry[after.id] == as_utc(after.created_at) + timedelta(days=30)
+    images.keep_in_history(session, user_id=user.id, image_id=before.id, now=clock())
+    assert as_utc(session.get(ProcessedImage, before.id).expires_at) == as_utc(before.created_at) + timedelta(days=30)
+    clock.advance(minutes=51)
+    assert images.purge_expired(session, store=store, clock=clock) == 1  # only `other` goes at its hour
+    assert {i.id for i in images.user_images(session, user_id=user.id, now=clock())} == {before.id, after.id}
+    stranger = new_user(session, clock, email="stranger@example.com")
+    consents.set_consent(session, user=stranger, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
+    with pytest.raises(NotFound):
+        images.keep_in_history(session, user_id=stranger.id, image_id=after.id, now=clock())
 
 
 def test_delete_one_and_all_history_images(session, store, clock):
@@ -219,6 +235,10 @@ def read_export(store, export: DataExport) -> tuple[dict, list[str]]:
     return json.loads(archive.read(exports.DOCUMENT)), archive.namelist()
 
 
+def export_archive(store, export: DataExport) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(store.get(export.blob_key)))
+
+
 def test_export_holds_every_registry_field_of_a_person_who_used_everything(session, store, clock, data_dir):
     person = every_feature(session, store, clock)
     export = exports.latest(session, user_id=person.user.id)
@@ -228,6 +248,11 @@ def test_export_holds_every_registry_field_of_a_person_who_used_everything(sessi
         expected = session.exec(select(entry.model).where(entry.where(person.user))).all()
         if entry.model is OutboxMail:  # the verification mail was waiting; the export-ready one came after
             expected = [row for row in expected if row.kind != "export_ready"]
+        if entry.table in exports.IN_CSV:  # the request logs: counted in the JSON, in full as CSV
+            csv_rows = list(csv.DictReader(io.StringIO(export_archive(store, export).read(exports.IN_CSV[entry.table]).decode())))
+            assert document["tables"][entry.table]["count"] == len(csv_rows) == len(expected) > 0
+            assert all(set(row) == set(entry.exported_columns) for row in csv_rows)
+            continue
         rows = document["tables"][entry.table]["rows"]
         if entry.model is not AccountDeletion:  # an account being deleted cannot ask for an export
             assert len(rows) == len(expected) > 0, entry.table
@@ -241,7 +266,13 @@ def test_export_holds_every_registry_field_of_a_person_who_used_everything(sessi
     assert len(document["tables"]["consent_event"]["rows"]) == 4
     text = json.dumps(document)
     assert person.api_secret not in text and "$argon2" not in text
-    assert {f"images/{person.image_ids[0]}/original.jpeg", f"images/{person.image_ids[0]}/result.png"} <= set(names)
+    image = session.get(ProcessedImage, person.image_ids[0])
+    label = f"{as_utc(image.created_at):%Y-%m-%d %H%M} {NAME} portrait"
+    assert {f"images/{label}.jpeg", f"images/{label} (background removed).png"} <= set(names)  # original name and date
+    assert any(name.startswith("batches/") and name.endswith(f"/{NAME} batch.jpg") for name in names)  # batch images too
+    readme = export_archive(store, export).read(exports.README).decode()
+    assert "What is in this file" in readme and "request-logs.csv" in readme and "requests between" in readme
+    assert "<script" not in readme
     mail = outbox(data_dir, clock)[-1]
     assert mail["To"] == EMAIL and "/privacy-center" in mail.get_content()
 
@@ -257,7 +288,7 @@ def test_one_export_at_a_time_and_downloads_only_by_the_owner_until_expiry(sessi
     assert exports_job(clock=clock) == {"exports_built": 1, "exports_purged": 0}
     session.expire_all()
     _, data = exports.download(session, store=store, user_id=user.id, export_id=export.id, now=clock())
-    assert zipfile.ZipFile(io.BytesIO(data)).namelist() == [exports.DOCUMENT]
+    assert zipfile.ZipFile(io.BytesIO(data)).namelist() == [exports.README, exports.DOCUMENT, exports.REQUEST_LOG_CSV]
     with pytest.raises(NotFound):
         exports.download(session, store=store, user_id=other.id, export_id=export.id, now=clock())
     with pytest.raises(NotFound):

@@ -3,7 +3,7 @@
 Existing deletions were all asked for by their account holders: their `reason` is "request".
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01 12:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = '0016'
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -30,9 +30,10 @@ from clearbg_app.http.flash import flash
 from clearbg_app.http.redirects import safe_next
 from clearbg_app.api.origins import is_site_origin
 from clearbg_app.db import session_scope
-from clearbg_app.services import accounts, security
+from clearbg_app.services import accounts, credits, security
 from clearbg_app.services.deletion_lock import CANCEL_MINUTES, DeletionPending
 from clearbg_app.services.errors import ServiceError
+from clearbg_app.settings import get_settings
 
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
@@ -95,29 +96,49 @@ def offer_restore(pending: DeletionPending) -> Response:
     return response
 
 
+UNLOCKED_BY_CONFIRMING = (
+    "Confirm your address from the email we just sent to get your free monthly credits, buy credits and create API keys."
+)
+
+
+def _sign_up(session: Session, *, user_agent: str | None, **fields) -> str | None:
+    """The new account's session token, or None for an address that already has an account (its
+    owner is emailed; the password typed here signs nobody in)."""
+    user = accounts.sign_up(session, **fields)
+    if user is None:
+        return None
+    return accounts.start_session(session, user=user, user_agent=user_agent, ip=fields["ip"])
+
+
 @form_post
 async def sign_up(request: Request) -> Response:
+    """Create the account and sign it in at once: an unconfirmed account can already remove
+    backgrounds, and the page says what confirming unlocks."""
     form = await read_form(request)
     fields = {"email": form.get("email", "")[:254], "display_name": form.get("display_name", "")[:80]}
     try:
-        await with_password(
-            accounts.sign_up,
+        token = await with_password(
+            _sign_up,
             email=form.get("email", ""),
             display_name=form.get("display_name", ""),
             password=form.get("password", ""),
             adult_confirmed=form.get("adult") == "on",
             policy_accepted=form.get("accept") == "on",
             ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
         )
     except ServiceError as error:
         return redirect("/signup", message=str(error), fields=fields)
-    return redirect(
-        "/login",
-        kind="info",
-        message="Almost done: we sent you an email with a link to confirm your address. "
-        "You can sign in now; buying credits and API keys need the confirmed address.",
-        fields={"email": fields["email"]},
-    )
+    if token is None:
+        return redirect(
+            "/login",
+            kind="info",
+            message="Almost done: we sent you an email. Confirm your address from it, then sign in here.",
+            fields={"email": fields["email"]},
+        )
+    response = redirect("/account", kind="info", message=f"Welcome to ClearBG, you are signed in. {UNLOCKED_BY_CONFIRMING}")
+    set_session_cookie(response, token)
+    return response
 
 
 def _sign_in(session: Session, *, email: str, password: str, ip: str | None, user_agent: str | None) -> str:
@@ -163,7 +184,10 @@ async def verify_email(request: Request) -> Response:
             signed_in = signed_in_user(request, session) is not None
     except ServiceError as error:
         return redirect("/login", message=str(error))
-    return redirect("/account" if signed_in else "/login", kind="info", message="Your email address is confirmed.")
+    message = "Your email address is confirmed."
+    if credits.to_units(get_settings().free_monthly_credits) > 0:
+        message += " This month's free credits are on your account."
+    return redirect("/account" if signed_in else "/login", kind="info", message=message)
 
 
 @form_post
@@ -219,17 +243,23 @@ async def reset_password(request: Request) -> Response:
 AccountAction = Callable[[Session, accounts.SignedIn, dict[str, str]], str]
 
 
-async def _account_action(request: Request, action: AccountAction) -> Response:
+ACCOUNT_FORM_PAGES = ("/account", "/privacy-center")  # the pages that show the email and password forms
+
+
+async def _account_action(request: Request, action: AccountAction, form_name: str, *, keep: tuple[str, ...] = ()) -> Response:
     """Run `action` (it checks the password) for the signed-in user with the posted form, then back to
-    /account with its message (or the error's); signed out, to the login page."""
+    the page the form is on, its message beside the form and the `keep` fields still typed in;
+    signed out, to the login page."""
     form = await read_form(request)
+    back = form.get("back") if form.get("back") in ACCOUNT_FORM_PAGES else "/account"
+    fields = {"form": form_name} | {name: form.get(name, "")[:254] for name in keep}
     try:
         message = await with_password(_as_signed_in, token=session_token(request), action=action, form=form)
     except ServiceError as error:
-        return redirect("/account", message=str(error))
+        return redirect(back, message=str(error), fields=fields)
     if message is None:
-        return redirect("/login", next="/account")
-    return redirect("/account", kind="info", message=message)
+        return redirect("/login", next=back)
+    return redirect(back, kind="info", message=message, fields={"form": form_name})
 
 
 def _as_signed_in(session: Session, *, token: str | None, action: AccountAction, form: dict[str, str]) -> str | None:
@@ -256,12 +286,12 @@ def _change_email(session: Session, signed_in: accounts.SignedIn, form: dict[str
 
 @form_post
 async def change_password(request: Request) -> Response:
-    return await _account_action(request, _change_password)
+    return await _account_action(request, _change_password, "password")
 
 
 @form_post
 async def change_email(request: Request) -> Response:
-    return await _account_action(request, _change_email)
+    return await _account_action(request, _change_email, "email", keep=("new_email",))
 
 
 async def confirm_email_change(request: Request) -> Response:

@@ -1,7 +1,7 @@
 """Batch jobs in the public API: `POST /api/v1.0/batches` (202 and a Location), `GET .../{id}`,
 `GET .../{id}/result.zip`, `DELETE .../{id}` (cancel what has not started), and the webhook signing
-secret. The web page downloads its batches' ZIP through `/api/batches/{id}/result.zip` with the
-session cookie. Every route calls `clearbg_app.services.batches`."""
+secret. The web page downloads its batches' ZIP through `/api/batches/{id}/result.zip`, and each
+finished image through `/api/batches/{id}/items/{item}/result`, with the session cookie. Every route calls `clearbg_app.services.batches`."""
 
 from __future__ import annotations
 
@@ -115,6 +115,7 @@ class BatchApi:
             Route(BASE + "/{batch_id}/result.zip", self.result_zip, methods=["GET"]),
             Route("/api/v1.0/webhook_secret", self.webhook_secret, methods=["GET"]),
             Route("/api/batches/{batch_id}/result.zip", page_result_zip, methods=["GET"]),
+            Route("/api/batches/{batch_id}/items/{item_id}/result", page_item_result, methods=["GET"]),
         ]
 
     async def _user(self, request: Request) -> tuple:
@@ -200,6 +201,34 @@ async def page_result_zip(request: Request) -> Response:
         if signed_in is None:
             raise ApiError(404, "not_found", "Not found", "No such batch, or it has expired.")
         return zip_response(signed_in.user.id, request.path_params["batch_id"])
+
+    try:
+        return await asyncio.to_thread(respond)
+    except Exception as raised:  # noqa: BLE001
+        return as_api_error(raised).response()
+
+
+MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp", ".zip": "application/zip"}
+
+
+async def page_item_result(request: Request) -> Response:
+    """One finished image of the signed-in user's own batch: a thumbnail, or a download with ?download=1."""
+
+    def respond() -> Response:
+        with session_scope() as session:
+            signed_in = signed_in_user(request, session)
+            if signed_in is None:
+                raise ApiError(404, "not_found", "Not found", "No such image, or it has expired.")
+            data, name = batches.item_result(
+                session, store=get_blob_store(), batch_id=request.path_params["batch_id"],
+                item_id=request.path_params["item_id"], user_id=signed_in.user.id,
+            )  # fmt: skip
+        media_type = MEDIA_TYPES.get(name[name.rfind("."):].lower(), "application/octet-stream")
+        headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+        if request.query_params.get("download"):
+            ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in name)[-120:]
+            headers["Content-Disposition"] = f'attachment; filename="{ascii_name or "image"}"'
+        return Response(data, media_type=media_type, headers=headers)
 
     try:
         return await asyncio.to_thread(respond)

@@ -81,7 +81,8 @@ ERRORS = [
 
 CURL_EXAMPLE = """curl -H 'X-Api-Key: YOUR_KEY' \\
      -F 'image_file=@/path/to/photo.jpg' -F 'size=auto' \\
-     -f {base}/api/v1.0/removebg -o no-bg.png"""
+     --fail-with-body {base}/api/v1.0/removebg -o no-bg.png
+# On an error the JSON explanation lands in no-bg.png and curl exits non-zero: cat no-bg.png"""
 PYTHON_EXAMPLE = """import requests
 
 response = requests.post(
@@ -96,6 +97,35 @@ if response.status_code == requests.codes.ok:
 else:
     print("Error:", response.status_code, response.json()["errors"])"""
 
+
+# What each operation answers, shown beside it in /docs/api and /api/docs (tests check them against the real answers).
+EXAMPLE_RESPONSES = {
+    "removebg": """HTTP/1.1 200 OK
+Content-Type: image/png
+X-Credits-Charged: 0.25
+X-Width: 400
+X-Height: 309
+X-RateLimit-Remaining: 499
+
+<the PNG image>""",
+    "removebg_error": """HTTP/1.1 402 Payment Required
+Content-Type: application/json
+
+{"errors": [{"title": "Insufficient credits", "code": "insufficient_credits",
+  "detail": "Insufficient credits: this costs 0.25 credits and your balance is 0."}]}""",
+    "account": """HTTP/1.1 200 OK
+Content-Type: application/json
+
+{"data": {"attributes": {"credits": {"total": 12.5, "subscription": 0, "payg": 0, "enterprise": 0},
+                         "api": {"free_calls": 50, "sizes": "all"}}}}""",
+    "batch": """HTTP/1.1 202 Accepted
+Location: /api/v1.0/batches/6f1c...
+Content-Type: application/json
+
+{"data": {"id": "6f1c...", "status": "running", "counts": {"queued": 2, "processing": 0, "done": 0, "failed": 0, "cancelled": 0},
+          "credits_charged": "0", "result_url": "/api/v1.0/batches/6f1c.../result.zip",
+          "items": [{"id": "...", "position": 1, "filename": "cat.jpg", "source": "file", "status": "queued", "credits_charged": "0"}]}}""",
+}
 
 BATCH_NOTES = [
     "POST /api/v1.0/batches takes many images at once: repeated image_file parts and/or image_url (or image_file_b64) "
@@ -122,7 +152,7 @@ BATCH_CURL_EXAMPLE = """curl -H 'X-Api-Key: YOUR_KEY' \\
      {base}/api/v1.0/batches
 # -> 202 {{"data": {{"id": "...", "status": "running", "items": [...]}}}}
 curl -H 'X-Api-Key: YOUR_KEY' {base}/api/v1.0/batches/BATCH_ID
-curl -H 'X-Api-Key: YOUR_KEY' -f -o results.zip {base}/api/v1.0/batches/BATCH_ID/result.zip"""
+curl -H 'X-Api-Key: YOUR_KEY' --fail-with-body -o results.zip {base}/api/v1.0/batches/BATCH_ID/result.zip"""
 BATCH_PYTHON_EXAMPLE = """import time, requests
 
 headers = {{"X-Api-Key": "YOUR_KEY"}}
@@ -193,6 +223,7 @@ def openapi_document() -> dict:
                     "title": {"type": "string"}, "code": {"type": "string"}, "detail": {"type": "string"}}}}}},
             },  # fmt: skip
         },
+        "servers": [{"url": get_settings().public_url.rstrip("/")}],
         "security": [{"ApiKey": []}],
         "paths": {
             "/api/v1.0/removebg": {
@@ -301,32 +332,42 @@ def batch_paths(properties: dict, errors: dict) -> dict:
 
 
 def docs_html(base: str) -> str:
-    """The reference as one self-contained HTML page."""
+    """The reference as one self-contained HTML page in the site's colours, examples first (no scripts:
+    the copy buttons are on /docs/api)."""
     esc = html.escape
     rows = "".join(f"<tr><td><code>{esc(n)}</code></td><td>{esc(', '.join(s.get('enum', [])) or s['type'])}</td><td>{esc(t)}</td></tr>" for n, s, t in PARAMETERS)
     headers = "".join(f"<tr><td><code>{esc(n)}</code></td><td>{esc(t)}</td></tr>" for n, t in (RESULT_HEADERS | RATE_HEADERS).items())
     errors = "".join(f"<tr><td>{status}</td><td><code>{esc(codes)}</code></td><td>{esc(text)}</td></tr>" for status, codes, text in ERRORS)
     batch = "".join(f"<p>{esc(note)}</p>" for note in batch_notes())
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ClearBG API reference</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
-table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;vertical-align:top;text-align:left}}
-pre{{background:#f4f4f4;padding:1rem;overflow:auto}}</style></head><body>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,system-ui,sans-serif;max-width:60rem;margin:0 auto;
+padding:0 1rem 3rem;line-height:1.55;color:#1c2024}}a{{color:#6550b9}}h1,h2,h3{{line-height:1.25}}h2{{margin-top:2.2rem}}
+header{{display:flex;justify-content:space-between;align-items:center;padding:1rem 0 .5rem;flex-wrap:wrap;gap:.5rem}}
+header a.brand{{font-size:1.5rem;font-weight:700;color:#6550b9;text-decoration:none}}
+table{{border-collapse:collapse;width:100%;display:block;overflow-x:auto}}td,th{{border:1px solid #e0e0e6;padding:.35rem .55rem;vertical-align:top;text-align:left}}
+pre{{background:#f7f6fd;border:1px solid #e5e1f8;border-radius:10px;padding:1rem;white-space:pre-wrap;overflow-wrap:anywhere}}
+code{{overflow-wrap:anywhere}}</style></head><body>
+<header><a class="brand" href="/">ClearBG</a><nav><a href="/docs/api">Guide with copy buttons</a> · <a href="/pricing">Pricing</a></nav></header>
 <h1>ClearBG API v1.0</h1>
 <p>Compatible with remove.bg's API: point a remove.bg client at <code>{esc(base)}/api</code>. Authenticate with the
 <code>X-Api-Key</code> header (create keys on your account page). Machine-readable: <a href="/api/openapi.json">openapi.json</a>.</p>
+<h2>Examples</h2><pre>{esc(CURL_EXAMPLE.format(base=base))}</pre><pre>{esc(PYTHON_EXAMPLE.format(base=base))}</pre>
 <h2>POST /api/v1.0/removebg</h2>
 <p>Send multipart/form-data, application/x-www-form-urlencoded or JSON. The answer is the image, or
 <code>{{"data": {{"result_b64": ..., "foreground_top": ...}}}}</code> with <code>Accept: application/json</code>.
 Errors are never charged.</p>
 <table><tr><th>Parameter</th><th>Values</th><th>Meaning</th></tr>{rows}</table>
 <h3>Response headers</h3><table>{headers}</table>
+<h3>Example response</h3><pre>{esc(EXAMPLE_RESPONSES["removebg"])}</pre><pre>{esc(EXAMPLE_RESPONSES["removebg_error"])}</pre>
 <h2>GET /api/v1.0/account</h2><p>Your credits (total, subscription, payg) and free API calls left.</p>
+<pre>{esc(EXAMPLE_RESPONSES["account"])}</pre>
 <h2>Batch jobs: POST /api/v1.0/batches</h2>{batch}
+<pre>{esc(EXAMPLE_RESPONSES["batch"])}</pre>
 <pre>{esc(BATCH_CURL_EXAMPLE.format(base=base))}</pre><pre>{esc(BATCH_PYTHON_EXAMPLE.format(base=base))}</pre>
 <h3>Verifying a webhook</h3><pre>{esc(WEBHOOK_VERIFY_EXAMPLE)}</pre>
 <h2>Errors</h2><p>Shape: <code>{{"errors": [{{"title": ..., "code": ..., "detail": ...}}]}}</code></p>
 <table><tr><th>Status</th><th>Codes</th><th>When</th></tr>{errors}</table>
-<h2>Examples</h2><pre>{esc(CURL_EXAMPLE.format(base=base))}</pre><pre>{esc(PYTHON_EXAMPLE.format(base=base))}</pre>
 </body></html>"""
 
 
@@ -335,7 +376,7 @@ async def openapi_json(request: Request) -> JSONResponse:
 
 
 async def docs_page(request: Request) -> HTMLResponse:
-    return HTMLResponse(docs_html(str(request.base_url).rstrip("/")))  # the page's CSP: api/headers.py
+    return HTMLResponse(docs_html(get_settings().public_url.rstrip("/")))  # one base URL everywhere; CSP: api/headers.py
 
 
 def docs_routes() -> list[Route]:

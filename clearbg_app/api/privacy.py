@@ -54,11 +54,11 @@ async def delete_account(request: Request) -> Response:
     """POST /privacy/delete with the password: lock the account now, sign this browser out."""
     form = await read_form(request)
     if form.get("confirm") != "on":
-        return redirect(PRIVACY_CENTER, message="Tick the box to confirm that you want your account deleted.")
+        return redirect(PRIVACY_CENTER, message="Tick the box to confirm that you want your account deleted.", fields={"form": "delete"})
     try:
         scheduled = await with_password(_request_deletion, token=session_token(request), password=form.get("password", ""))
     except ServiceError as error:
-        return redirect(PRIVACY_CENTER, message=str(error))
+        return redirect(PRIVACY_CENTER, message=str(error), fields={"form": "delete"})
     if scheduled is None:
         return redirect("/login", next=PRIVACY_CENTER)
     return deletion_scheduled(scheduled)

@@ -37,8 +37,24 @@ def message_callout(message: rx.Var, kind: rx.Var, *, id: str) -> rx.Component:
 
 
 def flash_callout() -> rx.Component:
-    """The message the last redirect carried, if any."""
-    return message_callout(SessionState.flash_message, SessionState.flash_kind, id="flash-message")
+    """The message the last redirect carried, if any, unless it answers one form (`form_flash`)."""
+    return rx.cond(
+        SessionState.flash_form == "",
+        message_callout(SessionState.flash_message, SessionState.flash_kind, id="flash-message"),
+    )
+
+
+def form_flash(form: str) -> rx.Component:
+    """The message that answers the form named `form`, shown beside it."""
+    return rx.cond(
+        SessionState.flash_form == form,
+        message_callout(SessionState.flash_message, SessionState.flash_kind, id=f"{form}-message"),
+    )
+
+
+def back_field(path: str) -> rx.Component:
+    """Where the form's route sends the answer back to: the page the form is on."""
+    return rx.el.input(type="hidden", name="back", value=path)
 
 
 def field(label: str, name: str, *, type: str = "text", **props) -> rx.Component:

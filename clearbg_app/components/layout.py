@@ -9,9 +9,21 @@ from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import BalanceState
 from clearbg_app.state.policies import PolicyBannerState
+from clearbg_app.wording import plural
 
 
 def account_menu() -> rx.Component:
+    """Pricing for everyone; then the balance and account, or sign-in and sign-up."""
+    return rx.hstack(
+        rx.link("Pricing", href="/pricing", size="2", id="header-pricing"),
+        signed_in_menu(),
+        align="center",
+        spacing="4",
+        wrap="wrap",
+    )
+
+
+def signed_in_menu() -> rx.Component:
     return rx.cond(
         SessionState.signed_in,
         rx.hstack(
@@ -30,9 +42,9 @@ def account_menu() -> rx.Component:
             ),
             align="center",
             spacing="4",
+            wrap="wrap",
         ),
         rx.hstack(
-            rx.link("Pricing", href="/pricing", size="2"),
             rx.link("Sign in", href="/login", size="2"),
             rx.link(rx.button("Sign up", size="2"), href="/signup"),
             align="center",
@@ -49,6 +61,8 @@ def header() -> rx.Component:
         align="center",
         width="100%",
         padding_y="1em",
+        wrap="wrap",
+        row_gap="0.5em",
     )
 
 
@@ -85,10 +99,10 @@ def retention_notice() -> str:
     """The footer's one-line summary of how long images are kept, from the settings in force."""
     settings = get_settings()
     minutes = settings.retention_minutes
-    first = "one hour" if minutes == 60 else f"{minutes} minutes"
+    first = "one hour" if minutes == 60 else plural(minutes, "minute")
     return (
         f"ClearBG deletes uploads and results automatically after {first} "
-        f"({settings.batch_retention_hours} hours for batches, {settings.history_retention_days} days "
+        f"({plural(settings.batch_retention_hours, 'hour')} for batches, {plural(settings.history_retention_days, 'day')} "
         "if you turn on the processing history)."
     )
 
@@ -123,10 +137,15 @@ def footer() -> rx.Component:
     )
 
 
+def session_watch() -> rx.Component:
+    """When an event found this tab's session gone, go to the sign-in page at once."""
+    return rx.cond(SessionState.session_ended, rx.box(on_mount=rx.redirect("/login?ended=1"), id="session-ended"))
+
+
 def page(*children: rx.Component) -> rx.Component:
     """A centered column with the header and footer."""
     return rx.container(
-        rx.vstack(header(), policy_banner(), *children, footer(), spacing="5", width="100%"),
+        rx.vstack(header(), policy_banner(), session_watch(), *children, footer(), spacing="5", width="100%"),
         size="3",
     )
 

@@ -13,7 +13,7 @@ from clearbg_app.models.billing import units_column
 
 
 class ApiUsage(SQLModel, table=True):
-    """A call of `/api/v1.0/removebg` by a known key, successful or not (errors cost 0)."""
+    """A call of `/api/v1.0/removebg` by a known key, or a batch item, successful or not (errors cost 0)."""
 
     __tablename__ = "api_usage"
     __table_args__ = (Index("ix_api_usage_user_at", "user_id", "at"),)
@@ -30,3 +30,5 @@ class ApiUsage(SQLModel, table=True):
     status: int  # the HTTP status answered
     error_code: str | None = Field(default=None, max_length=40)
     model: str = Field(default="", max_length=64)  # the registry name of the model that served it
+    channel: str = Field(default="api", max_length=16)  # "api", or "web_batch" for an item of a batch page's batch
+    reference: str | None = Field(default=None, max_length=120)  # the ledger reference it paid for (ids only)

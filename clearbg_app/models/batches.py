@@ -43,6 +43,7 @@ class Batch(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
     api_key_id: uuid.UUID | None = Field(default=None, foreign_key="api_key.id", ondelete="SET NULL")
+    channel: str = Field(default="api", max_length=16)  # "api" (sent with a key) or "web" (the batch page)
     status: str = Field(default=BatchStatus.RUNNING, max_length=16)
     params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # removebg options, as sent
     background_key: str | None = Field(default=None, max_length=128)  # bg_image_file / bg_image_url, fetched once

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.components.forms import field, flash_callout, message_callout, native_form, post_form, revealed_secret, submit
+from clearbg_app.components.forms import (
+    back_field,
+    field,
+    flash_callout,
+    form_flash,
+    message_callout,
+    native_form,
+    post_form,
+    revealed_secret,
+    submit,
+)
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.services.accounts import MIN_PASSWORD
-from clearbg_app.state.account import NEW_KEY_FIELD, AccountState
 from clearbg_app.pages.route import route
+from clearbg_app.state.account import NEW_KEY_FIELD, WEBHOOK_SECRET_FIELD, AccountState
+from clearbg_app.state.base import SessionState
 
 
 def section(title: str, *children: rx.Component, **props) -> rx.Component:
@@ -50,18 +61,24 @@ def profile() -> rx.Component:
     )
 
 
-def credentials() -> rx.Component:
+def credentials(back: str = "/account") -> rx.Component:
+    """Change the email or the password; each answer comes back to `back`, beside its form, with the
+    new address still typed in (never a password)."""
     return section(
         "Email and password",
         post_form(
             "/auth/email",
-            field("New email address", "new_email", type="email", required=True),
+            back_field(back),
+            form_flash("email"),
+            field("New email address", "new_email", type="email", required=True, default_value=SessionState.form_new_email),
             field("Your password", "password", type="password"),
             submit("Change email", variant="soft"),
         ),
         rx.separator(),
         post_form(
             "/auth/password",
+            back_field(back),
+            form_flash("password"),
             field("Current password", "current_password", type="password", required=True),
             field(f"New password (at least {MIN_PASSWORD} characters)", "new_password", type="password", required=True, min_length=MIN_PASSWORD),
             submit("Change password", variant="soft"),
@@ -82,6 +99,7 @@ def sessions() -> rx.Component:
                 rx.table.cell(item["last_seen"]),
                 rx.table.cell(rx.button("Sign out", size="1", variant="soft", on_click=AccountState.revoke_session(item["id"]))),
             ),
+            empty="No signed-in browsers.",
         ),
         rx.button("Sign out all other browsers", variant="outline", on_click=AccountState.revoke_other_sessions),
         id="sessions",
@@ -128,18 +146,39 @@ def api_keys() -> rx.Component:
                 rx.table.cell(rx.button("Revoke", size="1", color_scheme="red", variant="soft", on_click=AccountState.revoke_key(key["id"]))),
             ),
             id="api-keys",
+            empty="No API keys yet.",
         ),
+        webhook_secret(),
+    )
+
+
+def webhook_secret() -> rx.Component:
+    """API batches with a webhook_url are signed with this secret (see /docs/api#batches)."""
+    return rx.vstack(
+        rx.text("Batch webhooks are signed with your signing secret:", size="2", weight="medium"),
+        rx.hstack(
+            rx.box(revealed_secret(WEBHOOK_SECRET_FIELD, placeholder="whsec_…"), flex="1", min_width="0"),
+            rx.button("Show", variant="soft", size="1", id="show-webhook-secret", on_click=AccountState.show_webhook_secret),
+            align="center",
+            width="100%",
+        ),
+        rx.link("How to verify a webhook", href="/docs/api#batches", size="2"),
+        spacing="1",
+        width="100%",
+        id="webhook-signing",
     )
 
 
 def api_usage() -> rx.Component:
     return section(
         "API usage",
-        rx.text("Your latest API calls, newest first. Errors are never charged.", size="2"),
+        rx.text("Your latest API calls and batch images, newest first. Errors are never charged.", size="2"),
         dict_table(
             AccountState.usage,
-            (("When", "at"), ("Key", "key"), ("Size", "size"), ("Model", "model"), ("Credits", "credits"), ("Latency", "latency"), ("Status", "status")),
+            (("When", "at"), ("Key or source", "key"), ("Size", "size"), ("Model", "model"), ("Credits", "credits"), ("Latency", "latency"),
+             ("Status", "status")),
             id="api-usage",
+            empty="No API calls or batch images yet.",
         ),
         rx.link("API documentation", href="/docs/api", size="2"),
     )

@@ -79,6 +79,7 @@ def login() -> rx.Component:
     return narrow_page(
         "Sign in",
         flash_callout(),
+        rx.cond(SessionState.signed_out_notice != "", rx.callout(SessionState.signed_out_notice, icon="log-out", color_scheme="amber", id="signed-out-notice", width="100%")),
         post_form(
             "/auth/login",
             field("Email", "email", type="email", required=True, default_value=SessionState.form_email),

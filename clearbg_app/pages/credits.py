@@ -64,11 +64,15 @@ def credits_page() -> rx.Component:
             rx.hstack(
                 rx.vstack(
                     rx.text("Balance", size="2", color_scheme="gray"),
-                    rx.heading(CreditsState.header_balance, " credits", size="8", id="credits-balance"),
+                    rx.heading(CreditsState.header_balance_text, size="8", id="credits-balance"),
                     spacing="1",
                 ),
                 rx.spacer(),
-                rx.link(rx.button("Buy credits", size="3"), href="/pricing"),
+                rx.cond(
+                    CreditsState.payments_enabled,
+                    rx.link(rx.button("Buy credits", size="3"), href="/pricing"),
+                    rx.button("Buy credits", size="3", disabled=True, id="buy-credits-disabled"),
+                ),
                 rx.cond(
                     CreditsState.payments_enabled,
                     native_form(
@@ -79,6 +83,15 @@ def credits_page() -> rx.Component:
                 ),
                 align="center",
                 width="100%",
+                wrap="wrap",
+            ),
+            rx.cond(CreditsState.allowance != "", rx.text(CreditsState.allowance, size="2", id="allowance", margin_top="0.75em")),
+            rx.cond(
+                ~CreditsState.payments_enabled,
+                rx.text(
+                    "Buying credits is switched off on this server (payments are not set up); the free monthly "
+                    "allowance still arrives.", size="2", color_scheme="gray", id="purchases-off", margin_top="0.5em",
+                ),  # fmt: skip
             ),
             width="100%",
         ),
@@ -92,6 +105,7 @@ def credits_page() -> rx.Component:
                 rx.table.cell(rx.cond(row["receipt"] != "", rx.link("Receipt", href=row["receipt"], is_external=True))),
             ),
             id="orders",
+            empty="No orders yet.",
         ),
         pager(CreditsState.orders_page, CreditsState.orders_pages, "orders"),
         rx.heading("Credit history", size="5"),
@@ -99,6 +113,7 @@ def credits_page() -> rx.Component:
             CreditsState.entries,
             (("Date", "when"), ("What", "what"), ("Details", "reason"), ("Credits", "amount"), ("Balance", "balance")),
             id="ledger",
+            empty="No credit movements yet.",
         ),
         pager(CreditsState.ledger_page, CreditsState.ledger_pages, "ledger"),
     )

@@ -18,6 +18,10 @@ def item_card(item) -> rx.Component:
             rx.text(item["name"], size="2", weight="medium", trim="both"),
             rx.text("Uploaded ", item["uploaded"], size="1", color_scheme="gray"),
             rx.text("Deleted after ", item["expires"], size="1", color_scheme="gray"),
+            rx.cond(
+                item["short"] == "yes",
+                rx.button("Keep in history", size="1", variant="outline", on_click=HistoryState.keep(item["id"]), class_name="keep-in-history"),
+            ),
             rx.hstack(
                 rx.cond(item["download"] != "", rx.button("Result", size="1", on_click=rx.download(url=item["download"]))),
                 rx.button("Original", size="1", variant="soft", on_click=rx.download(url=item["original"])),
@@ -40,7 +44,8 @@ def history() -> rx.Component:
             HistoryState.enabled,
             rx.vstack(
                 rx.hstack(
-                    rx.text("Your images are kept for ", HistoryState.days, " days after upload. ", size="2"),
+                    rx.text("Images you upload from now on are kept for ", HistoryState.days, " days after upload; "
+                            "earlier ones keep their hour unless you keep them in the history.", size="2"),
                     rx.spacer(),
                     rx.button("Delete all", color_scheme="red", variant="outline", on_click=HistoryState.delete(""), id="delete-all"),
                     width="100%",

@@ -6,13 +6,13 @@ from __future__ import annotations
 import reflex as rx
 
 from clearbg_app.components.editor import editor
-from clearbg_app.components.forms import revealed_secret
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import rows_table
 from clearbg_app.inference.decode import SUPPORTED
+from clearbg_app.samples import LICENCE_URL, SAMPLES
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
-from clearbg_app.state.batch import BATCH_UPLOAD_ID, SIZES, WEBHOOK_SECRET_FIELD, BatchState
+from clearbg_app.state.batch import BATCH_UPLOAD_ID, RECENT_HOURS, SIZES, BatchState
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
 from clearbg_app.pages.route import route
 
@@ -34,28 +34,91 @@ def rejection_codes(rejections: rx.Var) -> rx.Var:
 
 
 def drop_zone() -> rx.Component:
-    return rx.upload(
-        rx.vstack(
-            rx.icon("image-up", size=40),
-            rx.text("Drop a photo here, or click to choose one", weight="medium"),
-            rx.text(SUPPORTED, size="2", color_scheme="gray"),
-            align="center",
-            spacing="2",
+    """The big drop zone; once a result shows, an "Upload another" button (the same input), so the
+    result is on screen. Drops anywhere on the window and pastes land here too (`clearbg-input.js`)."""
+    compact = RemoveState.stage == "done"
+    return rx.box(
+        rx.upload(
+            rx.cond(
+                compact,
+                rx.hstack(rx.icon("image-up", size=18), rx.text("Upload another", weight="medium"), align="center", justify="center"),
+                rx.vstack(
+                    rx.icon("image-up", size=40),
+                    rx.text("Drop a photo here, or click to choose one", weight="medium"),
+                    rx.text("You can also paste an image or its address anywhere on the page.", size="2", color_scheme="gray"),
+                    rx.text(SUPPORTED, size="2", color_scheme="gray"),
+                    align="center",
+                    spacing="2",
+                ),
+            ),
+            id=UPLOAD_ID,
+            accept=ACCEPT,
+            multiple=False,
+            max_files=1,
+            max_size=get_settings().max_upload_bytes,
+            on_drop_rejected=lambda rejections: RemoveState.drop_rejected(rejection_codes(rejections)),
+            on_drop=RemoveState.handle_upload(
+                rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=RemoveState.upload_progress)
+            ),
+            border=rx.cond(compact, "1px solid var(--gray-7)", "2px dashed var(--gray-7)"),
+            border_radius="12px",
+            padding=rx.cond(compact, "0.6em 1.2em", "3em 1em"),
+            width=rx.cond(compact, "fit-content", "100%"),
+            cursor="pointer",
+            class_name="pick-file",
         ),
-        id=UPLOAD_ID,
-        accept=ACCEPT,
-        multiple=False,
-        max_files=1,
-        max_size=get_settings().max_upload_bytes,
-        on_drop_rejected=lambda rejections: RemoveState.drop_rejected(rejection_codes(rejections)),
-        on_drop=RemoveState.handle_upload(
-            rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=RemoveState.upload_progress)
-        ),
-        border="2px dashed var(--gray-7)",
-        border_radius="12px",
-        padding="3em",
+        id="single-drop",
         width="100%",
-        cursor="pointer",
+    )
+
+
+def url_field() -> rx.Component:
+    """An image's address, fetched by the server through the API's SSRF-safe fetcher."""
+    return rx.form(
+        rx.hstack(
+            rx.input(name="image_url", id="image-url", type="url", placeholder="…or an image URL: https://example.com/photo.jpg",
+                     size="3", flex="1", min_width="12em"),  # fmt: skip
+            rx.button("Fetch", type="submit", size="3", variant="soft", id="fetch-url"),
+            width="100%",
+            wrap="wrap",
+        ),
+        on_submit=RemoveState.fetch_url,
+        reset_on_submit=True,
+        id="url-form",
+        width="100%",
+    )
+
+
+def samples() -> rx.Component:
+    """Up to four sample photos to try, each credited as its licence asks."""
+    return rx.vstack(
+        rx.text("No photo at hand? Try one of these:", size="2", color_scheme="gray"),
+        rx.flex(
+            *(
+                rx.vstack(
+                    rx.button(
+                        rx.image(src=sample.url, alt=f"Sample: {sample.name}", height="60px", width="78px", object_fit="cover",
+                                 border_radius="6px"),  # fmt: skip
+                        variant="ghost", height="auto", padding="2px", id=f"sample-{sample.name.split('.')[0]}",
+                        on_click=RemoveState.try_sample(sample.name), aria_label=f"Try the sample photo {sample.name}",
+                    ),  # fmt: skip
+                    rx.text(
+                        rx.link(f"Photo {sample.flickr_id}", href=sample.photo_page, is_external=True), ", ",
+                        rx.link("CC BY 2.0", href=LICENCE_URL, is_external=True), size="1", color_scheme="gray",
+                        class_name="sample-attribution",
+                    ),  # fmt: skip
+                    spacing="1",
+                    align="center",
+                    width="80px",
+                )
+                for sample in SAMPLES
+            ),
+            wrap="wrap",
+            gap="3",
+        ),
+        id="samples",
+        spacing="2",
+        width="100%",
     )
 
 
@@ -66,12 +129,33 @@ def progress() -> rx.Component:
             rx.cond(
                 RemoveState.stage == "uploading",
                 f"Uploading… {RemoveState.uploaded_percent}%",
-                rx.cond(RemoveState.busy_message != "", RemoveState.busy_message, "Removing the background…"),
+                rx.cond(
+                    RemoveState.stage == "fetching",
+                    "Downloading the image…",
+                    rx.cond(RemoveState.busy_message != "", RemoveState.busy_message, "Removing the background…"),
+                ),
             ),
             id="progress-text",
         ),
         align="center",
         id="progress",
+    )
+
+
+def get_credits_link(**props) -> rx.Component:
+    return rx.link(rx.button(rx.icon("coins"), "Get credits", size="2", variant="soft"), href="/credits", **props)
+
+
+def full_refusal() -> rx.Component:
+    """Why the full-resolution click was refused, beside the button, with the way forward."""
+    return rx.cond(
+        RemoveState.full_error != "",
+        rx.hstack(
+            rx.text(RemoveState.full_error, size="2", color_scheme="red", id="full-error"),
+            rx.cond(RemoveState.full_needs_credits, get_credits_link(id="full-get-credits")),
+            align="center",
+            wrap="wrap",
+        ),
     )
 
 
@@ -108,7 +192,9 @@ def full_resolution() -> rx.Component:
                         (RemoveState.full_stage == "working") & (RemoveState.busy_message != ""),
                         rx.text(RemoveState.busy_message, size="2", color_scheme="amber", id="full-busy"),
                     ),
+                    full_refusal(),
                     align="center",
+                    wrap="wrap",
                 ),
             ),
             rx.link(
@@ -127,7 +213,10 @@ def results() -> rx.Component:
         editor(SessionState.signed_in & (RemoveState.full_price != "")),
         rx.hstack(
             full_resolution(),
-            rx.button("Remove another background", variant="soft", size="3", on_click=RemoveState.reset_page),
+            rx.button(
+                "Remove another background", variant="soft", size="3", on_click=RemoveState.reset_page,
+                id="another-button", class_name="pick-file",
+            ),  # fmt: skip
             rx.text(
                 "Free preview: ", RemoveState.result_size, " px, made in ", RemoveState.seconds, " s.",
                 size="2",
@@ -136,10 +225,24 @@ def results() -> rx.Component:
             align="center",
             spacing="3",
             wrap="wrap",
+            class_name="action-row",
+            width="100%",
         ),
         width="100%",
         spacing="4",
     )
+
+
+# Behind batch thumbnails, so transparent parts show as such.
+CHECKERBOARD = {
+    "background_color": "white",
+    "background_image": (
+        "linear-gradient(45deg, #d4d4d8 25%, transparent 25%), linear-gradient(-45deg, #d4d4d8 25%, transparent 25%),"
+        " linear-gradient(45deg, transparent 75%, #d4d4d8 75%), linear-gradient(-45deg, transparent 75%, #d4d4d8 75%)"
+    ),
+    "background_size": "20px 20px",
+    "background_position": "0 0, 0 10px, 10px -10px, -10px 0px",
+}
 
 
 STATUS_COLOURS = (("done", "green"), ("failed", "red"), ("processing", "blue"), ("cancelled", "gray"))
@@ -156,6 +259,7 @@ def batch_drop_zone() -> rx.Component:
             spacing="2",
         ),
         id=BATCH_UPLOAD_ID,
+        class_name="batch-drop",
         accept=ACCEPT,
         multiple=True,
         max_files=settings.batch_max_items,
@@ -174,7 +278,19 @@ def batch_drop_zone() -> rx.Component:
 
 def batch_row(item: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(item["name"]),
+        rx.table.cell(
+            rx.hstack(
+                rx.cond(
+                    item["thumb"] != "",
+                    rx.image(src=item["thumb"], alt=item["name"], width="48px", height="48px", object_fit="contain",
+                             style=CHECKERBOARD, border_radius="4px", class_name="batch-thumb"),  # fmt: skip
+                ),
+                rx.text(item["name"]),
+                rx.cond(item["download"] != "", rx.link("Download", href=item["download"], size="1", class_name="batch-item-download")),
+                align="center",
+                wrap="wrap",
+            )
+        ),
         rx.table.cell(
             rx.hstack(
                 rx.cond(item["status"] == "processing", rx.spinner(size="1")),
@@ -207,26 +323,34 @@ def batch_queue() -> rx.Component:
                 disabled=BatchState.done_count == 0, on_click=rx.download(url=BatchState.zip_url),
             ),  # fmt: skip
             rx.cond(
-                (BatchState.failed_count > 0) & ~BatchState.running,
+                (BatchState.retryable_count > 0) & ~BatchState.running,
                 rx.button("Retry failed", variant="outline", size="3", id="batch-retry", on_click=BatchState.retry_failed),
             ),
             rx.button("New batch", variant="soft", size="3", on_click=BatchState.new_batch),
             spacing="3",
+            wrap="wrap",
+            class_name="action-row",
         ),
         width="100%",
         spacing="3",
     )
 
 
-def webhook_secret() -> rx.Component:
-    """API batches with a webhook_url are signed with this secret (see /docs/api#batches)."""
-    return rx.hstack(
-        rx.text("API batch webhooks are signed with your secret:", size="2", color_scheme="gray"),
-        rx.box(revealed_secret(WEBHOOK_SECRET_FIELD, placeholder="whsec_…"), min_width="20em", flex="1"),
-        rx.button("Show", variant="ghost", size="1", id="show-webhook-secret", on_click=BatchState.show_webhook_secret),
-        rx.link("how to verify", href="/docs/api", size="2"),
-        align="center",
-        wrap="wrap",
+def recent_batches() -> rx.Component:
+    """The last day's batches and their ZIPs, so a reload or another tab loses nothing."""
+    return rx.vstack(
+        rx.heading(f"Recent batches ({RECENT_HOURS} h)", size="4"),
+        rows_table(
+            BatchState.recent,
+            ("Started", "Images", "Results"),
+            lambda batch: rx.table.row(
+                rx.table.cell(batch["when"]),
+                rx.table.cell(batch["summary"]),
+                rx.table.cell(rx.cond(batch["zip"] != "", rx.link("ZIP", href=batch["zip"]), "none")),
+            ),
+            empty="No batches in the last day.",
+            id="recent-batches",
+        ),
         width="100%",
     )
 
@@ -243,16 +367,25 @@ def batch_mode() -> rx.Component:
                 rx.select(list(SIZES), value=BatchState.size_label, on_change=BatchState.set_size_label, id="batch-size"),
                 align="center",
             ),
+            rx.text(BatchState.price_line, size="2", id="batch-price"),
             batch_drop_zone(),
             rx.cond(
                 BatchState.error != "",
-                rx.callout(BatchState.error, icon="triangle-alert", color_scheme="red", id="batch-error", width="100%"),
+                rx.callout(
+                    rx.hstack(
+                        rx.text(BatchState.error),
+                        rx.cond(BatchState.short_of_credits, get_credits_link(id="batch-get-credits")),
+                        align="center", wrap="wrap",
+                    ),  # fmt: skip
+                    icon="triangle-alert", color_scheme="red", id="batch-error", width="100%",
+                ),  # fmt: skip
             ),
             rx.cond(BatchState.uploading, rx.text(f"Uploading… {BatchState.uploaded_percent}%", id="batch-uploading")),
             rx.cond(BatchState.items.length() > 0, batch_queue()),
-            webhook_secret(),
+            recent_batches(),
             width="100%",
             spacing="3",
+            on_mount=BatchState.load,
         ),
         rx.callout.root(
             rx.callout.icon(rx.icon("info")),
@@ -271,20 +404,34 @@ def batch_mode() -> rx.Component:
 def single_mode() -> rx.Component:
     return rx.vstack(
         drop_zone(),
+        rx.box(  # hidden, not gone, while a result shows: a pasted address still goes through the field
+            url_field(), samples(), display=rx.cond(RemoveState.stage == "done", "none", "flex"), flex_direction="column",
+            gap="1em", width="100%",
+        ),
         rx.cond(
             RemoveState.error != "",
             rx.callout(RemoveState.error, icon="triangle-alert", color_scheme="red", id="error-message", width="100%"),
         ),
-        rx.cond((RemoveState.stage == "uploading") | (RemoveState.stage == "working"), progress()),
+        rx.cond((RemoveState.stage == "uploading") | (RemoveState.stage == "fetching") | (RemoveState.stage == "working"), progress()),
         rx.cond(RemoveState.stage == "done", results()),
         width="100%",
         spacing="4",
     )
 
 
+def input_helpers() -> rx.Component:
+    """Paste anywhere, drop anywhere, several files on "One photo": `assets/clearbg-input.js` reads
+    who may batch from here."""
+    return rx.fragment(
+        rx.box(id="input-helpers", custom_attrs={"data-signed-in": rx.cond(SessionState.signed_in, "yes", "no")}, display="none"),
+        rx.script(src="/clearbg-input.js"),
+    )
+
+
 @route("/", "ClearBG: remove image backgrounds")
 def index() -> rx.Component:
     return page(
+        input_helpers(),
         rx.heading("Remove the background of any photo", size="8"),
         rx.text("Drop an image: ClearBG finds the subject and gives you a transparent PNG in seconds."),
         rx.tabs.root(

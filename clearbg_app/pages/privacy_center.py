@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.components.forms import checkbox, flash_callout, message_callout, post_form, submit
+from clearbg_app.components.forms import checkbox, flash_callout, form_flash, message_callout, post_form, submit
 from clearbg_app.components.layout import narrow_page, page
 from clearbg_app.components.tables import dict_table
 from clearbg_app.pages.account import credentials, notice as account_notice, profile, section
@@ -97,6 +97,11 @@ def delete_section() -> rx.Component:
             "pseudonym without your name or email. Until then you can cancel by signing in.",
             size="2",
         ),
+        rx.foreach(
+            PrivacyState.deletion_losses,
+            lambda loss: rx.callout(loss, icon="triangle-alert", color_scheme="amber", class_name="deletion-loss", width="100%"),
+        ),
+        form_flash("delete"),
         rx.cond(
             PrivacyState.has_password,
             post_form(
@@ -150,7 +155,7 @@ def privacy_center() -> rx.Component:
         rx.text("Your display name and email address (a new address is confirmed by email before it is used).", size="2"),
         account_notice(),
         profile(),
-        credentials(),
+        credentials(back="/privacy-center"),
         data_held(),
         delete_section(),
     )

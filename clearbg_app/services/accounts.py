@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models import AuthSession, LoginThrottle, OAuthIdentity, OutboxMail, Role, User
-from clearbg_app.services import mail, policies, ratelimit
+from clearbg_app.services import credits, mail, policies, ratelimit
 from clearbg_app.services.deletion_lock import is_locked, refuse_if_pending
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.security import (
@@ -33,6 +33,7 @@ from clearbg_app.services.security import (
     verify_password,
 )
 from clearbg_app.settings import get_settings
+from clearbg_app.wording import plural
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
@@ -124,7 +125,7 @@ def _link_message(
     """A mail with a link signed now: "Hello NAME, INTRO ... within DURATION: LINK OUTRO"."""
     token = sign(purpose, payload, expires_at=now + valid_for)
     hours, minutes = divmod(int(valid_for.total_seconds()) // 60, 60)
-    duration = f"{hours} hours" if hours else f"{minutes} minutes"
+    duration = plural(hours, "hour") if hours else plural(minutes, "minute")
     body = f"Hello {name},\n\n{intro} within {duration}:\n\n{_link(path, token)}\n\n{outro}".rstrip() + "\n"
     return mail.Message(to=to, subject=subject, body=body)
 
@@ -152,7 +153,17 @@ def _new_user(
     )
     session.add(user)
     session.flush()
+    if verified:
+        credits.grant_allowance(session, user_id=user.id, now=now)
     return user
+
+
+def _mark_verified(session: Session, user: User, now: datetime) -> None:
+    """The address is proven: record it and grant this month's free credits in the same transaction,
+    so the first full-resolution image or API call after confirming is not refused."""
+    user.email_verified_at = now
+    session.add(user)
+    credits.grant_allowance(session, user_id=user.id, now=now)
 
 
 def _user_by_email(session: Session, email: str) -> User | None:
@@ -172,7 +183,7 @@ def _limit_requests(*, ip: str | None, email: str) -> None:
         decision = limiter.hit_hourly(scope, sha256_hex(identity), per_hour=per_hour)
         if not decision.allowed:
             minutes = max(1, math.ceil((decision.reset_at - time.time()) / 60))
-            raise AccountError(f"Too many sign-ups or password resets {whose}; try again in {minutes} minutes.")
+            raise AccountError(f"Too many sign-ups or password resets {whose}; try again in {plural(minutes, 'minute')}.")
 
 
 # Sign-up and verification -----------------------------------------------------------------------
@@ -255,8 +266,7 @@ def verify_email(session: Session, *, token: str, now: datetime | None = None) -
     if user is None or user.email != payload["e"]:
         raise AccountError("This link is not valid any more. Sign in and ask for a new one.")
     if user.email_verified_at is None:
-        user.email_verified_at = now
-        session.add(user)
+        _mark_verified(session, user, now)
         session.commit()
     return user
 
@@ -351,7 +361,7 @@ def _locked_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Me
         to=session.get(User, queued.user_id).email,
         subject="Sign-in to your ClearBG account was locked",
         body=f"There were {queued.params['failures']} failed attempts to sign in to your account, so sign-in "
-        f"is locked for {settings.login_lockout_minutes} minutes. If this was not you, consider changing "
+        f"is locked for {plural(settings.login_lockout_minutes, 'minute')}. If this was not you, consider changing "
         f"your password: {settings.public_url}/forgot-password\n",
     )
 
@@ -647,8 +657,8 @@ def sign_in_with_identity(
     elif user.email_verified_at is None:
         # The address was never proven by whoever set the password: the provider has now proven it is
         # this person's, so the unproven password and its sessions go (no pre-registered hijack).
-        user.email_verified_at, user.password_hash = now, None
-        session.add(user)
+        user.password_hash = None
+        _mark_verified(session, user, now)
         revoke_sessions(session, user=user, now=now)
     session.add(OAuthIdentity(user_id=user.id, provider=identity.provider, subject=identity.subject, email=email))
     session.commit()

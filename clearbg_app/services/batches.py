@@ -185,7 +185,8 @@ def create_batch(
         background_key = store.put(options.background_image) if options.background_image is not None else None
         keys += [background_key] if background_key else []
         batch = Batch(
-            user_id=user_id, api_key_id=api_key_id, params=options_json(options), background_key=background_key,
+            user_id=user_id, api_key_id=api_key_id, channel="api" if api_key_id else "web",
+            params=options_json(options), background_key=background_key,
             webhook_url=webhook_url or None, webhook_status=WebhookStatus.WAITING if webhook_url else WebhookStatus.NONE,
             created_at=now, expires_at=now + timedelta(hours=settings.batch_retention_hours),
         )  # fmt: skip
@@ -217,6 +218,34 @@ def owned_batch(session: Session, *, batch_id: uuid.UUID | str, user_id: uuid.UU
 
 def batch_items(session: Session, *, batch_id: uuid.UUID) -> list[BatchItem]:
     return list(session.exec(select(BatchItem).where(BatchItem.batch_id == batch_id).order_by(col(BatchItem.position))).all())
+
+
+def recent_batches(
+    session: Session, *, user_id: uuid.UUID, hours: int, now: datetime | None = None
+) -> list[tuple[Batch, dict[str, int]]]:
+    """The user's batches of the last `hours` that are still kept, newest first, with their item counts."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(Batch)
+        .where(Batch.user_id == user_id, col(Batch.created_at) >= now - timedelta(hours=hours), col(Batch.expires_at) > now)
+        .order_by(col(Batch.created_at).desc())
+        .limit(20)
+    ).all()
+    counted = []
+    for batch in rows:
+        statuses = [item.status for item in batch_items(session, batch_id=batch.id)]
+        counted.append((batch, {status.value: statuses.count(status) for status in ItemStatus}))
+    return counted
+
+
+def item_result(session: Session, *, store: BlobStore, batch_id: str, item_id: str, user_id: uuid.UUID) -> tuple[bytes, str]:
+    """A finished item's result and its name in the ZIP, for the user's own batch (`NotFound` otherwise)."""
+    batch = owned_batch(session, batch_id=batch_id, user_id=user_id)
+    items = batch_items(session, batch_id=batch.id)
+    item = next((row for row in items if str(row.id) == str(item_id)), None)
+    if item is None or item.status != ItemStatus.DONE or not item.result_key:
+        raise NotFound("No such finished image in this batch.")
+    return store.get(item.result_key), zip_names(items)[item.id]
 
 
 def summary(session: Session, *, batch: Batch) -> dict:
@@ -264,9 +293,18 @@ def cancel(session: Session, *, batch: Batch, now: datetime | None = None) -> in
     return len(queued)
 
 
+# Failures that trying again can fix; an unreadable or refused file fails the same way every time.
+RETRYABLE_CODES = frozenset({"server_busy", "insufficient_credits", "url_fetch_failed", "internal_error"})
+
+
 def retry_failed(session: Session, *, batch: Batch, now: datetime | None = None) -> int:
-    """Queue the failed items again (they were not charged); the batch runs until they finish."""
-    failed = session.exec(select(BatchItem).where(BatchItem.batch_id == batch.id, BatchItem.status == ItemStatus.FAILED)).all()
+    """Queue again the failed items that a retry can fix (they were not charged); the batch runs until
+    they finish. Returns how many."""
+    failed = session.exec(
+        select(BatchItem).where(
+            BatchItem.batch_id == batch.id, BatchItem.status == ItemStatus.FAILED, col(BatchItem.error_code).in_(RETRYABLE_CODES)
+        )
+    ).all()
     if not failed:
         return 0
     now = now or utcnow()
@@ -450,6 +488,7 @@ class BatchWorker(BackgroundWorker):
             removal.settle(
                 session, user_id=batch.user_id, api_key_id=batch.api_key_id, options=options, sized=sized,
                 rendered=rendered, started=started, now=self.clock(), reference=f"batch-item:{item.id}",
+                channel=_usage_channel(batch),
             )  # fmt: skip
         except Exception as error:  # noqa: BLE001 - e.g. the balance was spent meanwhile
             self.store.delete(key)
@@ -488,8 +527,12 @@ class BatchWorker(BackgroundWorker):
         session.commit()
         removal.record_failure(
             session, user_id=batch.user_id, api_key_id=batch.api_key_id, sized=sized, status=status, code=code[:40],
-            started=started, now=self.clock(),
+            started=started, now=self.clock(), channel=_usage_channel(batch), reference=f"batch-item:{item.id}",
         )  # fmt: skip
+
+
+def _usage_channel(batch: Batch) -> str:
+    return "web_batch" if batch.channel == "web" else "api"
 
 
 def _finish_if_complete(session: Session, *, batch_id: uuid.UUID, now: datetime) -> bool:

@@ -111,6 +111,11 @@ def user_order(session: Session, *, user_id: uuid.UUID, order_id: uuid.UUID) -> 
 # Checkout and the portal -------------------------------------------------------------------------------
 
 
+def has_active_subscription(session: Session, *, user_id: uuid.UUID) -> bool:
+    account = session.get(CreditAccount, user_id)
+    return account is not None and account.subscription_status == "active"
+
+
 def ensure_customer(session: Session, *, user: User) -> str:
     """The user's Stripe customer id, created on first purchase."""
     account = credits.locked_account(session, user_id=user.id)

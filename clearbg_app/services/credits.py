@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.metrics import count_charge
-from clearbg_app.models import CreditAccount, CreditLot, EntryKind, LedgerEntry, User
+from clearbg_app.models import Batch, BatchItem, CreditAccount, CreditLot, EntryKind, LedgerEntry, ProcessedImage, User
 from clearbg_app.models.billing import UNITS_PER_CREDIT
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
@@ -290,28 +290,52 @@ def next_month_start(moment: datetime) -> datetime:
     return month_start(month_start(moment) + timedelta(days=32))
 
 
-def grant_monthly_allowance(session: Session, *, now: datetime | None = None) -> int:
-    """Give every verified account this month's free credits (once per month; they lapse at month end)."""
+def allowance_reference(*, user_id: uuid.UUID, now: datetime) -> str:
+    return f"allowance:{month_start(now):%Y-%m}:{user_id}"
+
+
+def grant_allowance(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> LedgerEntry | None:
+    """This month's free credits for one verified account, lapsing at month end. The confirmation of
+    an email address and the hourly job both call this; the reference makes it once per month, so
+    whichever comes first grants and the other changes nothing (None)."""
     now = now or utcnow()
     units = to_units(get_settings().free_monthly_credits)
     if units <= 0:
+        return None
+    return grant(
+        session, user_id=user_id, units=units, kind=EntryKind.MONTHLY_ALLOWANCE,
+        reason=f"Free allowance for {month_start(now):%Y-%m}", reference=allowance_reference(user_id=user_id, now=now),
+        expires_at=next_month_start(now), now=now,
+    )  # fmt: skip
+
+
+def allowance_status(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> dict:
+    """What `/credits` and the docs tell a user about the free allowance: the monthly amount, what is
+    left of this month's, when that lapses and when the next arrives (units; aware datetimes)."""
+    now = now or utcnow()
+    entry = _existing(session, EntryKind.MONTHLY_ALLOWANCE, allowance_reference(user_id=user_id, now=now))
+    lot = session.exec(select(CreditLot).where(CreditLot.entry_id == entry.id)).first() if entry else None
+    return {
+        "monthly_units": to_units(get_settings().free_monthly_credits),
+        "granted": entry is not None,
+        "remaining_units": lot.remaining_units if lot else 0,
+        "lapses_at": next_month_start(now),
+        "next_at": next_month_start(now),
+    }
+
+
+def grant_monthly_allowance(session: Session, *, now: datetime | None = None) -> int:
+    """Give every verified account that has none yet this month's free credits (the hourly job)."""
+    now = now or utcnow()
+    if to_units(get_settings().free_monthly_credits) <= 0:
         return 0
-    month = month_start(now).strftime("%Y-%m")
     done = select(LedgerEntry.user_id).where(
-        LedgerEntry.kind == EntryKind.MONTHLY_ALLOWANCE, col(LedgerEntry.reference).startswith(f"allowance:{month}:")
+        LedgerEntry.kind == EntryKind.MONTHLY_ALLOWANCE, col(LedgerEntry.reference).startswith(f"allowance:{month_start(now):%Y-%m}:")
     )
     users = session.exec(
         select(User.id).where(col(User.email_verified_at).is_not(None), col(User.id).not_in(done))
     ).all()
-    granted = 0
-    for user_id in users:
-        entry = grant(
-            session, user_id=user_id, units=units, kind=EntryKind.MONTHLY_ALLOWANCE,
-            reason=f"Free allowance for {month}", reference=f"allowance:{month}:{user_id}",
-            expires_at=next_month_start(now), now=now,
-        )  # fmt: skip
-        granted += entry is not None
-    return granted
+    return sum(grant_allowance(session, user_id=user_id, now=now) is not None for user_id in users)
 
 
 def ledger_page(session: Session, *, user_id: uuid.UUID, page: int, per_page: int = 20) -> tuple[list[LedgerEntry], int]:
@@ -326,6 +350,36 @@ def ledger_page(session: Session, *, user_id: uuid.UUID, page: int, per_page: in
         .limit(per_page)
     ).all()
     return list(entries), int(total)
+
+
+def reference_labels(session: Session, references: list[str]) -> dict[str, str]:
+    """What a charge paid for, for people: "Web: horse.jpg" (a full-resolution image on the page),
+    "Web batch: horse.jpg" or "API batch: horse.jpg", while the image or batch item is still kept
+    (file names are not copied into the ledger, which outlives them)."""
+    image_ids, item_ids = {}, {}
+    for reference in set(references):
+        kind, _, rest = reference.partition(":")
+        try:
+            if kind == "image" and rest.endswith(":full"):
+                image_ids[uuid.UUID(rest.removesuffix(":full"))] = reference
+            elif kind == "batch-item":
+                item_ids[uuid.UUID(rest)] = reference
+        except ValueError:
+            continue
+    labels: dict[str, str] = {}
+    if image_ids:
+        for image_id, name in session.exec(
+            select(ProcessedImage.id, ProcessedImage.original_filename).where(col(ProcessedImage.id).in_(image_ids))
+        ).all():
+            labels[image_ids[image_id]] = f"Web: {name}"
+    if item_ids:
+        for item_id, name, channel in session.exec(
+            select(BatchItem.id, BatchItem.filename, Batch.channel)
+            .join(Batch, col(Batch.id) == col(BatchItem.batch_id))
+            .where(col(BatchItem.id).in_(item_ids))
+        ).all():
+            labels[item_ids[item_id]] = f"{'Web batch' if channel == 'web' else 'API batch'}: {name}"
+    return labels
 
 
 def credit_units_rounded(value: Decimal) -> int:

@@ -1,14 +1,18 @@
 """Data exports (access and portability): a request queues an export, a background job builds a ZIP
-with a JSON document of every registry field about the person plus their kept images, the person is
-emailed and downloads it (signed in) until it expires, then the purge deletes blob and row."""
+(a README.html explaining each part, a JSON document of every registry field about the person, the
+request logs as CSV, their kept images and batch files under readable names), the person is emailed
+and downloads it (signed in) until it expires, then the purge deletes blob and row."""
 
 from __future__ import annotations
 
+import csv
+import html
 import io
 import json
 import logging
 import uuid
 import zipfile
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
@@ -17,10 +21,11 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
-from clearbg_app.models import DataExport, ExportStatus, OutboxMail, ProcessedImage, User
+from clearbg_app.models import Batch, BatchItem, DataExport, ExportStatus, OutboxMail, ProcessedImage, User
 from clearbg_app.services import consents, mail, personal_data
 from clearbg_app.services.deletion_lock import is_locked
 from clearbg_app.services.errors import NotFound, ServiceError
+from clearbg_app.services.images import safe_filename
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore, deleted_on_failure
 
@@ -82,15 +87,26 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+REQUEST_LOG_CSV = "request-logs.csv"
+README = "README.html"
+IN_CSV = {"request_log": REQUEST_LOG_CSV}  # tables too long to read as JSON: in full as CSV, summarised in the README
+
+
+def _rows(session: Session, entry: personal_data.Entry, user: User) -> list[dict[str, Any]]:
+    rows = session.exec(select(entry.model).where(entry.where(user))).all()
+    return [{name: _jsonable(getattr(row, name)) for name in entry.exported_columns} for row in rows]
+
+
 def user_data(session: Session, *, user: User, now: datetime) -> dict[str, Any]:
-    """Every registry field about the person: for each registry table, their rows (credentials withheld)."""
+    """Every registry field about the person: for each registry table, their rows (credentials withheld);
+    the request logs are counted here and given in full in the CSV file the table names."""
     tables = {}
     for entry in personal_data.entries():
-        rows = session.exec(select(entry.model).where(entry.where(user))).all()
-        tables[entry.table] = {
-            "category": entry.category,
-            "rows": [{name: _jsonable(getattr(row, name)) for name in entry.exported_columns} for row in rows],
-        }
+        rows = _rows(session, entry, user)
+        if entry.table in IN_CSV:
+            tables[entry.table] = {"category": entry.category, "file": IN_CSV[entry.table], "count": len(rows)}
+        else:
+            tables[entry.table] = {"category": entry.category, "rows": rows}
     return {
         "generated_at": now.isoformat(),
         "account": str(user.id),
@@ -99,30 +115,139 @@ def user_data(session: Session, *, user: User, now: datetime) -> dict[str, Any]:
     }
 
 
-def _image_files(session: Session, store: BlobStore, user: User, now: datetime) -> list[tuple[str, bytes]]:
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+class _Names:
+    """File names inside the ZIP, made unique with " (2)", " (3)"..."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def __call__(self, folder: str, stem: str, suffix: str) -> str:
+        name, number = f"{folder}/{stem}{suffix}", 1
+        while name.lower() in self.taken:
+            number += 1
+            name = f"{folder}/{stem} ({number}){suffix}"
+        self.taken.add(name.lower())
+        return name
+
+
+def _stem(filename: str | None) -> str:
+    return PurePath(safe_filename(filename or "", "image")).stem or "image"
+
+
+def _image_files(session: Session, store: BlobStore, user: User, now: datetime, names: _Names) -> list[tuple[str, bytes]]:
+    """Kept images, named by their upload date and original file name."""
     files = []
     for image in session.exec(
         select(ProcessedImage).where(ProcessedImage.user_id == user.id, col(ProcessedImage.expires_at) > now)
+        .order_by(col(ProcessedImage.created_at))
     ).all():
+        label = f"{as_utc(image.created_at):%Y-%m-%d %H%M} {_stem(image.original_filename)}"
         suffix = PurePath(image.original_key).suffix
         blobs = (
-            ("original", image.original_key, suffix), ("result", image.result_key, ".png"), ("full", image.full_result_key, ".png"),
-            ("background", image.background_key, PurePath(image.background_key or "").suffix),
+            ("", image.original_key, suffix), (" (background removed)", image.result_key, ".png"),
+            (" (full resolution)", image.full_result_key, ".png"),
+            (" (background photo)", image.background_key, PurePath(image.background_key or "").suffix),
         )  # fmt: skip
-        for kind, key, ext in blobs:
+        for what, key, ext in blobs:
             if key:
                 try:
-                    files.append((f"images/{image.id}/{kind}{ext}", store.get(key)))
+                    files.append((names("images", label + what, ext), store.get(key)))
                 except BlobNotFound:  # purged while we were building
                     continue
     return files
 
 
+def _batch_files(session: Session, store: BlobStore, user: User, now: datetime, names: _Names) -> list[tuple[str, bytes]]:
+    """Batch images and results still kept, one folder per batch named by its date."""
+    files = []
+    for batch in session.exec(
+        select(Batch).where(Batch.user_id == user.id, col(Batch.expires_at) > now).order_by(col(Batch.created_at))
+    ).all():
+        folder = f"batches/{as_utc(batch.created_at):%Y-%m-%d %H%M%S}"
+        for item in session.exec(select(BatchItem).where(BatchItem.batch_id == batch.id).order_by(col(BatchItem.position))).all():
+            stem = _stem(item.filename)
+            for what, key in (("", item.source_key), (" (background removed)", item.result_key)):
+                if not key:
+                    continue
+                ext = PurePath(key).suffix or (PurePath(item.filename).suffix if not what else ".png")
+                try:
+                    files.append((names(folder, stem + what, ext), store.get(key)))
+                except BlobNotFound:
+                    continue
+    return files
+
+
+def _request_summary(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>No requests are logged for you.</p>"
+    times = sorted(str(row["at"]) for row in rows)
+    paths = Counter(str(row["path"]) for row in rows).most_common(10)
+    statuses = Counter(str(row["status"]) for row in rows).most_common()
+    listed = "".join(f"<li><code>{html.escape(path)}</code>: {count}</li>" for path, count in paths)
+    results = ", ".join(f"{html.escape(status)}: {count}" for status, count in statuses)
+    return (
+        f"<p>{len(rows)} requests between {html.escape(times[0][:16])} and {html.escape(times[-1][:16])} (UTC). "
+        f"Results (HTTP status): {results}.</p><p>Most requested addresses:</p><ul>{listed}</ul>"
+    )
+
+
+def _readme(document: dict[str, Any], request_rows: list[dict[str, Any]], files: list[str], user: User, now: datetime) -> str:
+    """README.html: what each part of the export is, in plain words."""
+    counted = "".join(
+        f"<tr><td>{html.escape(table['category'])}</td><td>{table.get('count', len(table.get('rows', [])))}</td></tr>"
+        for table in document["tables"].values()
+    )
+    images = [name for name in files if name.startswith("images/")]
+    batch_files = [name for name in files if name.startswith("batches/")]
+    listing = "".join(f"<li>{html.escape(name)}</li>" for name in images + batch_files) or "<li>none</li>"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Your ClearBG data</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em;line-height:1.5}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style></head>
+<body>
+<h1>Your ClearBG data</h1>
+<p>Everything ClearBG holds about the account {html.escape(user.email)}, as of {now:%Y-%m-%d %H:%M} UTC.
+Passwords, session tokens and API key secrets are stored only as hashes and are not included.</p>
+<h2>What is in this file</h2>
+<ul>
+<li><b>{DOCUMENT}</b>: your account data as JSON: your profile, consents, sign-in identities and browsers, API keys
+(labels and prefixes), API usage, credits, orders and the rest, one section per kind of data.</li>
+<li><b>{REQUEST_LOG_CSV}</b>: every logged request to ClearBG made by you, in full (a spreadsheet opens it);
+summarised below.</li>
+<li><b>images/</b>: the images ClearBG still keeps for you, named by upload date and original file name, each with
+its cut-out ("background removed") and, where you bought it, the full-resolution cut-out.</li>
+<li><b>batches/</b>: the images and results of your batches still kept, one folder per batch, named by its date.</li>
+</ul>
+<h2>Your data, by kind</h2>
+<table><tr><th>Data</th><th>Records</th></tr>{counted}</table>
+<h2>Request logs</h2>
+{_request_summary(request_rows)}
+<h2>Images and batches ({len(images) + len(batch_files)} files)</h2>
+<ul>{listing}</ul>
+</body></html>
+"""
+
+
 def build_zip(session: Session, *, store: BlobStore, user: User, now: datetime) -> bytes:
+    document = user_data(session, user=user, now=now)
+    log_entry = next(entry for entry in personal_data.entries() if entry.table == "request_log")
+    request_rows = _rows(session, log_entry, user)
+    names = _Names()
+    files = _image_files(session, store, user, now, names) + _batch_files(session, store, user, now, names)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(DOCUMENT, json.dumps(user_data(session, user=user, now=now), indent=2, ensure_ascii=False))
-        for name, data in _image_files(session, store, user, now):
+        archive.writestr(README, _readme(document, request_rows, [name for name, _ in files], user, now))
+        archive.writestr(DOCUMENT, json.dumps(document, indent=2, ensure_ascii=False))
+        archive.writestr(REQUEST_LOG_CSV, _csv(request_rows, log_entry.exported_columns))
+        for name, data in files:
             archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
     return buffer.getvalue()
 

@@ -76,7 +76,7 @@ def store_upload(
         info = probe_image(data, max_pixels=settings.max_pixels)
     except ImageDecodeError as error:
         raise UploadRejected(str(error)) from None
-    image_format, (width, height) = info.format, info.size
+    image_format, (width, height) = info.format, info.upright_size  # as delivered: EXIF orientation applied
     now = now or utcnow()
     key = store.put(data, suffix="." + image_format.lower())
     image = ProcessedImage(
@@ -202,19 +202,41 @@ def retention(session: Session, *, user_id: uuid.UUID | None) -> timedelta:
 
 
 def apply_retention(session: Session, *, user_id: uuid.UUID, now: datetime) -> int:
-    """After the history consent changed: withdrawn, every kept image expires within the default
-    period from now (sooner if it was due sooner); granted, images still here are kept for the
-    history period from their upload. Adds the changes to `session`; returns how many changed."""
-    kept = consents.has_consent(session, user_id=user_id, purpose=consents.PROCESSING_HISTORY)
+    """After the history consent changed. Withdrawn: every kept image expires within the default period
+    from now (sooner if it was due sooner). Granted: the consent applies to what is uploaded after it;
+    earlier images keep their hour unless the person adds them (`keep_in_history`). Adds the changes
+    to `session`; returns how many changed."""
+    if consents.has_consent(session, user_id=user_id, purpose=consents.PROCESSING_HISTORY):
+        return 0
     keep = retention(session, user_id=user_id)
     changed = 0
     for image in user_images(session, user_id=user_id, now=now):
-        due = as_utc(image.created_at) + keep if kept else min(as_utc(image.expires_at), now + keep)
+        due = min(as_utc(image.expires_at), now + keep)
         if due != as_utc(image.expires_at):
             image.expires_at = due
             session.add(image)
             changed += 1
     return changed
+
+
+def history_expiry(image: ProcessedImage) -> datetime:
+    """When an image added to the processing history is deleted: the history period from its upload."""
+    return as_utc(image.created_at) + timedelta(days=get_settings().history_retention_days)
+
+
+def keep_in_history(session: Session, *, user_id: uuid.UUID, image_id: uuid.UUID, now: datetime | None = None) -> ProcessedImage:
+    """Add an image uploaded before the history consent to the history, at the person's explicit
+    request: it is then kept for the history period from its upload. Needs the consent."""
+    if not consents.has_consent(session, user_id=user_id, purpose=consents.PROCESSING_HISTORY):
+        raise ServiceError("Turn on the processing history first.")
+    image = next((row for row in user_images(session, user_id=user_id, now=now) if row.id == image_id), None)
+    if image is None:
+        raise NotFound("No such image, or it has expired.")
+    if as_utc(image.expires_at) < history_expiry(image):
+        image.expires_at = history_expiry(image)
+        session.add(image)
+        session.commit()
+    return image
 
 
 def user_images(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> list[ProcessedImage]:

@@ -57,6 +57,7 @@ from clearbg_app.models import (
 )
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.settings import Settings, get_settings
+from clearbg_app.wording import plural
 
 Erasure = Literal["delete", "detach", "pseudonymize", "scrub", "keep"]
 
@@ -131,7 +132,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry(
         AuthSession,
         "Signed-in browsers (browser, network)",
-        lambda s: f"{s.session_days} days without activity, then {s.request_log_ip_days} more days; erased on deletion",
+        lambda s: f"{plural(s.session_days, 'day')} without activity, then {plural(s.request_log_ip_days, 'more day', 'more days')}; erased on deletion",
         "delete",
         personal=("user_agent", "ip_prefix"),
         withheld=("token_hash",),
@@ -159,7 +160,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry(
         ProcessedImage,
         "Uploaded images and results",
-        lambda s: f"{s.retention_minutes} minutes, or {s.history_retention_days} days with the processing-history consent",
+        lambda s: f"{plural(s.retention_minutes, 'minute')}, or {plural(s.history_retention_days, 'day')} with the processing-history consent",
         "delete",
         personal=("original_filename", "visitor_hash"),
         blobs=("original_key", "result_key", "full_result_key", "background_key"),
@@ -167,7 +168,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry(
         BatchItem,
         "Batch images (file names, source URLs, results)",
-        lambda s: f"{s.batch_retention_hours} hours after the batch finishes",
+        lambda s: f"{plural(s.batch_retention_hours, 'hour')} after the batch finishes",
         "delete",
         owner="batch_id",
         selects=lambda user: col(BatchItem.batch_id).in_(select(Batch.id).where(Batch.user_id == user.id)),
@@ -177,7 +178,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry(
         Batch,
         "Batch jobs (options, webhook address)",
-        lambda s: f"{s.batch_retention_hours} hours after the batch finishes",
+        lambda s: f"{plural(s.batch_retention_hours, 'hour')} after the batch finishes",
         "delete",
         personal=("webhook_url",),
         blobs=("background_key",),
@@ -185,7 +186,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry(
         DataExport,
         "Data exports",
-        lambda s: f"{s.export_link_days} days after they are ready",
+        lambda s: f"{plural(s.export_link_days, 'day')} after they are ready",
         "delete",
         blobs=("blob_key",),
     ),
@@ -198,7 +199,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry(
         RequestLog,
         "Request logs (security)",
-        lambda s: f"IP prefix removed after {s.request_log_ip_days} days, logs deleted after {s.request_log_days} days",
+        lambda s: f"IP prefix removed after {plural(s.request_log_ip_days, 'day')}, logs deleted after {plural(s.request_log_days, 'day')}",
         "detach",
         personal=("user_agent", "ip_prefix"),
     ),
@@ -237,7 +238,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry(
         LoginThrottle,
         "Failed sign-in counters (hashed email or network)",
-        lambda s: f"{s.login_lockout_minutes} minutes after the last failure",
+        lambda s: f"{plural(s.login_lockout_minutes, 'minute')} after the last failure",
         "delete",
         selects=lambda user: LoginThrottle.key == "email:" + sha256_hex(user.email),
         personal=("key",),
@@ -356,12 +357,13 @@ class StateVars:
 
 
 STATE_VARS: tuple[StateVars, ...] = (
-    StateVars("SessionState", ("form_email", "form_display_name"), "a form's email and name, sent back after an error"),
+    StateVars("SessionState", ("form_email", "form_display_name", "form_new_email"),
+              "a form's email and name, sent back after an error"),
     StateVars("AccountState", ("email", "display_name", "sessions", "keys", "usage"),
               "the account's email, name, signed-in browsers, API key labels and API calls"),
-    StateVars("PrivacyState", ("consents", "consent_history"), "the person's consents and their history"),
+    StateVars("PrivacyState", ("consents", "consent_history", "deletion_losses"), "the person's consents and their history, their balance"),
     StateVars("HistoryState", ("items",), "file names of the kept images"),
-    StateVars("BatchState", ("items",), "file names of the batch"),
+    StateVars("BatchState", ("items", "recent"), "file names of the batch, the recent batches"),
     StateVars("CreditsState", ("entries", "orders"), "the credit ledger and orders"),
     StateVars("AdminState", ("users", "account", "ledger", "query"), "accounts an admin looked up"),
     StateVars("AuditLogState", ("events",), "who did what, for admins"),

@@ -205,16 +205,20 @@ def settle(
     started: float,
     now: datetime | None = None,
     reference: str | None = None,
+    channel: str = "api",
 ) -> Removal:
     """Charge for a finished result and record its usage in one transaction (both or neither), with
-    whatever the caller added to the session. The same `reference` is never charged twice."""
+    whatever the caller added to the session. The same `reference` is never charged twice.
+    `channel` is "api", or "web_batch" for an item of a batch sent from the batch page."""
     reference = reference or f"api:{uuid.uuid4()}"
+    what = "Web batch" if channel == "web_batch" else "API"
     try:
         credits.charge(
-            session, user_id=user_id, units=sized.units, reason=f"API {sized.size_name} {rendered.size[0]}x{rendered.size[1]}",
+            session, user_id=user_id, units=sized.units, reason=f"{what} {sized.size_name} {rendered.size[0]}x{rendered.size[1]}",
             reference=reference, now=now,
         )  # fmt: skip
-        session.add(_usage(user_id, api_key_id, sized, rendered.size, 200, None, started, now, units=sized.units, model=options.model or DEFAULT_MODEL))
+        session.add(_usage(user_id, api_key_id, sized, rendered.size, 200, None, started, now, units=sized.units,
+                           model=options.model or DEFAULT_MODEL, channel=channel, reference=reference))
         stats.count(session, name=IMAGES_API, at=now or utcnow())
         session.commit()
     except BaseException:
@@ -247,9 +251,11 @@ def remove_background(
     )
 
 
-def _usage(user_id, api_key_id, sized, size, status, code, started, now, *, units=0, model=None) -> ApiUsage:
+def _usage(user_id, api_key_id, sized, size, status, code, started, now, *, units=0, model=None, channel="api", reference=None) -> ApiUsage:
     return ApiUsage(
         model=model or "",
+        channel=channel,
+        reference=reference,
         at=now or utcnow(),
         user_id=user_id,
         api_key_id=api_key_id,
@@ -265,16 +271,17 @@ def _usage(user_id, api_key_id, sized, size, status, code, started, now, *, unit
 
 def record_failure(
     session: Session, *, user_id: uuid.UUID, api_key_id: uuid.UUID | None, sized: Sized | None, status: int,
-    code: str, started: float, now: datetime | None = None,
+    code: str, started: float, now: datetime | None = None, channel: str = "api", reference: str | None = None,
 ) -> None:  # fmt: skip
     """A usage row for a call that failed after its key was known (it costs nothing)."""
     session.rollback()
-    session.add(_usage(user_id, api_key_id, sized, None, status, code, started, now))
+    session.add(_usage(user_id, api_key_id, sized, None, status, code, started, now, channel=channel, reference=reference))
     session.commit()
 
 
-def recent_usage(session: Session, *, user_id: uuid.UUID, limit: int = 20) -> list[tuple[ApiUsage, str | None]]:
-    """The user's latest API calls, newest first, each with its key's prefix (None once deleted)."""
+def recent_usage(session: Session, *, user_id: uuid.UUID, limit: int = 20) -> list[tuple[ApiUsage, str]]:
+    """The user's latest API calls and batch items, newest first, each with where it came from: the
+    key's prefix ("cbg_live_ab12…"), "deleted key", or "Web batch: horse.jpg"."""
     query = (
         select(ApiUsage, ApiKey.prefix)
         .outerjoin(ApiKey, col(ApiKey.id) == col(ApiUsage.api_key_id))
@@ -282,7 +289,15 @@ def recent_usage(session: Session, *, user_id: uuid.UUID, limit: int = 20) -> li
         .order_by(col(ApiUsage.at).desc())
         .limit(limit)
     )
-    return [(usage, prefix) for usage, prefix in session.exec(query).all()]
+    rows = session.exec(query).all()
+    names = credits.reference_labels(session, [usage.reference for usage, _ in rows if usage.reference])
+    return [(usage, _source(usage, prefix, names)) for usage, prefix in rows]
+
+
+def _source(usage: ApiUsage, prefix: str | None, names: dict[str, str]) -> str:
+    if usage.channel == "web_batch":
+        return names.get(usage.reference or "", "Web batch")
+    return (prefix + "…") if prefix else "deleted key"
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ import uuid
 import reflex as rx
 
 from clearbg_app.db import session_scope
-from clearbg_app.services import accounts, api_keys, credits, removal
+from clearbg_app.services import accounts, api_keys, batches, credits, removal
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import when
 
 
 NEW_KEY_FIELD = "new-key-secret"
+WEBHOOK_SECRET_FIELD = "webhook-secret"
 
 
 class AccountState(SessionState):
@@ -30,6 +31,15 @@ class AccountState(SessionState):
 
     def _say(self, message: str, kind: str = "error") -> None:
         self.notice, self.notice_kind = message, kind
+
+    @rx.event
+    def show_webhook_secret(self):
+        """The key that signs this account's batch webhooks (API batches with a webhook_url), written into
+        the page's field by the reply, never kept in the state."""
+        user = self._current_user()
+        if user is None:
+            return rx.redirect("/login?next=/account")
+        return rx.set_value(WEBHOOK_SECRET_FIELD, batches.webhook_secret(user.id))
 
     def _show_profile(self, user) -> None:
         self.email, self.display_name = user.email, user.display_name
@@ -61,14 +71,14 @@ class AccountState(SessionState):
             self.usage = [
                 {
                     "at": when(row.at, "never"),
-                    "key": (prefix + "…") if prefix else "deleted key",
+                    "key": source,
                     "size": f"{row.size} {row.width}x{row.height}" if row.width else (row.size or "-"),
                     "model": row.model or "-",
                     "credits": credits.format_credits(row.credits_units),
                     "latency": f"{row.latency_ms} ms",
                     "status": str(row.status) if row.status == 200 else f"{row.status} {row.error_code or ''}".strip(),
                 }
-                for row, prefix in removal.recent_usage(session, user_id=signed_in.user.id)
+                for row, source in removal.recent_usage(session, user_id=signed_in.user.id)
             ]
         self._show_profile(signed_in.user)
 

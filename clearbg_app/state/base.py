@@ -28,6 +28,9 @@ class SessionState(rx.State):
     flash_kind: str = ""
     form_email: str = ""
     form_display_name: str = ""
+    form_new_email: str = ""
+    flash_form: str = ""  # the form the flash message answers ("" for the page): shown beside it
+    session_ended: bool = False  # this tab was signed in and its session no longer is: the page signs out
     _holder: str = ""
 
     def _cookie_ref(self, name: str) -> str | None:
@@ -38,9 +41,17 @@ class SessionState(rx.State):
         return self._cookie_ref(VISITOR_REF)
 
     def _current_session(self) -> accounts.SignedIn | None:
-        """The live session, looked up on the server for every event that needs it."""
+        """The live session, looked up on the server for every event that needs it. When this tab was
+        signed in and still sends the cookie but the session is gone (the account was suspended or
+        deleted, the session revoked or expired), the tab is signed out at once: the flags drop now
+        and the page goes to the sign-in page (`session_ended`), which forgets the account's data."""
+        token_hash = self._cookie_ref(SESSION_REF)
         with session_scope() as session:
-            return accounts.resolve_session(session, token_hash=self._cookie_ref(SESSION_REF))
+            signed_in = accounts.resolve_session(session, token_hash=token_hash)
+        if signed_in is None and self._holder and token_hash:
+            self._publish(None)
+            self.session_ended = True
+        return signed_in
 
     def _current_user(self) -> User | None:
         signed_in = self._current_session()
@@ -65,14 +76,26 @@ class SessionState(rx.State):
     @rx.event
     async def load_session(self) -> None:
         """on_load of every page: who is signed in, and the flash message the last redirect carried."""
+        self.session_ended = False
         user = self._current_user()
         await self._forget_unless_held_by(user)
+        if self.router.url.path.rstrip("/") == "/login":
+            self.session_ended = False  # already where an ended session is sent
         self._publish(user)
         flash = read_flash(dict(self.router.url.query_parameters))
         self.flash_message, self.flash_kind = flash.get("msg", ""), flash.get("kind", "")
         fields = flash.get("fields", {})
         self.form_email = str(fields.get("email", ""))[:254]
         self.form_display_name = str(fields.get("display_name", ""))[:80]
+        self.form_new_email = str(fields.get("new_email", ""))[:254]
+        self.flash_form = str(fields.get("form", ""))[:40]
+
+    @rx.var
+    def signed_out_notice(self) -> str:
+        """On the sign-in page after `session_ended`."""
+        if self.router.url.query_parameters.get("ended") != "1":
+            return ""
+        return "You were signed out: your session ended, or the account was suspended or deleted."
 
     @rx.var
     def login_next(self) -> str:

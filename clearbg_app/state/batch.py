@@ -11,17 +11,20 @@ import reflex as rx
 
 from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.db import session_scope
-from clearbg_app.services import batches
+from clearbg_app.clock import as_utc
+from clearbg_app.services import batches, credits
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import BalanceState
+from clearbg_app.wording import plural
 from clearbg_app.storage import get_blob_store
 
 BATCH_UPLOAD_ID = "batch_upload"
 POLL_SECONDS = 1.0
 SIZES = {"Preview (0.25 credit each)": "preview", "Full resolution (1 credit each)": "full"}
-WEBHOOK_SECRET_FIELD = "webhook-secret"
+MOST_PER_IMAGE = {"preview": credits.PREVIEW_API_UNITS, "full": credits.FULL_RESOLUTION_UNITS}  # small images cost less
+RECENT_HOURS = 24
 
 
 class BatchState(SessionState):
@@ -35,6 +38,23 @@ class BatchState(SessionState):
     uploading: bool = False
     size_label: str = next(iter(SIZES))
     credits_charged: str = "0"
+    balance_units: int = 0
+    short_of_credits: bool = False  # the last drop cost more than the balance: offer "Get credits"
+    recent: list[dict[str, str]] = []  # the last 24 hours' batches, with their ZIPs
+
+    @rx.var
+    def price_line(self) -> str:
+        """What a batch costs before it starts, and what the balance covers."""
+        each = MOST_PER_IMAGE[SIZES[self.size_label]]
+        enough = self.balance_units // each
+        return (
+            f"Each image costs up to {plural(credits.format_credits(each), 'credit')}; your balance is "
+            f"{plural(credits.format_credits(self.balance_units), 'credit')}, enough for {plural(enough, 'image')}."
+        )
+
+    @rx.var
+    def retryable_count(self) -> int:
+        return sum(item["retryable"] == "yes" for item in self.items)
 
     @rx.var
     def done_count(self) -> int:
@@ -83,6 +103,18 @@ class BatchState(SessionState):
         if user is None:
             self.error = "Batch mode needs an account (each image is charged like an API call); sign in first."
             return
+        each = MOST_PER_IMAGE[SIZES[self.size_label]]
+        with session_scope() as session:
+            self.balance_units = credits.balance(session, user_id=user.id)
+        if len(files) * each > self.balance_units:
+            self.short_of_credits = True
+            self.error = (
+                f"{plural(len(files), 'image')} x {plural(credits.format_credits(each), 'credit')} = "
+                f"{plural(credits.format_credits(len(files) * each), 'credit')}; your balance is "
+                f"{plural(credits.format_credits(self.balance_units), 'credit')}. Nothing was started."
+            )
+            return
+        self.short_of_credits = False
         limit = get_settings().max_upload_bytes
         sources = [batches.Source(upload.name or "", data=upload.file.read(limit + 1)) for upload in files]
         try:
@@ -101,12 +133,16 @@ class BatchState(SessionState):
     def _show(self, view: dict) -> None:
         self.batch_id, self.running = view["id"], view["status"] != "done"
         self.credits_charged = view["credits_charged"]
+        base = f"/api/batches/{view['id']}/items"
         self.items = [
             {
                 "id": item["id"],
                 "name": item["filename"],
                 "status": item["status"],
                 "message": item["errors"][0]["detail"] if item.get("errors") else "",
+                "retryable": "yes" if item.get("errors") and item["errors"][0]["code"] in batches.RETRYABLE_CODES else "",
+                "thumb": f"{base}/{item['id']}/result" if item["status"] == "done" else "",
+                "download": f"{base}/{item['id']}/result?download=1" if item["status"] == "done" else "",
             }
             for item in view["items"]
         ]
@@ -130,12 +166,34 @@ class BatchState(SessionState):
                     return
                 self._show(view)
                 if not self.running:
+                    self._load_recent(user.id)
                     return BalanceState.refresh_balance
             await asyncio.sleep(POLL_SECONDS)
 
+    def _load_recent(self, user_id: uuid.UUID) -> None:
+        with session_scope() as session:
+            self.balance_units = credits.balance(session, user_id=user_id)
+            rows = batches.recent_batches(session, user_id=user_id, hours=RECENT_HOURS)
+        self.recent = [
+            {
+                "id": str(batch.id),
+                "when": as_utc(batch.created_at).strftime("%Y-%m-%d %H:%M UTC"),
+                "summary": f"{plural(sum(counts.values()), 'image')}: {counts['done']} done, {counts['failed']} failed",
+                "zip": f"/api/batches/{batch.id}/result.zip" if counts["done"] else "",
+            }
+            for batch, counts in rows
+        ]
+
+    @rx.event
+    def load(self):
+        """When the batch tab opens: the balance, the price line and the recent batches."""
+        user = self._current_user()
+        if user is not None:
+            self._load_recent(user.id)
+
     @rx.event
     def retry_failed(self):
-        """Queue the failed images again (they were not charged)."""
+        """Queue again the failed images a retry can fix (they were not charged)."""
         user = self._current_user()
         if user is None or not self.batch_id:
             return
@@ -146,16 +204,9 @@ class BatchState(SessionState):
         return BatchState.follow
 
     @rx.event
-    def show_webhook_secret(self):
-        """The key that signs this account's batch webhooks (API batches with a webhook_url), written into
-        the page's field by the reply, never kept in the state."""
-        user = self._current_user()
-        if user is not None:
-            return rx.set_value(WEBHOOK_SECRET_FIELD, batches.webhook_secret(user.id))
-
-    @rx.event
     def new_batch(self) -> None:
         self.batch_id, self.items, self.running, self.error, self.credits_charged = "", [], False, "", "0"
+        self.short_of_credits = False
 
 
 def _summary(user_id: uuid.UUID, batch_id: str) -> dict:

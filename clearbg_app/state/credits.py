@@ -95,8 +95,27 @@ class PricingState(BalanceState):
         self.plans = [row for row in rows if row["kind"] == PlanKind.SUBSCRIPTION]
 
 
+def allowance_text(user_id: uuid.UUID, *, verified: bool) -> str:
+    """One sentence on the free monthly allowance: what is left, when it lapses, when the next comes."""
+    with session_scope() as session:
+        status = credits.allowance_status(session, user_id=user_id)
+    monthly = credits.format_credits(status["monthly_units"])
+    if status["monthly_units"] <= 0:
+        return ""
+    if not verified:
+        return f"Confirm your email address to get {monthly} free credits every month."
+    lapses, upcoming = _day(status["lapses_at"]), _day(status["next_at"])
+    if status["granted"]:
+        return (
+            f"Free allowance: {monthly} credits a month. {credits.format_credits(status['remaining_units'])} of this "
+            f"month's are left; they lapse on {lapses} and the next {monthly} arrive then."
+        )
+    return f"Free allowance: {monthly} credits a month; the next arrive on {upcoming}."
+
+
 class CreditsState(BalanceState):
     payments_enabled: bool = False
+    allowance: str = ""
     orders: list[dict[str, str]] = []
     entries: list[dict[str, str]] = []
     ledger_page: int = 1
@@ -109,15 +128,17 @@ class CreditsState(BalanceState):
 
     def _refresh(self, user_id: uuid.UUID) -> None:
         self._set_balance(user_id)
+        self.allowance = allowance_text(user_id, verified=self.email_verified)
         with session_scope() as session:
             entries, entry_count = credits.ledger_page(session, user_id=user_id, page=self.ledger_page, per_page=LEDGER_PER_PAGE)
+            labels = credits.reference_labels(session, [entry.reference for entry in entries])
             orders, order_count = billing.orders_page(session, user_id=user_id, page=self.orders_page, per_page=ORDERS_PER_PAGE)
         self.ledger_pages, self.orders_pages = _pages(entry_count, LEDGER_PER_PAGE), _pages(order_count, ORDERS_PER_PAGE)
         self.entries = [
             {
                 "when": _day(entry.created_at),
                 "what": ENTRY_LABELS.get(entry.kind, entry.kind),
-                "reason": entry.reason,
+                "reason": labels.get(entry.reference, entry.reason),
                 "amount": ("+" if entry.amount_units > 0 else "") + credits.format_credits(entry.amount_units),
                 "balance": credits.format_credits(entry.balance_after_units),
             }
@@ -142,6 +163,7 @@ class CreditsState(BalanceState):
         if user is None:
             return rx.redirect("/login?next=/credits")
         self.payments_enabled = get_settings().stripe_enabled
+        self._publish(user)
         self.ledger_page = self.orders_page = 1
         self.watched_status = self.watched_credits = self._watched_order = ""
         self._refresh(user.id)

@@ -8,16 +8,18 @@ import uuid
 
 import reflex as rx
 
+from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
 from clearbg_app.services.job_runs import run_job
 from clearbg_app.services.jobs import exports_job, job_name
 from clearbg_app.models import ExportStatus
-from clearbg_app.services import accounts, consents, exports, images, personal_data
+from clearbg_app.services import accounts, billing, consents, credits, exports, images, personal_data
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import when
 from clearbg_app.storage import get_blob_store
+from clearbg_app.wording import plural
 
 CENTER = "/privacy-center"
 
@@ -26,13 +28,27 @@ def retention_periods() -> list[dict[str, str]]:
     """The periods in force, from the settings (what the privacy policy promises)."""
     s = get_settings()
     return [
-        {"what": "Uploads and results", "period": f"{s.retention_minutes} minutes"},
-        {"what": "With the processing-history consent", "period": f"{s.history_retention_days} days"},
-        {"what": "Data exports", "period": f"{s.export_link_days} days after they are ready"},
-        {"what": "Request logs: IP prefix", "period": f"{s.request_log_ip_days} days"},
-        {"what": "Request logs", "period": f"{s.request_log_days} days"},
-        {"what": "Grace period after a deletion request", "period": f"{s.deletion_grace_days} days"},
+        {"what": "Uploads and results", "period": plural(s.retention_minutes, "minute")},
+        {"what": "With the processing-history consent", "period": plural(s.history_retention_days, "day")},
+        {"what": "Data exports", "period": plural(s.export_link_days, "day") + " after they are ready"},
+        {"what": "Request logs: IP prefix", "period": plural(s.request_log_ip_days, "day")},
+        {"what": "Request logs", "period": plural(s.request_log_days, "day")},
+        {"what": "Grace period after a deletion request", "period": plural(s.deletion_grace_days, "day")},
     ]
+
+
+def deletion_losses(session, *, user_id) -> list[str]:
+    """The deletion form's warnings, in plain words."""
+    losses = []
+    units = credits.balance(session, user_id=user_id)
+    if units > 0:
+        losses.append(f"Your {plural(credits.format_credits(units), 'credit')} will be lost; they are not refunded.")
+    if billing.has_active_subscription(session, user_id=user_id):
+        losses.append(
+            "Your active subscription ends with the account: cancel it first under \"Manage subscription\" on "
+            "Your credits, so that it does not renew."
+        )
+    return losses
 
 
 class PrivacyState(SessionState):
@@ -44,6 +60,7 @@ class PrivacyState(SessionState):
     export_url: str = ""
     export_until: str = ""
     has_password: bool = False
+    deletion_losses: list[str] = []  # what deleting loses: the credits, an active subscription
     notice: str = ""
     notice_kind: str = ""
 
@@ -75,6 +92,7 @@ class PrivacyState(SessionState):
                 for event in consents.history(session, user_id=user.id)[:20]
             ]
             export = exports.latest(session, user_id=user.id)
+            self.deletion_losses = deletion_losses(session, user_id=user.id)
         self.categories = personal_data.categories(settings)
         self.retention = retention_periods()
         self.export_status = export.status if export else ""
@@ -164,6 +182,7 @@ class HistoryState(SessionState):
                 "thumb": f"/api/images/{image.id}/result" if image.result_key else f"/api/images/{image.id}/original",
                 "download": f"/api/images/{image.id}/{'full' if image.full_result_key else 'result'}?download=1" if image.result_key else "",
                 "original": f"/api/images/{image.id}/original?download=1",
+                "short": "yes" if as_utc(image.expires_at) < images.history_expiry(image) else "",  # from before the consent
             }
             for image in rows
         ]
@@ -184,8 +203,24 @@ class HistoryState(SessionState):
             return rx.redirect("/login?next=/history")
         with session_scope() as session:
             consents.set_consent(session, user=signed_in.user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history")
-        self.notice, self.notice_kind = f"Your images are now kept for {self.days} days.", "info"
+        self.notice, self.notice_kind = f"Your images are now kept for {plural(self.days, 'day')}.", "info"
         self._refresh(signed_in)
+
+    @rx.event
+    def keep(self, image_id: str):
+        """Add an image uploaded before the consent to the history (it keeps its hour otherwise)."""
+        signed_in = self._current_session()
+        if signed_in is None:
+            return rx.redirect("/login?next=/history")
+        try:
+            with session_scope() as session:
+                images.keep_in_history(session, user_id=signed_in.user.id, image_id=uuid.UUID(str(image_id)))
+        except (ServiceError, ValueError) as error:
+            self.notice, self.notice_kind = str(error) if isinstance(error, ServiceError) else "No such image.", "error"
+            return None
+        self.notice, self.notice_kind = f"Added to your history: kept for {plural(self.days, 'day')} after its upload.", "info"
+        self._refresh(signed_in)
+        return None
 
     @rx.event
     def delete(self, image_id: str = ""):

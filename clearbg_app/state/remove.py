@@ -10,10 +10,14 @@ from typing import TypeVar
 
 import reflex as rx
 
+from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.inference.decode import SUPPORTED
+from clearbg_app.samples import SAMPLES_DIR, sample_named
 from clearbg_app.services import credits, images
 from clearbg_app.services.errors import ServiceError
+from clearbg_app.services.batches import url_filename
+from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, fetch_image, public_only
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import BalanceState
@@ -30,7 +34,7 @@ async def _second() -> None:
 
 
 class RemoveState(SessionState):
-    """One image at a time; `stage` is idle, uploading, working, done or error."""
+    """One image at a time; `stage` is idle, uploading, fetching (an image URL), working, done or error."""
 
     stage: str = "idle"
     error: str = ""
@@ -42,6 +46,8 @@ class RemoveState(SessionState):
     full_price: str = ""  # credits, "" when the preview already is full size
     full_stage: str = ""  # "", working, done
     busy_message: str = ""  # "Busy, retrying in 3 s…" while the pool is full
+    full_error: str = ""  # why the full-resolution click was refused, shown beside its button
+    full_needs_credits: bool = False  # that reason is the balance: offer "Get credits"
 
     @rx.var
     def original_url(self) -> str:
@@ -61,6 +67,7 @@ class RemoveState(SessionState):
 
     def _fail(self, message: str) -> None:
         self.stage, self.error, self.image_id, self.full_stage = "error", message, "", ""
+        self.full_error, self.full_needs_credits = "", False
 
     async def _when_not_busy(self, work: Callable[..., T], *args) -> T:
         """`work(*args)` in a thread (background events only). While the pool is busy, count its
@@ -105,11 +112,7 @@ class RemoveState(SessionState):
             return
         self.error = ""
         if len(files) > 1:
-            self._fail("Drop one image at a time.")
-            return
-        visitor = self._visitor_hash()
-        if visitor is None:
-            self._fail("ClearBG needs cookies to keep your result private; enable them and reload the page.")
+            self._fail("Drop one image at a time, or use the Batch tab for several.")
             return
         upload = files[0]
         limit = get_settings().max_upload_bytes
@@ -117,22 +120,62 @@ class RemoveState(SessionState):
         if len(data) > limit:
             self._fail(images.too_large_message(upload.size or len(data)))
             return
+        return self._accept(data, upload.name or "image")
+
+    def _accept(self, data: bytes, filename: str):
+        """Store an image however it came in (picked, dropped, pasted, fetched, a sample) and process it."""
         user = self._current_user()
+        if self.session_ended:  # signed out at once: nothing is processed for the ended session
+            self._fail("You were signed out; nothing was uploaded.")
+            return None
+        visitor = self._visitor_hash()
+        if visitor is None:
+            self._fail("ClearBG needs cookies to keep your result private; enable them and reload the page.")
+            return None
         try:
             with session_scope() as session:
                 image = images.store_upload(
                     session,
                     store=get_blob_store(),
                     data=data,
-                    filename=upload.name or "image",
+                    filename=filename,
                     visitor_hash=visitor,
                     user_id=user.id if user else None,
                 )
         except ServiceError as error:
             self._fail(str(error))
-            return
-        self.stage, self.image_id, self.full_stage = "working", "", ""
+            return None
+        self.stage, self.image_id, self.full_stage, self.full_error = "working", "", "", ""
         return RemoveState.process(str(image.id))
+
+    @rx.event
+    def try_sample(self, name: str):
+        """One of the sample photos, as if the visitor had dropped it."""
+        sample = sample_named(name)
+        if sample is None:
+            self._fail("There is no such sample photo.")
+            return None
+        self.error = ""
+        return self._accept((SAMPLES_DIR / sample.file).read_bytes(), sample.name)
+
+    @rx.event(background=True)
+    async def fetch_url(self, form: dict):
+        """The "image URL" field (or a pasted URL): downloaded through the same SSRF-safe fetcher as
+        the API's image_url, then handled like an upload."""
+        url = str(form.get("image_url", "")).strip()
+        async with self:
+            if not url:
+                self._fail("Paste or type the address of an image first.")
+                return None
+            self.stage, self.error = "fetching", ""
+        try:
+            data = await asyncio.to_thread(download, url)
+        except ServiceError as error:
+            async with self:
+                self._fail(for_people(str(error)))
+            return None
+        async with self:
+            return self._accept(data, url_filename(url, "image"))
 
     @rx.event(background=True)
     async def process(self, image_id: str):
@@ -164,16 +207,20 @@ class RemoveState(SessionState):
                 return rx.redirect("/login?next=/")
             if not image_id or self.full_stage:
                 return
-            self.full_stage, self.error = "working", ""
+            self.full_stage, self.error, self.full_error, self.full_needs_credits = "working", "", "", False
         try:
             await self._when_not_busy(_full_resolution, uuid.UUID(image_id), self._visitor_hash(), user.id)
+        except credits.InsufficientCredits as short:
+            async with self:
+                self.full_stage, self.full_error, self.full_needs_credits = "", insufficient_message(short), True
+            return
         except ServiceError as error:
             async with self:
-                self.full_stage, self.error = "", str(error)
+                self.full_stage, self.full_error = "", str(error)
             return
         except Exception:
             async with self:
-                self.full_stage, self.error = "", "Something went wrong; you were not charged. Please try again."
+                self.full_stage, self.full_error = "", "Something went wrong; you were not charged. Please try again."
             raise
         async with self:
             self.full_stage = "done"
@@ -182,6 +229,29 @@ class RemoveState(SessionState):
     @rx.event
     def reset_page(self) -> None:
         self.stage, self.error, self.image_id, self.full_stage = "idle", "", "", ""
+        self.full_error, self.full_needs_credits = "", False
+
+
+def insufficient_message(short: credits.InsufficientCredits) -> str:
+    """The refusal, and when the next free credits arrive (when there is an allowance)."""
+    monthly = credits.to_units(get_settings().free_monthly_credits)
+    if monthly <= 0:
+        return str(short)
+    arrives = credits.next_month_start(utcnow()).strftime("%Y-%m-%d")
+    return f"{short} Your next {credits.format_credits(monthly)} free credits arrive on {arrives}."
+
+
+def download(url: str, policy: AddressPolicy = public_only) -> bytes:
+    """The image at `url`, with the API's limits and address checks."""
+    settings = get_settings()
+    timeouts = Timeouts(settings.url_fetch_connect_seconds, settings.url_fetch_read_seconds, settings.url_fetch_total_seconds)
+    return fetch_image(url, max_bytes=settings.max_upload_bytes, policy=policy, timeouts=timeouts)
+
+
+def for_people(message: str) -> str:
+    """The fetcher speaks of the API's `image_url` field; the page has an "image URL" field."""
+    message = message.replace("image_url", "the image URL")
+    return message[:1].upper() + message[1:]
 
 
 def _process(image_id: uuid.UUID, visitor_hash: str | None):

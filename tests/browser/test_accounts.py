@@ -34,24 +34,21 @@ def test_sign_up_verify_sign_in_create_key_sign_out(page, smtp):
     page.check("#accept")
     page.screenshot(path=str(ARTIFACTS / "signup.png"), full_page=True)
     page.click("#signup-form button[type=submit]")
-    page.locator("#flash-message").wait_for()
-    assert "we sent you an email" in page.locator("#flash-message").inner_text()
+    page.wait_for_url("**/account**")  # signed in at once, no second typing of the password
+    expect(page.locator("#flash-message")).to_contain_text("you are signed in")
+    expect(page.locator("#flash-message")).to_contain_text("free monthly credits, buy credits and create API keys")
 
     mail = wait_for_mail(smtp, page, already + 1)
     assert mail["To"] == "ada@example.com"
     verify_link = link_in(mail, "/auth/verify")
-
-    page.fill("#password", PASSWORD)  # the email field came back filled in
-    assert page.input_value("#email") == "Ada@Example.com"
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url("**/account**")
     page.locator("#unverified-badge").wait_for()
     expect(page.locator("input[name=display_name]")).to_have_value("Ada Lovelace")
     assert "Ada" not in page.locator("#header-account").inner_text()  # the header names no one
 
     page.goto(verify_link)
     page.wait_for_url("**/account**")
-    expect(page.locator("#flash-message")).to_have_text("Your email address is confirmed.")
+    expect(page.locator("#flash-message")).to_have_text("Your email address is confirmed. This month's free credits are on your account.")
+    expect(page.locator("#header-balance")).to_have_text("12.5 credits")
 
     page.fill("input[name=label]", "Shop importer")
     page.click("#create-key")

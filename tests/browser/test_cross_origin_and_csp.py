@@ -62,12 +62,14 @@ def test_every_page_works_under_the_csp(page, smtp, app_url, app_data_dir):
     page.fill("input[name=label]", "CSP check")
     page.click("#create-key")
     page.wait_for_function("() => document.querySelector('#new-key-secret').value.startsWith('cbg_live_')")
+    page.click("#show-webhook-secret")  # on /account beside the keys
+    page.wait_for_function("() => document.querySelector('#webhook-secret').value.startsWith('whsec_')")
     page.goto("/")
     page.set_input_files("input[type=file]", str(SAMPLES / "images" / "horse.jpg"))  # an upload, and its result
     page.wait_for_function("() => document.querySelector('#result-image')?.naturalWidth > 0", timeout=60_000)
+    page.locator("#sample-dog").wait_for(state="attached")  # the input script and the samples load under the CSP
     page.get_by_role("tab", name="Batch").click()
-    page.click("#show-webhook-secret")
-    page.wait_for_function("() => document.querySelector('#webhook-secret').value.startsWith('whsec_')")
+    page.locator("#batch-price").wait_for()
     page.screenshot(path=str(ARTIFACTS / "csp-batch-tab.png"), full_page=True)
     assert violations == []
     assert not any((app_data_dir / "reflex-states").glob("*")), "Reflex wrote tab state to disk"

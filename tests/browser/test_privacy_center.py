@@ -28,10 +28,7 @@ def sign_up_and_in(page) -> None:
     page.check("#adult")
     page.check("#accept")
     page.click("#signup-form button[type=submit]")
-    page.locator("#flash-message").wait_for()
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url("**/account**")
+    page.wait_for_url("**/account**")  # signing up signs in
 
 
 def test_consents_history_export_and_deletion(page, smtp, tmp_path):
@@ -79,7 +76,8 @@ def test_consents_history_export_and_deletion(page, smtp, tmp_path):
     page.fill("#delete-password", "not-my-password")
     page.check("#delete-confirm")
     page.click("#delete-account")
-    page.locator("#flash-message", has_text="password is not correct").wait_for()
+    page.locator("#delete-message", has_text="password is not correct").wait_for()  # beside the form
+    assert "/privacy-center" in page.url
     page.fill("#delete-password", PASSWORD)
     page.check("#delete-confirm")
     page.click("#delete-account")

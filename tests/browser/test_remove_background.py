@@ -83,7 +83,7 @@ def test_signed_in_user_buys_full_resolution_for_the_shown_price(page, smtp, app
     engine.dispose()
 
     page.goto("/")
-    expect(page.locator("#header-balance")).to_have_text("2 credits")
+    expect(page.locator("#header-balance")).to_have_text("14.5 credits")  # 12.5 free + 2
     page.set_input_files("input[type=file]", str(SAMPLES / "images" / "horse.jpg"))
     full_button = page.locator("#full-button")
     expect(full_button).to_have_text("Full resolution 770x595 · 1 credit", timeout=60_000)
@@ -93,5 +93,5 @@ def test_signed_in_user_buys_full_resolution_for_the_shown_price(page, smtp, app
     download_info.value.save_as(saved)
     assert download_info.value.suggested_filename == "horse-no-bg.png"
     assert Image.open(saved).size == (770, 595) and Image.open(saved).mode == "RGBA"
-    expect(page.locator("#header-balance")).to_have_text("1 credit")
+    expect(page.locator("#header-balance")).to_have_text("13.5 credits")
     page.screenshot(path=str(ARTIFACTS / "full-resolution.png"), full_page=True)
