@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 
-import reflex as rx
 from reflex.config import get_config
 from reflex.constants import StateManagerMode
 from reflex.istate.manager import reset_disk_state_manager
@@ -15,21 +14,21 @@ from clearbg_app import log_redaction
 from clearbg_app.api import ClearBGApp, build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
-from clearbg_app.services.batches import BatchWorker
-from clearbg_app.services.mail import MailWorker
 from clearbg_app.inference import ModelNotFound, check_model_file
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import account, admin, admin_policies, auth, history, index, legal, pricing, privacy_center
 from clearbg_app.pages.api_docs import api_docs
 from clearbg_app.pages.credits import credits_page
+from clearbg_app.services.batches import BatchWorker
+from clearbg_app.services.mail import MailWorker
 from clearbg_app.services.removal import default_pool
 from clearbg_app.settings import get_settings
 from clearbg_app.state.account import AccountState
 from clearbg_app.state.admin import AdminState, AuditLogState
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import CreditsState, PricingState
-from clearbg_app.state.privacy import HistoryState, PrivacyState
 from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState, LegalState, SubprocessorsState
+from clearbg_app.state.privacy import HistoryState, PrivacyState
 
 log = logging.getLogger("clearbg")
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from clearbg_app.models import ApiUsage, EntryKind, PolicyNoticeEmail, RequestLog, User
-from clearbg_app.services import accounts, audit, api_keys, batches, billing, consents, credits, exports, images, policies, removal
+from clearbg_app.services import accounts, api_keys, audit, batches, billing, consents, credits, exports, images, policies, removal
 from tests.conftest import sample_bytes
 
 PASSWORD = "correct-horse-battery"

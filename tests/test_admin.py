@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 import inspect
 import uuid
-from urllib.parse import parse_qs, urlsplit
 from datetime import date, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import reflex as rx
@@ -16,18 +16,26 @@ from sqlmodel import func, select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.api.event_socket import scrubbed_headers
-from clearbg_app.http.flash import read_flash
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.clock import as_utc
+from clearbg_app.http.cookies import SESSION_COOKIE
+from clearbg_app.http.flash import read_flash
 from clearbg_app.inference import InferenceConfig, InferencePool
 from clearbg_app.models import (
-    ApiUsage, AuditEvent, EntryKind, ImageStatus, JobRun, JobStatus, LedgerEntry, PolicyVersion, ProcessedImage,
-    Subprocessor, User,
+    ApiUsage,
+    AuditEvent,
+    EntryKind,
+    ImageStatus,
+    JobRun,
+    JobStatus,
+    LedgerEntry,
+    PolicyVersion,
+    ProcessedImage,
+    Subprocessor,
+    User,
 )  # fmt: skip
-from clearbg_app.services import accounts, api_keys, credits, subprocessors
-from clearbg_app.services import admin as admin_service
+from clearbg_app.services import accounts, admin as admin_service, api_keys, credits, subprocessors
 from clearbg_app.services.accounts import AccountSuspended
 from clearbg_app.services.admin import AdminError
 from clearbg_app.services.subprocessors import SubprocessorError, SubprocessorFields

@@ -106,7 +106,7 @@ def test_full_size_jpg_on_a_colour_from_base64_json(client, session, owner, key)
     data = response.json()["data"]
     image = Image.open(io.BytesIO(base64.b64decode(data["result_b64"])))
     assert (image.format, image.size) == ("JPEG", (770, 595))
-    assert max(abs(a - b) for a, b in zip(image.getpixel((2, 2)), (0x81, 0xD4, 0xFA))) < 12
+    assert max(abs(a - b) for a, b in zip(image.getpixel((2, 2)), (0x81, 0xD4, 0xFA), strict=True)) < 12
     assert {"foreground_top", "foreground_left", "foreground_width", "foreground_height"} <= data.keys()
     assert response.headers["X-Credits-Charged"] == "1" and balance(session, owner) == 0
 
@@ -149,7 +149,7 @@ def test_background_image_fills_behind(client, session, owner, key):
     green = bad.encode(Image.new("RGB", (40, 30), (0, 200, 0)), "PNG")
     files = {"image_file": ("horse.jpg", HORSE, "image/jpeg"), "bg_image_file": ("bg.png", green, "image/png")}
     image = opened(post(client, key, files=files))
-    assert image.format == "JPEG" and max(abs(a - b) for a, b in zip(image.getpixel((2, 2)), (0, 200, 0))) < 12
+    assert image.format == "JPEG" and max(abs(a - b) for a, b in zip(image.getpixel((2, 2)), (0, 200, 0), strict=True)) < 12
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import requests
 from openapi_spec_validator import validate
@@ -11,8 +10,8 @@ from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
 from clearbg_app.api.openapi import PARAMETERS, openapi_document
-from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.api.v1 import PublicApi
+from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.conftest import SAMPLES
 from tests.loopback import serve_asgi

@@ -12,13 +12,13 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.redirects import safe_next
+from clearbg_app.api.request_log import writer
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.http.flash import read_flash
-from clearbg_app.api.request_log import writer
+from clearbg_app.http.redirects import safe_next
+from clearbg_app.log_redaction import RedactSecrets
 from clearbg_app.models import AuthSession, RequestLog, User
 from clearbg_app.services import mail
-from clearbg_app.log_redaction import RedactSecrets
 from clearbg_app.settings import get_settings
 from tests.mail import smtp_sink, token_in
 

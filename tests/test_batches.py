@@ -14,9 +14,9 @@ from sqlmodel import select
 
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.db import session_scope
-from clearbg_app.services.jobs import batch_webhooks_job, purge_batches_job, scheduled_jobs
 from clearbg_app.models import Batch, BatchItem, EntryKind, ItemStatus, LedgerEntry
 from clearbg_app.services import api_keys, batches
+from clearbg_app.services.jobs import batch_webhooks_job, purge_batches_job, scheduled_jobs
 from tests.conftest import _clear_caches
 from tests.images import encode, horse, text_as_jpeg
 from tests.test_accounts import verified_user

@@ -14,8 +14,8 @@ from clearbg_app.inference import InferenceConfig, InferencePool, Job
 from clearbg_app.models import BatchItem, ItemStatus
 from clearbg_app.services import batches
 from tests.test_api import ENDPOINT, HORSE, api_client
-from tests.test_batches import SMALL, create, key, owner  # noqa: F401 - fixtures
 from tests.test_api_url_fetch import loopback_only
+from tests.test_batches import SMALL, create, key, owner  # noqa: F401 - fixtures
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.flash import read_flash
 from clearbg_app.clock import utcnow
+from clearbg_app.http.flash import read_flash
 from clearbg_app.models import CreditAccount, CreditLot, LedgerEntry, Order, StripeEvent
 from clearbg_app.services import accounts, billing, credits
 from clearbg_app.services.billing import BillingError, BillingUnavailable

@@ -11,10 +11,10 @@ from sqlmodel import Session, select
 
 from clearbg_app.clock import as_utc
 from clearbg_app.db import get_engine, session_scope
-from clearbg_app.services.jobs import credits_job
 from clearbg_app.models import CreditLot, EntryKind, LedgerEntry, Role
 from clearbg_app.services import credits
 from clearbg_app.services.credits import CreditError, InsufficientCredits
+from clearbg_app.services.jobs import credits_job
 from tests.test_accounts import sign_up, verified_user
 
 

@@ -22,9 +22,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from clearbg_app.api import google
-from clearbg_app.http.redirects import safe_next
-from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.db import get_engine
+from clearbg_app.http.cookies import SESSION_COOKIE
+from clearbg_app.http.redirects import safe_next
 from clearbg_app.models import AuthSession, OAuthIdentity, User
 from clearbg_app.services import accounts
 from clearbg_app.services.security import sha256_hex

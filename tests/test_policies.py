@@ -9,10 +9,10 @@ import pytest
 from sqlmodel import select
 
 from clearbg_app.clock import as_utc
-from clearbg_app.services.jobs import policy_notices_job, scheduled_jobs
 from clearbg_app.models import AuditEvent, PolicyAcknowledgement, PolicyNoticeEmail, PolicyVersion
 from clearbg_app.services import accounts, deletion, mail, policies
 from clearbg_app.services.errors import NotFound
+from clearbg_app.services.jobs import policy_notices_job, scheduled_jobs
 from clearbg_app.services.policies import PolicyError, StaleDraft
 from clearbg_app.settings import PROJECT_ROOT
 from tests.mail import outbox

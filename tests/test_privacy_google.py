@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from clearbg_app.api import google
-from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.api.privacy import privacy_routes
+from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import AccountDeletion, User
 from clearbg_app.services import accounts
 from tests.oidc_provider import TestUser

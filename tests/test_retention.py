@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlmodel import select
 
 from clearbg_app.jobs import build_scheduler
-from clearbg_app.services.jobs import purge_images_job
 from clearbg_app.models import ProcessedImage
 from clearbg_app.services import images
+from clearbg_app.services.jobs import purge_images_job
 from tests.conftest import sample_bytes
 
 

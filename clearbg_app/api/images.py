@@ -8,11 +8,11 @@ from pathlib import PurePath
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from clearbg_app.api.auth import signed_in_user
 from clearbg_app.db import session_scope
+from clearbg_app.http.cookies import VISITOR_COOKIE, read_cookie
 from clearbg_app.services import images
 from clearbg_app.services.errors import NotFound
-from clearbg_app.api.auth import signed_in_user
-from clearbg_app.http.cookies import VISITOR_COOKIE, read_cookie
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.storage import get_blob_store
 

@@ -55,6 +55,7 @@ from clearbg_app.storage import BlobStore, deleted_on_failure, get_blob_store
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_TIMEOUTS = Timeouts(5, 10, 15)
 WEBHOOK_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=12))
 SIGNATURE_HEADER = "ClearBG-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -534,7 +535,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], *, policy: AddressPoli
 
 
 def deliver_webhook(
-    batch_id: uuid.UUID, *, policy: AddressPolicy = public_only, clock: Clock = utcnow, timeouts: Timeouts = Timeouts(5, 10, 15)
+    batch_id: uuid.UUID, *, policy: AddressPolicy = public_only, clock: Clock = utcnow, timeouts: Timeouts = WEBHOOK_TIMEOUTS
 ) -> bool:
     """One attempt: POST the signed summary; 2xx delivers, anything else schedules the next attempt
     (1 min, 5 min, 30 min, 2 h, 12 h after the previous one) or gives up after the last."""

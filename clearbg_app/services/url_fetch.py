@@ -176,7 +176,7 @@ def fetch_image(
             if response.status != 200:
                 raise UrlFetchFailed(f"image_url answered HTTP {response.status}.")
             return _read_limited(response, max_bytes, deadline)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise UrlFetchFailed("image_url took too long to answer.") from None
         except (OSError, http.client.HTTPException) as error:
             raise UrlFetchFailed(f"image_url could not be downloaded ({type(error).__name__}).") from None

@@ -14,7 +14,6 @@ from clearbg_app.services import accounts, api_keys, credits, removal
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 
-
 NEW_KEY_FIELD = "new-key-secret"
 
 

@@ -12,11 +12,10 @@ import reflex as rx
 from sqlmodel import select
 
 from clearbg_app.db import session_scope
-from clearbg_app.services.jobs import job_name, scheduled_jobs
 from clearbg_app.models import User
-from clearbg_app.services import admin as admin_service
-from clearbg_app.services import audit, credits
+from clearbg_app.services import admin as admin_service, audit, credits
 from clearbg_app.services.errors import ServiceError
+from clearbg_app.services.jobs import job_name, scheduled_jobs
 from clearbg_app.state.account import _when
 from clearbg_app.state.base import SessionState
 

@@ -9,8 +9,8 @@ import uuid
 
 import reflex as rx
 
-from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.db import session_scope
+from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.services import batches
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
