@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import event, inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models.api_usage import ApiUsage
@@ -31,10 +31,9 @@ class DailyCount(SQLModel, table=True):
 def increment(connection, *, name: str, day: date, by: int = 1) -> None:
     """Add `by` to the day's counter in the caller's transaction (an upsert on both databases)."""
     insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    table = DailyCount.__table__
-    statement = insert(table).values(day=day, name=name, count=by)
+    statement = insert(DailyCount).values(day=day, name=name, count=by)
     connection.execute(
-        statement.on_conflict_do_update(index_elements=["day", "name"], set_={"count": table.c["count"] + by})
+        statement.on_conflict_do_update(index_elements=["day", "name"], set_={"count": col(DailyCount.count) + by})
     )
 
 
