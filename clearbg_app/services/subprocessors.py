@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, or_, select
@@ -34,7 +35,7 @@ class SubprocessorFields:
     active_since: date | None = None
 
     def cleaned(self) -> SubprocessorFields:
-        values = {key: " ".join(str(value).split()) if isinstance(value, str) else value for key, value in asdict(self).items()}
+        values: dict[str, Any] = {key: " ".join(str(value).split()) if isinstance(value, str) else value for key, value in asdict(self).items()}
         for key, label, limit in (("name", "a name", 120), ("purpose", "the purpose", 2000),
                                   ("data_categories", "the categories of data", 2000), ("location", "the location", 120)):  # fmt: skip
             if not values[key]:
