@@ -141,9 +141,10 @@ def send_product_news(session: Session, *, subject: str, body: str) -> int:
 @mail.renders("product_news")
 def _news_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
     """Nothing for someone who withdrew the consent (or asked for deletion) since it was queued."""
-    if not _wants_news(session, queued.user_id):
+    user = mail.recipient(session, queued)
+    if user is None or not _wants_news(session, user.id):
         return None
-    user, center = session.get(User, queued.user_id), get_settings().public_url.rstrip("/") + "/privacy-center"
+    center = get_settings().public_url.rstrip("/") + "/privacy-center"
     return mail.Message(
         to=user.email,
         subject=queued.params["subject"],
