@@ -172,10 +172,11 @@ def create_batch(
             raise BatchRefused(400, "invalid_image", "Empty image", f"{source.filename or 'An image of the batch'} is empty.")
         if source.data is not None and len(source.data) > settings.max_upload_bytes:
             raise BatchRefused(413, "file_too_large", "File too large", f"{source.filename} is over the {settings.max_upload_bytes / 1e6:g} MB limit.")
-        if source.data is None and not (source.url or "").strip():
+        url = source.url or ""
+        if source.data is None and not url.strip():
             raise BatchRefused(400, "missing_source", "Empty image URL", "An image_url of the batch is empty.")
         if source.data is None:
-            parse_url(source.url, name=f"image_url {source.url[:80]!r}")  # UrlRefused before anything is stored
+            parse_url(url, name=f"image_url {url[:80]!r}")  # UrlRefused before anything is stored
     if webhook_url:
         webhook_url = check_webhook_url(webhook_url, policy=url_policy)
     removal.decoded_background(options)  # a bad background image refuses the batch, not each of its items
@@ -289,7 +290,7 @@ def zip_stream(session: Session, *, store: BlobStore, batch: Batch) -> Iterator[
     names = zip_names(items)
     if not names and batch.status != BatchStatus.DONE:
         return None
-    entries = [(names[item.id], item.result_key) for item in items if item.id in names]
+    entries = [(names[item.id], item.result_key) for item in items if item.result_key and item.id in names]
 
     def chunks() -> Iterator[bytes]:
         sink = _Sink()
@@ -319,6 +320,9 @@ class _Sink:
 
     def flush(self) -> None:
         pass
+
+    def close(self) -> None:
+        pass  # nothing to release: every byte was handed out by `take`
 
     def take(self) -> bytes:
         data, self._parts = b"".join(self._parts), []
@@ -406,11 +410,11 @@ class BatchWorker(BackgroundWorker):
             batch = session.get(Batch, item.batch_id)
             due = batch is not None and batch.webhook_status == WebhookStatus.PENDING and batch.webhook_attempts == 0
         if due:
-            deliver_webhook(batch.id, policy=self.url_policy, clock=self.clock)
+            deliver_webhook(item.batch_id, policy=self.url_policy, clock=self.clock)
         return True
 
     def _process(self, session: Session, item: BatchItem) -> None:
-        batch = session.get(Batch, item.batch_id)
+        batch = session.get_one(Batch, item.batch_id)
         started = time.perf_counter()
         sized = None
         try:
@@ -559,7 +563,7 @@ def deliver_webhook(
     except (OSError, http.client.HTTPException) as failed:
         error = f"{type(failed).__name__}: {failed}"
     with session_scope() as session:
-        batch = session.get(Batch, batch_id)
+        batch = session.get_one(Batch, batch_id)
         batch.webhook_attempts += 1
         batch.webhook_last_error = error[:500] if error else None
         if error is None:
