@@ -10,13 +10,10 @@ from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import reflex as rx
-from reflex.istate.data import RouterData
 from sqlmodel import func, select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.event_socket import scrubbed_headers
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.clock import as_utc
 from clearbg_app.http.cookies import SESSION_COOKIE
@@ -41,7 +38,7 @@ from clearbg_app.services.admin import AdminError
 from clearbg_app.services.subprocessors import SubprocessorError, SubprocessorFields
 from clearbg_app.state.admin import AdminState, AuditLogState
 from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState
-from tests.test_accounts import PASSWORD, sign_up, verified_user
+from tests.factories import PASSWORD, sign_up, state_for, verified_user
 
 ADMIN_STATES = (AdminState, AuditLogState, AdminPoliciesState, AdminSubprocessorsState)
 
@@ -55,15 +52,6 @@ def audit_actions(session) -> list[str]:
 
 
 # The role check in every handler ---------------------------------------------------------------------------
-
-
-def state_for(state_cls, cookie: str = ""):
-    """A state instance as the server builds it for one websocket whose handshake had this Cookie header
-    (and reached Reflex as `api/event_socket.py` leaves it)."""
-    headers = {name.decode(): value.decode() for name, value in scrubbed_headers([(b"cookie", cookie.encode())])}
-    root = rx.State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data({"headers": headers, "pathname": "/admin"})
-    return root.get_substate(state_cls.get_full_name().split("."))
 
 
 def admin_handlers():

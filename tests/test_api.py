@@ -12,56 +12,18 @@ from PIL import Image
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from clearbg_app.api import build_api
-from clearbg_app.api.v1 import PublicApi
 from clearbg_app.inference import InferenceConfig, InferencePool, Job
 from clearbg_app.models import ApiUsage, EntryKind, LedgerEntry
 from clearbg_app.services import api_keys, credits
 from clearbg_app.services.ratelimit import RateLimiter
 from tests import images as bad
-from tests.conftest import sample_bytes
-from tests.test_accounts import verified_user
-
-ENDPOINT = "/api/v1.0/removebg"
-HORSE = sample_bytes("horse.jpg")  # 770x595
-
-
-@pytest.fixture(scope="module")
-def pool():
-    pool = InferencePool(InferenceConfig(workers=1, queue_size=4, warm_up=False))
-    yield pool
-    pool.close()
-
-
-def api_client(pool, **kwargs) -> TestClient:
-    limiter = kwargs.pop("limiter", None) or RateLimiter()
-    return TestClient(build_api(PublicApi(pool=pool, limiter=limiter, **kwargs)))
+from tests.factories import ENDPOINT, HORSE, api_client, balance, give
 
 
 @pytest.fixture
 def client(db_url, pool) -> TestClient:
+    """The API with the production address policy (conftest's `client` may fetch from loopback)."""
     return api_client(pool)
-
-
-@pytest.fixture
-def owner(session, clock):
-    return verified_user(session, clock)
-
-
-@pytest.fixture
-def key(session, clock, owner) -> str:
-    _, secret = api_keys.create_key(session, user=owner, label="tests", now=clock())
-    return secret
-
-
-def give(session, user, units: int) -> None:
-    credits.grant(session, user_id=user.id, units=units, kind=EntryKind.PURCHASE, reason="test", reference=f"test:{uuid.uuid4()}")
-    session.commit()
-
-
-def balance(session, user) -> int:
-    session.expire_all()
-    return credits.balance(session, user_id=user.id)
 
 
 def usage(session) -> list[ApiUsage]:

@@ -14,8 +14,8 @@ from clearbg_app.api.v1 import PublicApi
 from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.conftest import SAMPLES
+from tests.factories import balance, give
 from tests.loopback import serve_asgi
-from tests.test_api import balance, give, key, owner, pool  # noqa: F401 - fixtures
 
 
 def test_openapi_document_is_valid_and_lists_every_parameter():

@@ -20,27 +20,13 @@ from clearbg_app.log_redaction import RedactSecrets
 from clearbg_app.models import AuthSession, RequestLog, User
 from clearbg_app.services import mail
 from clearbg_app.settings import get_settings
+from tests.factories import ORIGIN, PASSWORD, SIGN_UP, flash_of, sign_up_and_in
 from tests.mail import smtp_sink, token_in
-
-ORIGIN = {"origin": "http://testserver"}
-PASSWORD = "correct-horse-battery"
-SIGN_UP = {"email": "ada@example.com", "display_name": "Ada", "password": PASSWORD, "adult": "on", "accept": "on"}
 
 
 @pytest.fixture
 def client(db_url) -> TestClient:
     return TestClient(build_api(), follow_redirects=False)
-
-
-def flash_of(response) -> dict:
-    assert response.status_code == 303
-    return read_flash({key: values[0] for key, values in parse_qs(urlsplit(response.headers["location"]).query).items()})
-
-
-def sign_up_and_in(client) -> None:
-    assert client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN).status_code == 303
-    response = client.post("/auth/login", data={"email": "ada@example.com", "password": PASSWORD}, headers=ORIGIN)
-    assert response.status_code == 303 and SESSION_COOKIE in client.cookies
 
 
 def test_form_posts_from_other_sites_are_refused(client, session):

@@ -20,10 +20,13 @@ from starlette.routing import Route
 
 from clearbg_app.models import Batch, WebhookStatus
 from clearbg_app.services import batches
-from tests.loopback import serve_asgi
-from tests.test_api import pool  # noqa: F401 - fixture
-from tests.test_api_url_fetch import loopback_only
-from tests.test_batches import BATCHES, SMALL, client, create, key, owner, run_all, worker  # noqa: F401 - fixtures
+from tests.factories import BATCHES, SMALL, create, run_all
+from tests.loopback import loopback_only, serve_asgi
+
+
+@pytest.fixture
+def owner_credits() -> int:
+    return 1000
 
 
 class Receiver:

@@ -175,3 +175,15 @@ def test_a_cycle_is_found_and_a_chain_is_not():
     assert module_of("clearbg_app.services.images.store_upload", {"clearbg_app.services", "clearbg_app.services.images"}) == (
         "clearbg_app.services.images"
     )
+
+
+def test_no_test_module_imports_from_another_test_module():
+    """Shared fixtures live in conftest.py files, shared helpers in tests/factories.py (and tests/browser/factories.py)."""
+    tests_dir = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(tests_dir.rglob("*.py")):
+        module = ".".join(path.relative_to(tests_dir.parent).with_suffix("").parts)
+        for name in imported(path.read_text(), module, is_package=path.name == "__init__.py"):
+            if name.startswith("tests.") and any(part.startswith("test_") for part in name.split(".")[1:]):
+                found.append(f"{module} imports {name}")
+    assert found == []

@@ -19,8 +19,8 @@ from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import AccountDeletion, DataExport, User
 from clearbg_app.services import accounts, exports
 from clearbg_app.services.jobs import exports_job
+from tests.factories import ORIGIN, flash_of
 from tests.privacy_helpers import EMAIL, PASSWORD, new_user
-from tests.test_auth_routes import ORIGIN, flash_of
 
 
 @pytest.fixture

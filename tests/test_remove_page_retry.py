@@ -23,9 +23,8 @@ from clearbg_app.services.security import sha256_hex
 from clearbg_app.state import remove
 from clearbg_app.state.remove import RemoveState
 from tests.conftest import sample_bytes
+from tests.factories import GatedPool, verified_user
 from tests.inference.conftest import MODEL_PATH
-from tests.inference.test_pool import GatedPool
-from tests.test_accounts import verified_user
 
 VISITOR_TOKEN = "visitor-token-" + "x" * 30
 
