@@ -380,6 +380,8 @@ def safe_link(url: str) -> bool:
 
 
 class _SafeLinksMarkdown(MarkdownIt):
+    """markdown-it whose link check is `safe_link`."""
+
     def validateLink(self, url: str) -> bool:
         return safe_link(url)
 
