@@ -11,7 +11,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 PORT ?= 3000
 
-.PHONY: setup run test bench bench-quality bench-api migrate admin clean
+.PHONY: setup run lint test bench bench-quality bench-api migrate admin clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ setup: $(VENV)/.installed .tools/.installed
 run: setup
 	$(PY) -m reflex run --env prod --single-port --frontend-port $(PORT) --backend-port $(PORT)
 
-test: setup
+# Lint and types (settings in pyproject.toml); `make test` fails on a new warning before pytest starts.
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: setup lint
 	scripts/ensure-services.sh
 	scripts/ensure-chromium.sh
 	$(PY) -m pytest

@@ -60,7 +60,7 @@ def main() -> None:
         pool.close()
     original = Image.open(BIKE).convert("RGB")
     source = full.size
-    print(f"| size | strokes | unedited ms | edited ms | ratio |\n|---|---|---|---|---|")
+    print("| size | strokes | unedited ms | edited ms | ratio |\n|---|---|---|---|---|")
     for name, size in (("preview", (612, 408)), ("full", source)):
         rgba = full if size == source else full.resize(size, Image.Resampling.LANCZOS)
         cutout = Cutout(rgba.convert("RGB"), rgba.getchannel("A"))

@@ -15,16 +15,27 @@ from clearbg_app import log_redaction, metrics
 from clearbg_app.api import ClearBGApp, build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
-from clearbg_app.services.batches import BatchWorker
-from clearbg_app.services.mail import MailWorker
 from clearbg_app.inference import InferenceConfig, InferenceError
 from clearbg_app.inference.model import check_providers
 from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL, verify_configured_models
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import (  # noqa: F401 - importing a page module registers its pages
-    account, admin, admin_policies, admin_requests, api_docs, auth, contact, credits, history, index, legal, pricing,
+    account,
+    admin,
+    admin_policies,
+    admin_requests,
+    api_docs,
+    auth,
+    contact,
+    credits,
+    history,
+    index,
+    legal,
+    pricing,
     privacy_center,
 )
+from clearbg_app.services.batches import BatchWorker
+from clearbg_app.services.mail import MailWorker
 from clearbg_app.services.removal import default_pool
 from clearbg_app.settings import get_settings
 

@@ -6,15 +6,13 @@ Every knob has a default that runs the embedded setup: SQLite and blobs under
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-
-import contextlib
-import os
-import secrets
-
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator

@@ -16,15 +16,24 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from sqlmodel import Session
+from starlette.testclient import TestClient
 
 import clearbg_app.models  # noqa: F401 - registers the tables
+from clearbg_app.api import google
+from clearbg_app.api.v1 import error_fields
 from clearbg_app.db import get_engine, make_engine
+from clearbg_app.inference import InferenceConfig, InferencePool
+from clearbg_app.models import User
+from clearbg_app.services import api_keys, batches
 from clearbg_app.services.ratelimit import default_limiter
 from clearbg_app.settings import PROJECT_ROOT, get_settings
 from clearbg_app.storage import BlobStore, get_blob_store
+from tests.factories import api_client, configure_google, give, verified_user
+from tests.loopback import loopback_only, serve_images
+from tests.oidc_provider import CLIENT_ID, OIDCProvider
 from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, moto_server
+from tests.samples import SAMPLES, sample_bytes  # noqa: F401 - many tests import them from here
 
-SAMPLES = PROJECT_ROOT.parent / "shared" / "testdata" / "u2net_samples"
 PG_ADMIN_DSN = os.environ.get("CLEARBG_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 
@@ -182,8 +191,76 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def sample_bytes(name: str) -> bytes:
-    return (SAMPLES / "images" / name).read_bytes()
+# The public API, its batches and the image URLs they fetch ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[InferencePool]:
+    """A real inference pool, one per test module."""
+    pool = InferencePool(InferenceConfig(workers=1, queue_size=4, warm_up=False))
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def owner_credits() -> int:
+    """What `owner` starts with, in hundredths of a credit; a module overrides this fixture to change it."""
+    return 0
+
+
+@pytest.fixture
+def owner(session, clock, owner_credits) -> User:
+    """A confirmed account."""
+    user = verified_user(session, clock)
+    if owner_credits:
+        give(session, user, owner_credits)
+    return user
+
+
+@pytest.fixture
+def key(session, clock, owner) -> str:
+    """A secret API key of `owner`."""
+    _, secret = api_keys.create_key(session, user=owner, label="tests", now=clock())
+    return secret
+
+
+@pytest.fixture
+def client(db_url, pool) -> TestClient:
+    """The public API on `pool`, allowed to fetch image URLs from the tests' loopback servers."""
+    return api_client(pool, url_policy=loopback_only)
+
+
+@pytest.fixture
+def worker(pool, store, clock) -> batches.BatchWorker:
+    """The batch worker on `pool`; `run_all(worker)` processes what is queued."""
+    return batches.BatchWorker(pool=pool, describe_error=error_fields, store=store, url_policy=loopback_only, clock=clock)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The base URL of the loopback image server (`tests.loopback.ImageHandler`)."""
+    with serve_images() as base:
+        yield base
+
+
+# Google sign-in against the loopback OIDC provider ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def running_provider() -> Iterator[OIDCProvider]:
+    provider = OIDCProvider()
+    with provider.serve():
+        yield provider
+
+
+@pytest.fixture
+def provider(running_provider, db_url, monkeypatch, caplog) -> Iterator[OIDCProvider]:
+    """The loopback provider, well-behaved again, with the app configured to use it."""
+    running_provider.reset()
+    configure_google(monkeypatch, CLIENT_ID, running_provider.discovery_url)
+    caplog.set_level(logging.WARNING, logger=google.__name__)
+    yield running_provider
+    google.clear_caches()
 
 
 # No secret in any log line: every record of the whole run, and the browser tests' server log. -----------

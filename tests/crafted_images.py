@@ -58,7 +58,7 @@ def _exif(orientation: int | None = None, garbage: bool = False) -> bytes | Imag
 def supported_variants() -> list[Crafted]:
     """Valid files of every supported format, in the modes people send: all must decode."""
     photo = _photo()
-    grey16 = Image.fromarray((np.asarray(photo.convert("L"), dtype=np.uint16) * 257))
+    grey16 = Image.fromarray(np.asarray(photo.convert("L"), dtype=np.uint16) * 257)
     frames = [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT), photo.rotate(90)]
     cases = [
         ("jpeg-rgb", photo, "JPEG", {"quality": 90}),

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from tests.conftest import sample_bytes  # noqa: E402
+from tests.samples import sample_bytes
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:

@@ -9,7 +9,21 @@ import pytest
 from sqlalchemy import inspect, text
 
 from clearbg_app.models import ApiUsage, EntryKind, PolicyNoticeEmail, RequestLog, User
-from clearbg_app.services import accounts, audit, api_keys, batches, billing, consents, credits, exports, holds, images, policies, removal, requests
+from clearbg_app.services import (
+    accounts,
+    api_keys,
+    audit,
+    batches,
+    billing,
+    consents,
+    credits,
+    exports,
+    holds,
+    images,
+    policies,
+    removal,
+    requests,
+)
 from clearbg_app.services.security import sign
 from tests.conftest import sample_bytes
 

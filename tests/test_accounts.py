@@ -10,22 +10,8 @@ from clearbg_app.clock import as_utc
 from clearbg_app.models import AuthSession, LoginThrottle, User
 from clearbg_app.services import accounts, security
 from clearbg_app.services.accounts import AccountError, SignInFailed, SignInLocked
+from tests.factories import PASSWORD, sign_up, verified_user
 from tests.mail import outbox, token_in
-
-PASSWORD = "correct-horse-battery"
-
-
-def sign_up(session, clock, email="ada@example.com", name="Ada Lovelace", password=PASSWORD, **overrides):
-    params = {"adult_confirmed": True, "policy_accepted": True, "ip": "127.0.0.1", **overrides}
-    return accounts.sign_up(session, email=email, display_name=name, password=password, now=clock(), **params)
-
-
-def verified_user(session, clock, **kwargs) -> User:
-    user = sign_up(session, clock, **kwargs)
-    user.email_verified_at = clock()
-    session.add(user)
-    session.commit()
-    return user
 
 
 def all_rows(session, model):

@@ -6,35 +6,40 @@ from __future__ import annotations
 import functools
 import inspect
 import uuid
-from urllib.parse import parse_qs, urlsplit
 from datetime import date, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import reflex as rx
-from reflex.istate.data import RouterData
 from sqlmodel import func, select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.cookies import SESSION_COOKIE
-from clearbg_app.api.event_socket import scrubbed_headers
-from clearbg_app.http.flash import read_flash
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.clock import as_utc
+from clearbg_app.http.cookies import SESSION_COOKIE
+from clearbg_app.http.flash import read_flash
 from clearbg_app.inference import InferenceConfig, InferencePool
 from clearbg_app.models import (
-    ApiUsage, AuditEvent, EntryKind, ImageStatus, JobRun, JobStatus, LedgerEntry, PolicyVersion, ProcessedImage,
-    Subprocessor, User,
+    ApiUsage,
+    AuditEvent,
+    EntryKind,
+    ImageStatus,
+    JobRun,
+    JobStatus,
+    LedgerEntry,
+    PolicyVersion,
+    ProcessedImage,
+    Subprocessor,
+    User,
 )  # fmt: skip
 from clearbg_app.models.stats import IMAGES_API, IMAGES_WEB
-from clearbg_app.services import accounts, api_keys, credits, stats, subprocessors
-from clearbg_app.services import admin as admin_service
+from clearbg_app.services import accounts, admin as admin_service, api_keys, credits, stats, subprocessors
 from clearbg_app.services.accounts import AccountSuspended
 from clearbg_app.services.admin import AdminError
 from clearbg_app.services.subprocessors import SubprocessorError, SubprocessorFields
 from clearbg_app.state.admin import AdminState, AuditLogState
 from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState
-from tests.test_accounts import PASSWORD, sign_up, verified_user
+from tests.factories import PASSWORD, sign_up, state_for, verified_user
 
 ADMIN_STATES = (AdminState, AuditLogState, AdminPoliciesState, AdminSubprocessorsState)
 
@@ -48,15 +53,6 @@ def audit_actions(session) -> list[str]:
 
 
 # The role check in every handler ---------------------------------------------------------------------------
-
-
-def state_for(state_cls, cookie: str = ""):
-    """A state instance as the server builds it for one websocket whose handshake had this Cookie header
-    (and reached Reflex as `api/event_socket.py` leaves it)."""
-    headers = {name.decode(): value.decode() for name, value in scrubbed_headers([(b"cookie", cookie.encode())])}
-    root = rx.State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data({"headers": headers, "pathname": "/admin"})
-    return root.get_substate(state_cls.get_full_name().split("."))
 
 
 def admin_handlers():

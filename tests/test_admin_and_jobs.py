@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlmodel import select
 
 from clearbg_app.clock import as_utc
-from clearbg_app.services.jobs import purge_request_logs_job
 from clearbg_app.models import RequestLog, User
+from clearbg_app.services.jobs import purge_request_logs_job
 from clearbg_app.settings import PROJECT_ROOT
 from tests.mail import outbox
 

@@ -12,56 +12,18 @@ from PIL import Image
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from clearbg_app.api import build_api
-from clearbg_app.api.v1 import PublicApi
 from clearbg_app.inference import InferenceConfig, InferencePool, Job
 from clearbg_app.models import ApiUsage, EntryKind, LedgerEntry
 from clearbg_app.services import api_keys, credits
 from clearbg_app.services.ratelimit import RateLimiter
 from tests import images as bad
-from tests.conftest import sample_bytes
-from tests.test_accounts import verified_user
-
-ENDPOINT = "/api/v1.0/removebg"
-HORSE = sample_bytes("horse.jpg")  # 770x595
-
-
-@pytest.fixture(scope="module")
-def pool():
-    pool = InferencePool(InferenceConfig(workers=1, queue_size=4, warm_up=False))
-    yield pool
-    pool.close()
-
-
-def api_client(pool, **kwargs) -> TestClient:
-    limiter = kwargs.pop("limiter", None) or RateLimiter()
-    return TestClient(build_api(PublicApi(pool=pool, limiter=limiter, **kwargs)))
+from tests.factories import ENDPOINT, HORSE, api_client, balance, give
 
 
 @pytest.fixture
 def client(db_url, pool) -> TestClient:
+    """The API with the production address policy (conftest's `client` may fetch from loopback)."""
     return api_client(pool)
-
-
-@pytest.fixture
-def owner(session, clock):
-    return verified_user(session, clock)
-
-
-@pytest.fixture
-def key(session, clock, owner) -> str:
-    _, secret = api_keys.create_key(session, user=owner, label="tests", now=clock())
-    return secret
-
-
-def give(session, user, units: int) -> None:
-    credits.grant(session, user_id=user.id, units=units, kind=EntryKind.PURCHASE, reason="test", reference=f"test:{uuid.uuid4()}")
-    session.commit()
-
-
-def balance(session, user) -> int:
-    session.expire_all()
-    return credits.balance(session, user_id=user.id)
 
 
 def usage(session) -> list[ApiUsage]:
@@ -106,7 +68,7 @@ def test_full_size_jpg_on_a_colour_from_base64_json(client, session, owner, key)
     data = response.json()["data"]
     image = Image.open(io.BytesIO(base64.b64decode(data["result_b64"])))
     assert (image.format, image.size) == ("JPEG", (770, 595))
-    assert max(abs(a - b) for a, b in zip(image.getpixel((2, 2)), (0x81, 0xD4, 0xFA))) < 12
+    assert max(abs(a - b) for a, b in zip(image.getpixel((2, 2)), (0x81, 0xD4, 0xFA), strict=True)) < 12
     assert {"foreground_top", "foreground_left", "foreground_width", "foreground_height"} <= data.keys()
     assert response.headers["X-Credits-Charged"] == "1" and balance(session, owner) == 0
 
@@ -149,7 +111,7 @@ def test_background_image_fills_behind(client, session, owner, key):
     green = bad.encode(Image.new("RGB", (40, 30), (0, 200, 0)), "PNG")
     files = {"image_file": ("horse.jpg", HORSE, "image/jpeg"), "bg_image_file": ("bg.png", green, "image/png")}
     image = opened(post(client, key, files=files))
-    assert image.format == "JPEG" and max(abs(a - b) for a, b in zip(image.getpixel((2, 2)), (0, 200, 0))) < 12
+    assert image.format == "JPEG" and max(abs(a - b) for a, b in zip(image.getpixel((2, 2)), (0, 200, 0), strict=True)) < 12
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import json
 import subprocess
 
@@ -21,8 +20,8 @@ MODELS = (DEFAULT_MODEL, FAST_MODEL)
 from clearbg_app.api.v1 import PublicApi
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.conftest import SAMPLES
+from tests.factories import balance, give
 from tests.loopback import serve_asgi
-from tests.test_api import balance, give, key, owner, pool  # noqa: F401 - fixtures
 
 
 def test_openapi_document_is_valid_and_lists_every_parameter():

@@ -20,8 +20,7 @@ from clearbg_app.models import EntryKind
 from clearbg_app.services import api_keys, credits
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.conftest import migrate
-from tests.test_accounts import verified_user
-from tests.test_api import HORSE
+from tests.factories import HORSE, verified_user
 
 POOL = InferencePool(InferenceConfig(workers=1, queue_size=8, warm_up=False))
 # The app reads its database and settings per request, so one app object serves every example.

@@ -9,7 +9,7 @@ from clearbg_app.models import ApiKey
 from clearbg_app.services import api_keys
 from clearbg_app.services.accounts import AccountError
 from clearbg_app.services.errors import NotFound
-from tests.test_accounts import sign_up, verified_user
+from tests.factories import sign_up, verified_user
 
 
 def test_key_is_shown_once_and_stored_as_a_hash(session, clock):

@@ -12,8 +12,7 @@ from clearbg_app.models import ApiUsage, DailyCount
 from clearbg_app.models.stats import IMAGES_API
 from clearbg_app.services import credits, removal
 from tests.conftest import sample_bytes
-from tests.test_api import balance, give, pool  # noqa: F401 - pool is a fixture
-from tests.test_accounts import verified_user
+from tests.factories import balance, give, verified_user
 
 HORSE = sample_bytes("horse.jpg")
 

@@ -7,9 +7,8 @@ import ipaddress
 import ssl
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 from cryptography import x509
@@ -20,76 +19,10 @@ from cryptography.x509.oid import NameOID
 from clearbg_app.services import api_keys
 from clearbg_app.services.url_fetch import Timeouts, UrlFetchFailed, UrlRefused, UrlTooLarge, fetch_image, public_only
 from tests.conftest import sample_bytes
-from tests.test_accounts import verified_user
-from tests.test_api import ENDPOINT, api_client, balance, give, pool  # noqa: F401 - pool is a fixture
+from tests.factories import ENDPOINT, api_client, balance, give, verified_user
+from tests.loopback import HUGE, ImageHandler, loopback_only
 
 HORSE = sample_bytes("horse.jpg")
-LOOPBACK = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}  # what localhost may resolve to
-HUGE = 20_000_000
-
-
-def loopback_only(address) -> bool:
-    """The tests' policy: their own loopback servers (not other loopback addresses such as 127.0.0.2)."""
-    return address in LOOPBACK
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-    sent = 0
-    hosts: list[str] = []
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        Handler.hosts.append(self.headers["Host"])
-        if self.path == "/horse.jpg":
-            self._send(200, HORSE, {"Content-Type": "image/jpeg", "Content-Length": str(len(HORSE))})
-        elif self.path == "/hop":
-            self._send(302, b"", {"Location": "/horse.jpg"})
-        elif self.path == "/to-metadata":
-            self._send(302, b"", {"Location": "http://169.254.169.254/latest/meta-data/"})
-        elif self.path == "/to-other-loopback":
-            self._send(302, b"", {"Location": f"http://127.0.0.2:{self.server.server_port}/horse.jpg"})
-        elif self.path == "/loop":
-            self._send(302, b"", {"Location": "/loop"})
-        elif self.path == "/slow":
-            time.sleep(2)
-            self._send(200, HORSE, {})
-        elif self.path == "/declared-huge":
-            self._send(200, b"", {"Content-Length": str(HUGE)})
-        elif self.path == "/huge":
-            self.send_response(200)
-            self.end_headers()
-            chunk = b"\0" * 65536
-            try:
-                while Handler.sent < HUGE:
-                    self.wfile.write(chunk)
-                    Handler.sent += len(chunk)
-            except OSError:
-                pass
-        else:
-            self._send(404, b"", {})
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
 QUICK = Timeouts(connect=1, read=0.5, total=5)
 
 
@@ -151,9 +84,9 @@ def test_allowed_address_downloads_and_redirects_are_followed(server):
 
 def test_connection_goes_to_the_checked_address_with_the_name_as_host(server):
     port = server.rsplit(":", 1)[1]
-    Handler.hosts.clear()
+    ImageHandler.hosts.clear()
     assert fetch(f"http://localhost:{port}/horse.jpg", policy=loopback_only) == HORSE
-    assert Handler.hosts == [f"localhost:{port}"]
+    assert ImageHandler.hosts == [f"localhost:{port}"]
 
 
 @pytest.mark.parametrize("path", ["/to-metadata", "/to-other-loopback"])
@@ -177,11 +110,11 @@ def test_a_slow_server_times_out(server):
 def test_a_body_over_the_limit_is_abandoned_early(server):
     with pytest.raises(UrlTooLarge):
         fetch(server + "/declared-huge", policy=loopback_only)
-    Handler.sent = 0
+    ImageHandler.sent = 0
     with pytest.raises(UrlTooLarge):
         fetch(server + "/huge", policy=loopback_only)
     time.sleep(0.2)
-    assert Handler.sent < HUGE / 2
+    assert ImageHandler.sent < HUGE / 2
 
 
 def test_the_api_fetches_image_url_and_refuses_internal_ones(db_url, session, clock, pool, server):
@@ -219,7 +152,7 @@ def self_signed(tmp_path, name: str = "localhost") -> tuple[str, str]:
 
 def test_https_is_verified_against_the_host_name_while_pinned(tmp_path):
     cert, key = self_signed(tmp_path)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ImageHandler)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
     httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)

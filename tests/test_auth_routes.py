@@ -12,35 +12,21 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.redirects import safe_next
+from clearbg_app.api.request_log import writer
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.http.flash import read_flash
-from clearbg_app.api.request_log import writer
+from clearbg_app.http.redirects import safe_next
+from clearbg_app.log_redaction import RedactSecrets
 from clearbg_app.models import AuthSession, RequestLog, User
 from clearbg_app.services import mail
-from clearbg_app.log_redaction import RedactSecrets
 from clearbg_app.settings import get_settings
+from tests.factories import ORIGIN, PASSWORD, SIGN_UP, flash_of, sign_up_and_in
 from tests.mail import smtp_sink, token_in
-
-ORIGIN = {"origin": "http://testserver"}
-PASSWORD = "correct-horse-battery"
-SIGN_UP = {"email": "ada@example.com", "display_name": "Ada", "password": PASSWORD, "adult": "on", "accept": "on"}
 
 
 @pytest.fixture
 def client(db_url) -> TestClient:
     return TestClient(build_api(), follow_redirects=False)
-
-
-def flash_of(response) -> dict:
-    assert response.status_code == 303
-    return read_flash({key: values[0] for key, values in parse_qs(urlsplit(response.headers["location"]).query).items()})
-
-
-def sign_up_and_in(client) -> None:
-    """Signing up signs in."""
-    assert client.post("/auth/signup", data=SIGN_UP, headers=ORIGIN).status_code == 303
-    assert SESSION_COOKIE in client.cookies
 
 
 def test_form_posts_from_other_sites_are_refused(client, session):

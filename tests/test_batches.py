@@ -9,65 +9,26 @@ import uuid
 import zipfile
 from datetime import timedelta
 
-from clearbg_app.clock import as_utc
-
 import pytest
 from PIL import Image
 from sqlmodel import select
 
-from clearbg_app.api.v1 import error_fields
+from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
-from clearbg_app.services.jobs import batch_webhooks_job, purge_batches_job, scheduled_jobs
 from clearbg_app.models import Batch, BatchItem, EntryKind, ItemStatus, LedgerEntry
 from clearbg_app.services import api_keys, batches
-from clearbg_app.services.errors import NotFound
+from clearbg_app.services.jobs import batch_webhooks_job, purge_batches_job, scheduled_jobs
 from tests.conftest import _clear_caches
-from tests.images import encode, horse, text_as_jpeg
-from tests.test_accounts import verified_user
-from tests.test_api import api_client, balance, give, pool  # noqa: F401 - pool is a fixture
-from tests.test_api_url_fetch import loopback_only, server  # noqa: F401 - server is a fixture (loopback images)
+from tests.factories import BATCHES, SMALL, api_client, balance, create, files, give, run_all, verified_user
+from tests.images import text_as_jpeg
 
 pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
 
-BATCHES = "/api/v1.0/batches"
-SMALL = encode(horse().resize((200, 155)), "JPEG", quality=85)
 
 
 @pytest.fixture
-def client(db_url, pool):
-    return api_client(pool, url_policy=loopback_only)
-
-
-@pytest.fixture
-def owner(session, clock):
-    user = verified_user(session, clock)
-    give(session, user, 1000)
-    return user
-
-
-@pytest.fixture
-def key(session, clock, owner) -> str:
-    return api_keys.create_key(session, user=owner, label="batches", now=clock())[1]
-
-
-@pytest.fixture
-def worker(pool, store, clock):
-    return batches.BatchWorker(pool=pool, describe_error=error_fields, store=store, url_policy=loopback_only, clock=clock)
-
-
-def run_all(worker) -> int:
-    done = 0
-    while worker.run_once():
-        done += 1
-    return done
-
-
-def files(*named: tuple[str, bytes]) -> list:
-    return [("image_file", (name, data, "application/octet-stream")) for name, data in named]
-
-
-def create(client, key, named=(("a.jpg", SMALL),), **data):
-    return client.post(BATCHES, files=files(*named), data=data, headers={"X-Api-Key": key})
+def owner_credits() -> int:
+    return 1000
 
 
 def show(client, key, batch_id):
@@ -180,9 +141,7 @@ def test_too_many_items_and_too_many_bytes(client, key, monkeypatch):
 
 @pytest.mark.parametrize("target", ["http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "http://169.254.169.254/latest", "http://[::1]/hook"])
 def test_webhook_urls_inside_the_network_are_refused_at_creation(db_url, pool, key, target, session):
-    from tests.test_api import api_client as public_client
-
-    response = create(public_client(pool), key, webhook_url=target)  # the production address policy
+    response = create(api_client(pool), key, webhook_url=target)  # the production address policy
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == "webhook_refused"
     assert session.exec(select(Batch)).all() == []

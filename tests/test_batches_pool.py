@@ -13,9 +13,13 @@ from clearbg_app.db import session_scope
 from clearbg_app.inference import InferenceConfig, InferencePool, Job
 from clearbg_app.models import BatchItem, ItemStatus
 from clearbg_app.services import batches
-from tests.test_api import ENDPOINT, HORSE, api_client
-from tests.test_batches import SMALL, create, key, owner  # noqa: F401 - fixtures
-from tests.test_api_url_fetch import loopback_only
+from tests.factories import ENDPOINT, HORSE, SMALL, api_client, create
+from tests.loopback import loopback_only
+
+
+@pytest.fixture
+def owner_credits() -> int:
+    return 1000
 
 pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import time
 import uuid
@@ -19,10 +20,13 @@ from starlette.routing import Route
 
 from clearbg_app.models import Batch, WebhookStatus
 from clearbg_app.services import batches
-from tests.loopback import serve_asgi
-from tests.test_batches import BATCHES, SMALL, client, create, key, owner, run_all, worker  # noqa: F401 - fixtures
-from tests.test_api import pool  # noqa: F401 - fixture
-from tests.test_api_url_fetch import loopback_only
+from tests.factories import BATCHES, SMALL, create, run_all
+from tests.loopback import loopback_only, serve_asgi
+
+
+@pytest.fixture
+def owner_credits() -> int:
+    return 1000
 
 pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
 
@@ -100,7 +104,7 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_gives_up(client, ke
         clock.advance(days=2)
         assert scheduler.batch_webhooks_job(clock=clock) == {"webhooks_delivered": 0, "webhooks_failed": 0}
     assert [int(headers["clearbg-signature"].split(",")[0][2:]) for headers, _ in receiver.calls] == [int(t.timestamp()) for t in expected]
-    assert [b - a for a, b in zip(expected, expected[1:])] == list(batches.WEBHOOK_BACKOFF)
+    assert [b - a for a, b in itertools.pairwise(expected)] == list(batches.WEBHOOK_BACKOFF)
     session.expire_all()
     batch = session.get(Batch, uuid.UUID(batch_id))
     assert batch.webhook_status == WebhookStatus.FAILED and batch.webhook_attempts == 6 and batch.webhook_last_error == "HTTP 500"

@@ -15,16 +15,15 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.flash import read_flash
 from clearbg_app.clock import utcnow
+from clearbg_app.http.flash import read_flash
 from clearbg_app.models import CreditAccount, CreditLot, LedgerEntry, Order, StripeEvent
 from clearbg_app.services import accounts, billing, credits
 from clearbg_app.services.billing import BillingError, BillingUnavailable
 from clearbg_app.services.errors import NotFound
 from clearbg_app.settings import get_settings
+from tests.factories import assert_consistent, sign_up, verified_user
 from tests.stripe_fakes import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, event, sign, stripe_on_loopback
-from tests.test_accounts import sign_up, verified_user
-from tests.test_credits import assert_consistent
 
 
 @pytest.fixture(scope="module")

@@ -11,24 +11,17 @@ from sqlmodel import Session, select
 
 from clearbg_app.clock import as_utc
 from clearbg_app.db import get_engine, session_scope
-from clearbg_app.services.jobs import credits_job
 from clearbg_app.models import CreditLot, EntryKind, LedgerEntry, Role
 from clearbg_app.services import accounts, credits
 from clearbg_app.services.credits import CreditError, InsufficientCredits
+from clearbg_app.services.jobs import credits_job
+from tests.factories import assert_consistent, sign_up, verified_user
 from tests.mail import outbox, token_in
 from tests.test_accounts import sign_up, verified_user
 
 
 def entries(session, user):
     return session.exec(select(LedgerEntry).where(LedgerEntry.user_id == user.id).order_by(LedgerEntry.created_at)).all()
-
-
-def assert_consistent(session, user, expected_units):
-    """The cached balance, the ledger's sum and the unspent lots all agree."""
-    lots = session.exec(select(CreditLot).where(CreditLot.user_id == user.id)).all()
-    assert credits.balance(session, user_id=user.id) == expected_units
-    assert credits.ledger_sum(session, user_id=user.id) == expected_units
-    assert sum(lot.remaining_units for lot in lots) == expected_units
 
 
 def buy(session, user, units, clock, reference="order-1", **kwargs):

@@ -11,7 +11,7 @@ from clearbg_app.models import EntryKind
 from clearbg_app.services import credits, images
 from clearbg_app.services.errors import NotFound
 from tests.conftest import sample_bytes
-from tests.test_accounts import verified_user
+from tests.factories import verified_user
 
 VISITOR = "v" * 64
 

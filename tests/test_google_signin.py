@@ -7,13 +7,12 @@ identity or session row appeared and that the log names the reason without the c
 
 from __future__ import annotations
 
-import logging
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from http.cookies import Morsel, SimpleCookie
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -22,74 +21,19 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from clearbg_app.api import google
-from clearbg_app.http.redirects import safe_next
-from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.db import get_engine
+from clearbg_app.http.cookies import SESSION_COOKIE
+from clearbg_app.http.redirects import safe_next
 from clearbg_app.models import AuthSession, OAuthIdentity, User
 from clearbg_app.services import accounts
 from clearbg_app.services.security import sha256_hex
-from clearbg_app.settings import get_settings
-from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider
-
-APP_URL = "http://testserver"
-CONSENTS = "adult=1&accept=1"
-
-
-@pytest.fixture(scope="module")
-def running_provider():
-    provider = OIDCProvider()
-    with provider.serve():
-        yield provider
-
-
-def _configure(monkeypatch, client_id: str, discovery_url: str) -> None:
-    monkeypatch.setenv("CLEARBG_GOOGLE_CLIENT_ID", client_id)
-    monkeypatch.setenv("CLEARBG_GOOGLE_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.setenv("CLEARBG_GOOGLE_DISCOVERY_URL", discovery_url)
-    monkeypatch.setenv("CLEARBG_PUBLIC_URL", APP_URL)
-    get_settings.cache_clear()
-    google.clear_caches()
-
-
-@pytest.fixture
-def provider(running_provider, db_url, monkeypatch, caplog):
-    """The loopback provider, well-behaved again, with the app configured to use it."""
-    running_provider.reset()
-    _configure(monkeypatch, CLIENT_ID, running_provider.discovery_url)
-    caplog.set_level(logging.WARNING, logger=google.__name__)
-    yield running_provider
-    google.clear_caches()
+from tests.factories import APP_URL, CONSENTS, approve, configure_google, sign_in, start
+from tests.oidc_provider import CLIENT_ID
 
 
 @pytest.fixture
 def client(provider) -> TestClient:
     return TestClient(Starlette(routes=google.google_routes()), base_url=APP_URL, follow_redirects=False)
-
-
-def start(client: TestClient, query: str = CONSENTS) -> httpx.Response:
-    """Consents come from the sign-up page's form (a POST); a plain sign-in is a GET link."""
-    params = dict(parse_qsl(query))
-    if "adult" in params or "accept" in params:
-        response = client.post("/auth/google/login", data=params, headers={"origin": APP_URL})
-    else:
-        response = client.get(f"/auth/google/login?{query}")
-    assert response.status_code == 302, response.text
-    return response
-
-
-def approve(authorization_url: str) -> str:
-    """The provider's answer to the browser: the callback URL with the code (or an error) and the state."""
-    response = httpx.get(authorization_url, follow_redirects=False, timeout=10)
-    assert response.status_code == 302, response.text
-    callback_url = response.headers["location"]
-    assert callback_url.startswith(f"{APP_URL}/auth/google/callback?")
-    return callback_url
-
-
-def sign_in(client: TestClient, query: str = CONSENTS) -> tuple[httpx.Response, str]:
-    """The whole round trip; returns the callback's response and the callback URL used."""
-    callback_url = approve(start(client, query).headers["location"])
-    return client.get(callback_url), callback_url
 
 
 @contextmanager
@@ -297,11 +241,11 @@ def test_a_misbehaving_provider_signs_nobody_in(client, provider, caplog, monkey
 
 def test_an_unreachable_or_mismatched_provider_is_a_failed_sign_in(client, provider, monkeypatch, caplog):
     with closed_port() as port:
-        _configure(monkeypatch, CLIENT_ID, f"http://127.0.0.1:{port}/.well-known/openid-configuration")
+        configure_google(monkeypatch, CLIENT_ID, f"http://127.0.0.1:{port}/.well-known/openid-configuration")
         response = client.get(f"/auth/google/login?{CONSENTS}")
     assert response.status_code == 303 and response.headers["location"] == "/login?error=google_failed"
     assert "discovery document unavailable (ConnectError)" in caplog.text
-    _configure(monkeypatch, CLIENT_ID, provider.discovery_url)
+    configure_google(monkeypatch, CLIENT_ID, provider.discovery_url)
     provider.break_rule("foreign_discovery")  # a document naming an issuer other than the configured URL
     for attempt in (1, 2):  # a bad document is not cached
         response = client.get(f"/auth/google/login?{CONSENTS}")
@@ -311,7 +255,7 @@ def test_an_unreachable_or_mismatched_provider_is_a_failed_sign_in(client, provi
 
 
 def test_google_sign_in_is_off_without_a_client_id(client, provider, monkeypatch):
-    _configure(monkeypatch, "", provider.discovery_url)
+    configure_google(monkeypatch, "", provider.discovery_url)
     for path in ("/auth/google/login", "/auth/google/callback?code=x&state=y"):
         response = client.get(path)
         assert response.status_code == 404 and response.text == "Google sign-in is not enabled on this server."

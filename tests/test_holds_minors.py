@@ -11,13 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from clearbg_app.services.jobs import anonymize_accounts_job, purge_images_job
-from clearbg_app.services.jobs import purge_batches_job
-from clearbg_app.services.job_runs import run_job
 from clearbg_app.models import AccountDeletion, ApiKey, AuditEvent, Batch, LegalHold, ProcessedImage, User
 from clearbg_app.services import accounts, api_keys, deletion, exports, holds, personal_data
 from clearbg_app.services.deletion_lock import AccountClosed, is_locked
 from clearbg_app.services.errors import NotFound
+from clearbg_app.services.job_runs import run_job
+from clearbg_app.services.jobs import anonymize_accounts_job, purge_batches_job, purge_images_job
 from tests.privacy_helpers import EMAIL, PASSWORD, new_user
 from tests.test_privacy import upload
 

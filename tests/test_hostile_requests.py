@@ -21,9 +21,8 @@ from clearbg_app.services import api_keys, batches, images
 from clearbg_app.services.errors import UploadRejected
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.crafted_images import all_crafted, fuzzer_finds, huge_headers, unsupported_files
-from tests.test_accounts import verified_user
-from tests.test_api import ENDPOINT, HORSE, api_client, give, pool  # noqa: F401 - pool is a fixture
-from tests.test_api_url_fetch import loopback_only
+from tests.factories import ENDPOINT, HORSE, api_client, give, verified_user
+from tests.loopback import loopback_only
 
 BATCHES = "/api/v1.0/batches"
 ORIGIN = {"origin": "http://testserver"}

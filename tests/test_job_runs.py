@@ -7,11 +7,10 @@ import threading
 from sqlmodel import select
 
 from clearbg_app.db import make_engine
-from clearbg_app.services.job_runs import run_job
 from clearbg_app.jobs import build_scheduler
-from clearbg_app.services.jobs import scheduled_jobs
 from clearbg_app.models import JobRun, JobStatus
-from clearbg_app.services.job_runs import latest_runs
+from clearbg_app.services.job_runs import latest_runs, run_job
+from clearbg_app.services.jobs import scheduled_jobs
 
 
 def test_a_run_is_recorded_with_its_counts(session, clock):

@@ -7,9 +7,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from clearbg_app.http.cookies import SESSION_COOKIE
-from clearbg_app.services.jobs import anonymize_accounts_job
 from clearbg_app.models import PolicyVersion, Subprocessor
 from clearbg_app.services import accounts, deletion, policies, subprocessors
+from clearbg_app.services.jobs import anonymize_accounts_job
 from clearbg_app.settings import get_settings
 from clearbg_app.state.admin import AdminState, AuditLogState
 from clearbg_app.state.policies import AdminPoliciesState, SubprocessorsState

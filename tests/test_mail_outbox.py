@@ -22,10 +22,9 @@ from clearbg_app.models import OutboxMail
 from clearbg_app.services import accounts, consents, deletion, exports, mail, news, policies, requests
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.settings import get_settings
+from tests.factories import ORIGIN, flash_of, publish_material
 from tests.mail import free_port, smtp_sink
 from tests.privacy_helpers import EMAIL, PASSWORD, new_user
-from tests.test_auth_routes import ORIGIN, flash_of
-from tests.test_policies import publish_material
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa

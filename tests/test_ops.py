@@ -19,11 +19,11 @@ from starlette.testclient import TestClient
 from clearbg_app import metrics
 from clearbg_app.api import build_api, ops
 from clearbg_app.inference import Job
-from clearbg_app.services.job_runs import run_job
 from clearbg_app.log_format import JsonFormatter, RequestIdFilter
 from clearbg_app.log_redaction import RedactSecrets
 from clearbg_app.models import EntryKind
-from clearbg_app.services import credits, images
+from clearbg_app.services import credits
+from clearbg_app.services.job_runs import run_job
 from clearbg_app.services.removal import default_pool
 from tests.conftest import s3_settings, sample_bytes
 from tests.loopback import serve_asgi

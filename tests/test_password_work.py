@@ -20,8 +20,8 @@ from clearbg_app.models import OutboxMail, User
 from clearbg_app.services import accounts, security
 from clearbg_app.services.ratelimit import RateLimiter
 from clearbg_app.settings import get_settings
+from tests.factories import ORIGIN, SIGN_UP, flash_of
 from tests.privacy_helpers import PASSWORD, new_user
-from tests.test_auth_routes import ORIGIN, SIGN_UP, flash_of
 
 BUSY = "ClearBG is busy right now; please try again in a few seconds."
 

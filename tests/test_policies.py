@@ -9,26 +9,20 @@ import pytest
 from sqlmodel import select
 
 from clearbg_app.clock import as_utc
-from clearbg_app.services.jobs import policy_notices_job, scheduled_jobs
 from clearbg_app.models import AuditEvent, PolicyAcknowledgement, PolicyNoticeEmail, PolicyVersion
 from clearbg_app.services import accounts, deletion, mail, policies
 from clearbg_app.services.errors import NotFound
+from clearbg_app.services.jobs import policy_notices_job, scheduled_jobs
 from clearbg_app.services.policies import PolicyError, StaleDraft
 from clearbg_app.settings import PROJECT_ROOT
+from tests.factories import PASSWORD, POLICY_BODY, draft, publish_material, sign_up
 from tests.mail import outbox
-from tests.test_accounts import PASSWORD, sign_up
 
-BODY = "# Privacy policy\n\nWe now keep request logs for 30 days.\n"
 IN_FORCE = "1.2"  # the privacy policy's version in force as shipped (migration 0017), after the founding "1" and 1.1 (0012)
 
 
 def admin_user(session, clock):
     return accounts.make_admin(session, email="ops@example.com", now=clock())[0]
-
-
-def draft(session, clock, admin, **overrides):
-    params = {"kind": "privacy", "label": "2", "body": BODY, "summary": "Shorter log retention", "now": clock(), **overrides}
-    return policies.create_draft(session, admin=admin, **params)
 
 
 def edit(session, clock, admin, version, revision, **changes):
@@ -92,10 +86,10 @@ def test_only_admins_edit_policies(session, clock):
 def test_a_stale_revision_is_refused_and_the_first_save_survives(session, clock):
     admin = admin_user(session, clock)
     version = draft(session, clock, admin)
-    first = edit(session, clock, admin, version, revision=1, body=BODY + "\nFirst editor.\n")
+    first = edit(session, clock, admin, version, revision=1, body=POLICY_BODY + "\nFirst editor.\n")
     assert first.revision == 2
     with pytest.raises(StaleDraft, match="(?i)someone else changed this draft") as refused:
-        edit(session, clock, admin, version, revision=1, body=BODY + "\nSecond editor.\n")
+        edit(session, clock, admin, version, revision=1, body=POLICY_BODY + "\nSecond editor.\n")
     assert "Someone else changed this draft" in str(refused.value)
     assert policies.get_version(session, version_id=version.id).body.endswith("First editor.\n")
     with pytest.raises(StaleDraft):
@@ -107,7 +101,7 @@ def test_an_edit_to_an_empty_body_is_refused(session, clock):
     version = draft(session, clock, admin)
     with pytest.raises(PolicyError, match="empty"):
         edit(session, clock, admin, version, revision=1, body="")
-    assert policies.get_version(session, version_id=version.id).body == BODY
+    assert policies.get_version(session, version_id=version.id).body == POLICY_BODY
 
 
 def test_publishing_freezes_the_version(session, clock):
@@ -127,7 +121,7 @@ def test_publishing_freezes_the_version(session, clock):
     with pytest.raises(PermissionError):
         session.commit()
     session.rollback()
-    assert policies.get_version(session, version_id=version.id).body == BODY
+    assert policies.get_version(session, version_id=version.id).body == POLICY_BODY
     # upcoming until its date, then in effect
     assert policies.current_label(session, kind="privacy", now=clock()) == IN_FORCE
     assert policies.current_label(session, kind="privacy", now=clock() + timedelta(days=30)) == "2"
@@ -169,11 +163,6 @@ def test_every_policy_action_is_audited_without_the_text(session, clock):
 
 
 # Notices of material changes ---------------------------------------------------------------------------------
-
-
-def publish_material(session, clock, admin, *, effective_in=timedelta(0), material=True, label="2"):
-    version = draft(session, clock, admin, label=label, material=material, effective_at=clock() + effective_in)
-    return policies.publish(session, admin=admin, version_id=version.id, revision=1, now=clock())
 
 
 def test_material_change_banner_until_acknowledged_and_one_email_each(session, clock, data_dir):

@@ -15,8 +15,6 @@ import pytest
 from sqlmodel import SQLModel, select
 
 from clearbg_app.clock import as_utc
-from clearbg_app.services.jobs import anonymize_accounts_job, exports_job, truncate_log_ips_job
-from clearbg_app.services.job_runs import run_job
 from clearbg_app.models import (
     AccountDeletion,
     AnalyticsEvent,
@@ -36,6 +34,8 @@ from clearbg_app.models import (
 from clearbg_app.services import accounts, api_keys, audit, consents, deletion, exports, images, news, personal_data
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import NotFound, ServiceError
+from clearbg_app.services.job_runs import run_job
+from clearbg_app.services.jobs import anonymize_accounts_job, exports_job, truncate_log_ips_job
 from tests.conftest import sample_bytes
 from tests.mail import outbox
 from tests.privacy_helpers import EMAIL, IP, IP_PREFIX, NAME, PASSWORD, USER_AGENT, dump_blobs, dump_database, every_feature, new_user

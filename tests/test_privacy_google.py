@@ -11,20 +11,19 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from clearbg_app.api import google
-from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.api.privacy import privacy_routes
+from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import AccountDeletion, User
 from clearbg_app.services import accounts
+from tests.factories import APP_URL, approve, flash_of, sign_in
 from tests.oidc_provider import TestUser
-from tests.test_auth_routes import flash_of
-from tests.test_google_signin import APP_URL, approve, provider, running_provider, sign_in  # noqa: F401 - fixtures
 
 ORIGIN = {"origin": APP_URL}
 DELETE = {"purpose": "delete", "confirm": "on"}
 
 
 @pytest.fixture
-def client(provider) -> TestClient:  # noqa: F811
+def client(provider) -> TestClient:
     provider.user = TestUser(sub="google-only-1", email="gonly@example.com", name="G Only")
     routes = [*google.google_routes(), *privacy_routes()]
     client = TestClient(Starlette(routes=routes), base_url=APP_URL, follow_redirects=False)
@@ -61,7 +60,7 @@ def test_the_password_form_tells_google_only_accounts_what_to_do(client, session
     assert deletions(session) == []
 
 
-def test_refused_without_the_tick_a_stale_sign_in_or_another_identity(client, session, provider):  # noqa: F811
+def test_refused_without_the_tick_a_stale_sign_in_or_another_identity(client, session, provider):
     response = confirm_with_google(client, {"purpose": "delete"})
     assert response.headers["location"] == "/privacy-center?error=delete_unconfirmed"
     provider.break_rule("stale_auth")

@@ -11,17 +11,17 @@ import reflex as rx
 from reflex.istate.data import RouterData
 from sqlmodel import func, select
 
-from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.api.event_socket import scrubbed_headers
+from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import AccountDeletion, AuditEvent, LegalHold, OutboxMail, PrivacyRequest, PrivacyRequestReply, User
-from clearbg_app.services import accounts, consents
+from clearbg_app.services import accounts, consents, requests
 from clearbg_app.state.admin import AdminState, AuditLogState
 from clearbg_app.state.admin_requests import AdminRequestsState
 from clearbg_app.state.contact import ContactState
 from clearbg_app.state.news import AdminNewsState
 from tests.mail import outbox, token_in
 from tests.privacy_helpers import new_user
-from clearbg_app.services import requests
+
 
 def state_for(state_cls, cookie: str = "", path: str = "/admin"):
     """A state as the server builds it for a websocket with this Cookie header, on the page at `path`."""

@@ -10,11 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from clearbg_app.services.jobs import anonymize_accounts_job, exports_job, purge_privacy_requests_job
 from clearbg_app.models import AccountDeletion, AuditEvent, DataExport, PrivacyRequest, PrivacyRequestReply, RequestStatus, User
-from clearbg_app.services import accounts, requests
-from clearbg_app.services import admin as admin_service
+from clearbg_app.services import accounts, admin as admin_service, requests
 from clearbg_app.services.errors import NotFound
+from clearbg_app.services.jobs import anonymize_accounts_job, exports_job, purge_privacy_requests_job
 from clearbg_app.settings import Settings
 from tests.mail import outbox, token_in
 from tests.privacy_helpers import EMAIL, new_user

@@ -14,13 +14,13 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.clock import utcnow
-from clearbg_app.services.jobs import exports_job
+from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import AccountDeletion, DataExport, User
 from clearbg_app.services import accounts, exports
+from clearbg_app.services.jobs import exports_job
+from tests.factories import ORIGIN, flash_of
 from tests.privacy_helpers import EMAIL, PASSWORD, new_user
-from tests.test_auth_routes import ORIGIN, flash_of
 
 pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
 

@@ -14,8 +14,8 @@ from reflex.istate.proxy import StateProxy
 from reflex.state import RouterData
 from reflex_base.event.context import EventContext
 
-from clearbg_app.http.cookies import SESSION_COOKIE, VISITOR_COOKIE
 from clearbg_app.api.event_socket import scrubbed_headers
+from clearbg_app.http.cookies import SESSION_COOKIE, VISITOR_COOKIE
 from clearbg_app.inference import InferenceConfig, Job
 from clearbg_app.models import EntryKind
 from clearbg_app.services import accounts, credits, images
@@ -23,9 +23,8 @@ from clearbg_app.services.security import sha256_hex
 from clearbg_app.state import remove
 from clearbg_app.state.remove import RemoveState
 from tests.conftest import sample_bytes
+from tests.factories import GatedPool, verified_user
 from tests.inference.conftest import MODEL_PATH
-from tests.inference.test_pool import GatedPool
-from tests.test_accounts import verified_user
 
 VISITOR_TOKEN = "visitor-token-" + "x" * 30
 

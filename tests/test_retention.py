@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import select
 
 from clearbg_app.jobs import build_scheduler
-from clearbg_app.services.jobs import purge_images_job
 from clearbg_app.models import ProcessedImage
 from clearbg_app.services import images
+from clearbg_app.services.jobs import purge_images_job
 from tests.conftest import sample_bytes
 
 pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto

@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
-from clearbg_app.services import images
 from clearbg_app.http.cookies import VISITOR_COOKIE
+from clearbg_app.services import images
 from clearbg_app.services.security import sha256_hex
 from tests.conftest import sample_bytes
 

@@ -16,15 +16,15 @@ from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.cookies import SESSION_COOKIE, SESSION_REF, VISITOR_COOKIE, VISITOR_REF
 from clearbg_app.api.event_socket import EventSocketScrub
 from clearbg_app.api.headers import PublicApiCors, SecurityHeaders, inline_script_hashes
 from clearbg_app.api.origins import websocket_origin_allowed
+from clearbg_app.http.cookies import SESSION_COOKIE, SESSION_REF, VISITOR_COOKIE, VISITOR_REF
 from clearbg_app.services import images
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.settings import get_settings
 from tests.conftest import sample_bytes
-from tests.test_auth_routes import ORIGIN, sign_up_and_in
+from tests.factories import ORIGIN, sign_up_and_in
 
 FOREIGN = ("http://evil.example", "http://localhost:3001", "https://localhost:3000", "http://127.0.0.1:3000", "null")
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.7801.3 Safari/537.36"

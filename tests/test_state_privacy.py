@@ -19,8 +19,7 @@ from clearbg_app.settings import PROJECT_ROOT, get_settings
 from clearbg_app.state.account import AccountState
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.privacy import HistoryState
-from tests.test_accounts import verified_user
-from tests.test_admin import state_for
+from tests.factories import state_for, verified_user
 
 SECRET_LOOKING = re.compile(r"secret|password|passwd|token|cookie|api_?key|signing|credential|hash|whsec|cbg_live")
 PERSONAL_LOOKING = re.compile(

@@ -6,16 +6,17 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
+
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.http.cookies import VISITOR_COOKIE
 from clearbg_app.api.v1 import error_fields
-from clearbg_app.services.jobs import exports_job, purge_images_job
+from clearbg_app.http.cookies import VISITOR_COOKIE
 from clearbg_app.models import Batch, BatchItem, ItemStatus, LedgerEntry, ProcessedImage
 from clearbg_app.services import batches, exports, images
+from clearbg_app.services.jobs import exports_job, purge_images_job
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.storage import StorageUnavailable, get_blob_store
 from tests.conftest import s3_settings, sample_bytes

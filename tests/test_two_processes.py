@@ -8,7 +8,6 @@ processes' /readyz turn 503 while the shared Redis is stopped and 200 when it is
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import secrets
@@ -17,19 +16,14 @@ import subprocess
 import sys
 import time
 import uuid
-import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 import redis as redis_client
 import socketio
-from sqlmodel import Session, create_engine, select
 
-from clearbg_app.models import EntryKind, LedgerEntry, User
-from clearbg_app.services import api_keys, credits
 from clearbg_app.settings import PROJECT_ROOT
-from tests.conftest import FakeClock
 from tests.images import encode, horse
 from tests.mail import free_port
 from tests.redis_server import OwnRedis

@@ -15,6 +15,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.body import FORM_LIMIT, BodyTooLarge, capped
+from clearbg_app.api.origins import is_site_origin
+from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import (
     RESET_COOKIE,
     RESTORE_COOKIE,
@@ -28,8 +30,6 @@ from clearbg_app.http.cookies import (
 )
 from clearbg_app.http.flash import flash
 from clearbg_app.http.redirects import safe_next
-from clearbg_app.api.origins import is_site_origin
-from clearbg_app.db import session_scope
 from clearbg_app.services import accounts, credits, security
 from clearbg_app.services.deletion_lock import CANCEL_MINUTES, DeletionPending
 from clearbg_app.services.errors import ServiceError

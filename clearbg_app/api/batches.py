@@ -16,10 +16,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from clearbg_app.api.auth import signed_in_user
-from clearbg_app.http.removebg_params import ParameterError, removal_options
 from clearbg_app.api.body import BodyTooLarge, capped
 from clearbg_app.api.v1 import FORM_TYPES, ApiError, PublicApi, as_api_error, body_limit, decode_b64, json_object, json_text
 from clearbg_app.db import session_scope
+from clearbg_app.http.removebg_params import ParameterError, removal_options
 from clearbg_app.services import batches
 from clearbg_app.services.batches import Source
 from clearbg_app.settings import get_settings

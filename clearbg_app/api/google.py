@@ -37,12 +37,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from clearbg_app.http import cookies
 from clearbg_app.api.auth import offer_restore, read_form, redirect, same_origin
-from clearbg_app.http.redirects import safe_next
 from clearbg_app.api.privacy import PRIVACY_CENTER, deletion_scheduled
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
+from clearbg_app.http import cookies
+from clearbg_app.http.redirects import safe_next
 from clearbg_app.services import accounts, deletion
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import ServiceError

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from clearbg_app.api.auth import signed_in_user
+from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import VISITOR_COOKIE, read_cookie
 from clearbg_app.http.removebg_params import ParameterError, colour, shadow, strength
-from clearbg_app.db import session_scope
 from clearbg_app.inference import RenderOptions
 from clearbg_app.services import image_edits, images
 from clearbg_app.services.errors import NotFound

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user, with_password
+from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import (
     RESTORE_COOKIE,
     clear_link_cookie,
@@ -20,7 +21,6 @@ from clearbg_app.http.cookies import (
     session_token,
     set_session_cookie,
 )
-from clearbg_app.db import session_scope
 from clearbg_app.models import AccountDeletion
 from clearbg_app.services import accounts, deletion, exports
 from clearbg_app.services.errors import NotFound, ServiceError

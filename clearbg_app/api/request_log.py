@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlmodel import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clearbg_app.http.cookies import SESSION_COOKIE, read_cookie
 from clearbg_app.api.visitor_cookie import request_cookie_header
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
+from clearbg_app.http.cookies import SESSION_COOKIE, read_cookie
 from clearbg_app.models import AuthSession, RequestLog
 from clearbg_app.services import request_logs
 from clearbg_app.services.security import coarse_user_agent, ip_prefix, sha256_hex

@@ -12,8 +12,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from clearbg_app.api.body import BodyTooLarge, read_body
 from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user
+from clearbg_app.api.body import BodyTooLarge, read_body
 from clearbg_app.db import session_scope
 from clearbg_app.models import StripeEvent
 from clearbg_app.services import billing

@@ -19,15 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.body import BodyTooLarge, capped
+from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import client_ip
 from clearbg_app.http.removebg_params import ParameterError, removal_options, shown
-from clearbg_app.db import session_scope
 from clearbg_app.inference import ImageDecodeError, ImageTooLarge, InferenceError, InferencePool, Job, ServerBusy
 from clearbg_app.models.billing import UNITS_PER_CREDIT
 from clearbg_app.services import api_keys, credits, removal
+from clearbg_app.services.accounts import AccountSuspended
 from clearbg_app.services.batches import BatchRefused
 from clearbg_app.services.errors import NotFound
-from clearbg_app.services.accounts import AccountSuspended
 from clearbg_app.services.ratelimit import Decision, RateLimiter, default_limiter
 from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, UrlFetchFailed, UrlRefused, UrlTooLarge, fetch_image, public_only
 from clearbg_app.settings import get_settings

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import reflex as rx
 
-
 DOCUMENT_STYLE = {
     "& h1": {"font_size": "2em", "font_weight": "700", "margin": "0.2em 0 0.6em"},
     "& h2": {"font_size": "1.4em", "font_weight": "700", "margin": "1.4em 0 0.5em"},

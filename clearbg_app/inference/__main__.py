@@ -38,7 +38,7 @@ def _colour(text: str) -> tuple[int, int, int]:
     text = text.lstrip("#")
     if len(text) != 6:
         raise argparse.ArgumentTypeError("use a hex colour like ffffff")
-    return tuple(int(text[i : i + 2], 16) for i in (0, 2, 4))
+    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
 
 
 def remove(args: argparse.Namespace, config: InferenceConfig) -> int:
@@ -112,7 +112,7 @@ def models(args: argparse.Namespace, config: InferenceConfig) -> int:
 
         path = build_fast_model(config)
         scores = agreement_with_official_masks(path, config.calibration_dir.parent)
-        worst = min(scores, key=scores.get)
+        worst = min(scores, key=lambda name: scores[name])
         verdict = "may be enabled" if scores[worst] >= 0.9 else "must stay off (needs IoU >= 0.9 on every sample)"
         print(f"Built {path}; IoU with the official masks: min {scores[worst]:.3f} ({worst}), "
               f"mean {sum(scores.values()) / len(scores):.3f}; fast mode {verdict}.")

@@ -148,7 +148,8 @@ def _to_srgb(image: Image.Image) -> Image.Image:
         output_mode = "RGBA" if image.mode in ("RGBA", "LA") else "RGB"
         if image.mode == "LA":
             image = image.convert("RGBA")
-        return ImageCms.profileToProfile(image, profile, _SRGB, outputMode=output_mode)
+        converted = ImageCms.profileToProfile(image, profile, _SRGB, outputMode=output_mode)
+        return image if converted is None else converted  # None only when converting in place
     except Exception:  # noqa: BLE001 - a crafted profile makes LittleCMS raise anything; the pixels stay
         return image
 

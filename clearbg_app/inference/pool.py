@@ -25,15 +25,15 @@ from typing import Literal
 
 from PIL import Image
 
+from clearbg_app.inference import registry
 from clearbg_app.inference.config import InferenceConfig
 from clearbg_app.inference.decode import decode_image
-from clearbg_app.inference import registry
 from clearbg_app.inference.errors import InferenceError, ModelNotFound
-from clearbg_app.metrics import observe_stages
 from clearbg_app.inference.model import SegmentationModel, load_model
 from clearbg_app.inference.pipeline import CutoutOptions, cut_out
 from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL
 from clearbg_app.inference.render import Rendered, RenderOptions, render
+from clearbg_app.metrics import observe_stages
 
 MODES = ("default", "quality", "fast")
 LANES = ("web", "api", "batch")  # most urgent first

@@ -224,11 +224,11 @@ def _apply_tiles(rgb: Image.Image, refinement: Refinement, decontaminate: bool) 
     column_weights = [
         _interpolation(x, min(width, x + TILE), refinement.scale_x, guide_w) for x in range(0, width, TILE)
     ]
-    for row in np.unique(np.nonzero(states)[0]):
+    for row in np.unique(np.nonzero(states)[0]).tolist():
         top, bottom = row * TILE, min(height, (row + 1) * TILE)
         first_row, row_matrix = _interpolation(top, bottom, refinement.scale_y, guide_h)
         band = refinement.maps[:, first_row : first_row + row_matrix.shape[1]]
-        for column in np.nonzero(states[row])[0]:
+        for column in np.nonzero(states[row])[0].tolist():
             box = (column * TILE, top, min(width, (column + 1) * TILE), bottom)
             if states[row, column] == 1:
                 alpha.paste(255, box)

@@ -167,14 +167,6 @@ def register_custom(name: str, path: Path, config: InferenceConfig, *, like: str
     return spec
 
 
-def file_checksum(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"{algorithm}:{digest.hexdigest()}"
-
-
 def download(spec: ModelSpec, config: InferenceConfig, *, progress: bool = True, timeout: float = 30.0) -> Path:
     """Download `spec` into the models dir, verifying its checksum; the finished path."""
     if not spec.url:

@@ -117,9 +117,9 @@ def _region(image: Image.Image, box: Box) -> Image.Image:
     return image if box == (0, 0, *image.size) else image.crop(box)
 
 
-def _place(rgb: Image.Image, alpha: Image.Image, options: RenderOptions) -> tuple[Image.Image, Image.Image]:
+def _place(rgb: Image.Image, alpha: Image.Image, canvas: tuple[int, int], options: RenderOptions) -> tuple[Image.Image, Image.Image]:
     """The subject scaled to fit the canvas (times `subject_scale`) and centred at `position`."""
-    canvas_w, canvas_h = options.canvas
+    canvas_w, canvas_h = canvas
     if options.subject_scale is None:
         factor = 1.0
     else:
@@ -129,7 +129,7 @@ def _place(rgb: Image.Image, alpha: Image.Image, options: RenderOptions) -> tupl
         rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
         alpha = alpha.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     corner = (round(options.position[0] * canvas_w - size[0] / 2), round(options.position[1] * canvas_h - size[1] / 2))
-    canvas_rgb, canvas_alpha = Image.new("RGB", options.canvas), Image.new("L", options.canvas, 0)
+    canvas_rgb, canvas_alpha = Image.new("RGB", canvas), Image.new("L", canvas, 0)
     canvas_rgb.paste(rgb, corner)
     canvas_alpha.paste(alpha, corner)
     return canvas_rgb, canvas_alpha
@@ -222,7 +222,7 @@ def render(cutout: Cutout, options: RenderOptions = RenderOptions(), *, original
             original = original.resize(cutout.alpha.size, Image.Resampling.BILINEAR)
         original = _region(original, box)
     if options.canvas:
-        rgb, alpha = _place(rgb, alpha, options)
+        rgb, alpha = _place(rgb, alpha, options.canvas, options)
     if options.format == "mask":
         content = _encode(alpha, "PNG", options)
     elif options.format == "zip":

@@ -19,9 +19,9 @@ from clearbg_app.models.images import ImageStatus, ProcessedImage  # noqa: E402
 from clearbg_app.models.mail import OutboxMail  # noqa: E402
 from clearbg_app.models.operations import AuditEvent, JobRun, JobStatus  # noqa: E402
 from clearbg_app.models.policies import PolicyAcknowledgement, PolicyNoticeEmail, PolicyStatus, PolicyVersion  # noqa: E402
-from clearbg_app.models.request_log import RequestLog  # noqa: E402
 from clearbg_app.models.privacy import AccountDeletion, AnalyticsEvent, ConsentEvent, DataExport, ExportStatus  # noqa: E402
 from clearbg_app.models.privacy_ops import LegalHold, PrivacyRequest, PrivacyRequestReply, RequestStatus  # noqa: E402
+from clearbg_app.models.request_log import RequestLog  # noqa: E402
 from clearbg_app.models.stats import DailyCount  # noqa: E402
 from clearbg_app.models.subprocessors import Subprocessor  # noqa: E402
 

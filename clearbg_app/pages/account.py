@@ -17,8 +17,8 @@ from clearbg_app.components.forms import (
 )
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
-from clearbg_app.services.accounts import MIN_PASSWORD
 from clearbg_app.pages.route import route
+from clearbg_app.services.accounts import MIN_PASSWORD
 from clearbg_app.state.account import NEW_KEY_FIELD, WEBHOOK_SECRET_FIELD, AccountState
 from clearbg_app.state.base import SessionState
 

@@ -8,8 +8,8 @@ import reflex as rx
 from clearbg_app.components.forms import message_callout
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
-from clearbg_app.state.admin import AdminBase, AdminState, AuditLogState
 from clearbg_app.pages.route import route
+from clearbg_app.state.admin import AdminBase, AdminState, AuditLogState
 
 
 def admin_nav() -> rx.Component:

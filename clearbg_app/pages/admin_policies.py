@@ -7,9 +7,9 @@ import reflex as rx
 from clearbg_app.components.markdown import rendered_markdown
 from clearbg_app.components.tables import rows_table
 from clearbg_app.pages.admin import admin_page
+from clearbg_app.pages.route import route
 from clearbg_app.services.subprocessors import FEATURES
 from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState
-from clearbg_app.pages.route import route
 
 S = AdminPoliciesState
 EFFECTIVE_HELP = (

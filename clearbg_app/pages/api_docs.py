@@ -17,9 +17,9 @@ from clearbg_app.api.openapi import (
     batch_notes,
 )
 from clearbg_app.components.layout import page
+from clearbg_app.pages.route import route
 from clearbg_app.services import credits
 from clearbg_app.settings import get_settings
-from clearbg_app.pages.route import route
 
 
 def code(text: str, language: str) -> rx.Component:

@@ -6,10 +6,10 @@ import reflex as rx
 
 from clearbg_app.components.forms import checkbox, field, flash_callout, native_form, post_form, submit
 from clearbg_app.components.layout import narrow_page
+from clearbg_app.pages.route import route
 from clearbg_app.services.accounts import MIN_PASSWORD
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
-from clearbg_app.pages.route import route
 
 CONSENTS = (
     ("adult", ("I am 18 or older. ClearBG is for adults only.",)),

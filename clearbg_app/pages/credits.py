@@ -7,8 +7,8 @@ import reflex as rx
 from clearbg_app.components.forms import flash_callout, native_form
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
-from clearbg_app.state.credits import CreditsState
 from clearbg_app.pages.route import route
+from clearbg_app.state.credits import CreditsState
 
 
 def pager(current: rx.Var, total: rx.Var, name: str) -> rx.Component:

@@ -6,8 +6,8 @@ import reflex as rx
 
 from clearbg_app.components.forms import flash_callout, message_callout
 from clearbg_app.components.layout import page
-from clearbg_app.state.privacy import HistoryState
 from clearbg_app.pages.route import route
+from clearbg_app.state.privacy import HistoryState
 
 
 def item_card(item) -> rx.Component:

@@ -9,12 +9,12 @@ from clearbg_app.components.editor import editor
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import rows_table
 from clearbg_app.inference.decode import SUPPORTED
+from clearbg_app.pages.route import route
 from clearbg_app.samples import LICENCE_URL, SAMPLES
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.batch import BATCH_UPLOAD_ID, RECENT_HOURS, SIZES, BatchState
 from clearbg_app.state.remove import UPLOAD_ID, RemoveState
-from clearbg_app.pages.route import route
 
 ACCEPT = {
     "image/jpeg": [".jpg", ".jpeg"],

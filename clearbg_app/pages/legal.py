@@ -8,9 +8,9 @@ import reflex as rx
 from clearbg_app.components.layout import page
 from clearbg_app.components.markdown import rendered_markdown
 from clearbg_app.components.tables import dict_table, rows_table
+from clearbg_app.pages.route import route
 from clearbg_app.settings import get_settings
 from clearbg_app.state.policies import LegalState, SubprocessorsState
-from clearbg_app.pages.route import route
 
 
 def _version_line() -> rx.Component:

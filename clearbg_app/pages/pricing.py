@@ -6,8 +6,8 @@ import reflex as rx
 
 from clearbg_app.components.forms import flash_callout, native_form
 from clearbg_app.components.layout import page
-from clearbg_app.state.credits import PricingState
 from clearbg_app.pages.route import route
+from clearbg_app.state.credits import PricingState
 
 PRICES = (
     ("Preview (up to 0.25 megapixels) in the web app", "free"),

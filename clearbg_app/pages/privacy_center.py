@@ -10,9 +10,9 @@ from clearbg_app.components.forms import checkbox, flash_callout, form_flash, me
 from clearbg_app.components.layout import narrow_page, page
 from clearbg_app.components.tables import dict_table
 from clearbg_app.pages.account import credentials, notice as account_notice, profile, section
-from clearbg_app.state.privacy import PrivacyState
 from clearbg_app.pages.route import route
 from clearbg_app.state.account import AccountState
+from clearbg_app.state.privacy import PrivacyState
 
 
 def consent_switches() -> rx.Component:

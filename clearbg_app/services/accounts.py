@@ -224,8 +224,10 @@ def sign_up(
 
 
 @mail.renders("sign_up_existing")
-def _existing_account_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
-    user = session.get(User, queued.user_id)
+def _existing_account_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    user = mail.recipient(session, queued)
+    if user is None:
+        return None
     base = get_settings().public_url
     return mail.Message(
         to=user.email,
@@ -242,8 +244,8 @@ def send_verification(session: Session, *, user: User, now: datetime | None = No
 
 @mail.renders("verify_email")
 def _verification_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
-    user = session.get(User, queued.user_id)
-    if user.is_verified:
+    user = mail.recipient(session, queued)
+    if user is None or user.is_verified:
         return None
     return _link_message(
         to=user.email,
@@ -296,11 +298,18 @@ def _throttle(session: Session, key: str, now: datetime) -> LoginThrottle:
 
 
 def _locked(throttle: LoginThrottle, now: datetime) -> bool:
-    return throttle.locked_until is not None and as_utc(throttle.locked_until) > now
+    return _locked_until(throttle, now) is not None
 
 
-def _lock_message(throttle: LoginThrottle, now: datetime) -> str:
-    minutes = max(1, round((as_utc(throttle.locked_until) - now).total_seconds() / 60))
+def _locked_until(throttle: LoginThrottle, now: datetime) -> datetime | None:
+    """When `throttle`'s lock ends; None when it is not locked at `now`."""
+    if throttle.locked_until is None or as_utc(throttle.locked_until) <= now:
+        return None
+    return as_utc(throttle.locked_until)
+
+
+def _lock_message(locked_until: datetime, now: datetime) -> str:
+    minutes = max(1, round((locked_until - now).total_seconds() / 60))
     return f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}, or reset your password."
 
 
@@ -319,12 +328,13 @@ def authenticate(
     account_throttle = _throttle(session, "email:" + sha256_hex(email), now)
     network_throttle = _throttle(session, "ip:" + sha256_hex(ip_prefix(ip) or "unknown"), now)
     for throttle in (account_throttle, network_throttle):
-        if _locked(throttle, now):
+        locked_until = _locked_until(throttle, now)
+        if locked_until is not None:
             verify_password(None, password or "")
-            raise SignInLocked(_lock_message(throttle, now))
+            raise SignInLocked(_lock_message(locked_until, now))
     user = _user_by_email(session, email)
     password_ok = verify_password(user.password_hash if user else None, password or "")  # same work either way
-    if user is not None and password_ok:
+    if user is not None and user.password_hash is not None and password_ok:
         refuse_suspended(user)
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
@@ -355,10 +365,13 @@ def authenticate(
 
 
 @mail.renders("sign_in_locked")
-def _locked_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
+def _locked_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    user = mail.recipient(session, queued)
+    if user is None:
+        return None
     settings = get_settings()
     return mail.Message(
-        to=session.get(User, queued.user_id).email,
+        to=user.email,
         subject="Sign-in to your ClearBG account was locked",
         body=f"There were {queued.params['failures']} failed attempts to sign in to your account, so sign-in "
         f"is locked for {plural(settings.login_lockout_minutes, 'minute')}. If this was not you, consider changing "
@@ -481,7 +494,7 @@ def request_password_reset(session: Session, *, email: str, ip: str | None, now:
 
 @mail.renders("password_reset")
 def _reset_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
-    user = _user_by_email(session, queued.to_address)
+    user = _user_by_email(session, queued.to_address) if queued.to_address else None
     if user is None:
         return None
     return _link_message(
@@ -551,8 +564,8 @@ def request_email_change(
 @mail.renders("email_change")
 def _email_change_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
     """Nothing when the new address has an account (the request said nothing about it either)."""
-    user, new_email = session.get(User, queued.user_id), queued.to_address
-    if _user_by_email(session, new_email) is not None or user.email == new_email:
+    user, new_email = mail.recipient(session, queued), queued.to_address
+    if user is None or not new_email or _user_by_email(session, new_email) is not None or user.email == new_email:
         return None
     return _link_message(
         to=new_email,
@@ -583,12 +596,15 @@ def confirm_email_change(session: Session, *, token: str, now: datetime | None =
 
 
 @mail.renders("email_changed")
-def _email_changed_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
+def _email_changed_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
     """To the old address."""
+    user = mail.recipient(session, queued)
+    if user is None or not queued.to_address:
+        return None
     return mail.Message(
         to=queued.to_address,
         subject="Your ClearBG email address was changed",
-        body=f"The email address of your ClearBG account is now {session.get(User, queued.user_id).email}. If you "
+        body=f"The email address of your ClearBG account is now {user.email}. If you "
         f"did not do this, reset your password at {get_settings().public_url}/forgot-password.\n",
     )
 

@@ -11,9 +11,8 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.models import ApiKey, User
-from clearbg_app.services.accounts import AccountError
+from clearbg_app.services.accounts import AccountError, refuse_suspended
 from clearbg_app.services.deletion_lock import is_locked
-from clearbg_app.services.accounts import refuse_suspended
 from clearbg_app.services.errors import NotFound
 from clearbg_app.services.security import sha256_hex
 

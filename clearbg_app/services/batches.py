@@ -33,8 +33,8 @@ from sqlmodel import Session, col, delete, func, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import session_scope
-from clearbg_app.log_format import log_context
 from clearbg_app.inference import InferencePool, ServerBusy
+from clearbg_app.log_format import log_context
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus
 from clearbg_app.services import credits, holds, removal
 from clearbg_app.services.background import BackgroundWorker
@@ -56,6 +56,7 @@ from clearbg_app.storage import BlobStore, StorageUnavailable, deleted_on_failur
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_TIMEOUTS = Timeouts(5, 10, 15)
 WEBHOOK_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=12))
 SIGNATURE_HEADER = "ClearBG-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -172,10 +173,11 @@ def create_batch(
             raise BatchRefused(400, "invalid_image", "Empty image", f"{source.filename or 'An image of the batch'} is empty.")
         if source.data is not None and len(source.data) > settings.max_upload_bytes:
             raise BatchRefused(413, "file_too_large", "File too large", f"{source.filename} is over the {settings.max_upload_bytes / 1e6:g} MB limit.")
-        if source.data is None and not (source.url or "").strip():
+        url = source.url or ""
+        if source.data is None and not url.strip():
             raise BatchRefused(400, "missing_source", "Empty image URL", "An image_url of the batch is empty.")
         if source.data is None:
-            parse_url(source.url, name=f"image_url {source.url[:80]!r}")  # UrlRefused before anything is stored
+            parse_url(url, name=f"image_url {url[:80]!r}")  # UrlRefused before anything is stored
     if webhook_url:
         webhook_url = check_webhook_url(webhook_url, policy=url_policy)
     removal.decoded_background(options)  # a bad background image refuses the batch, not each of its items
@@ -328,7 +330,7 @@ def zip_stream(session: Session, *, store: BlobStore, batch: Batch) -> Iterator[
     names = zip_names(items)
     if not names and batch.status != BatchStatus.DONE:
         return None
-    entries = [(names[item.id], item.result_key) for item in items if item.id in names]
+    entries = [(names[item.id], item.result_key) for item in items if item.result_key and item.id in names]
 
     def chunks() -> Iterator[bytes]:
         sink = _Sink()
@@ -358,6 +360,9 @@ class _Sink:
 
     def flush(self) -> None:
         pass
+
+    def close(self) -> None:
+        pass  # nothing to release: every byte was handed out by `take`
 
     def take(self) -> bytes:
         data, self._parts = b"".join(self._parts), []
@@ -447,11 +452,11 @@ class BatchWorker(BackgroundWorker):
             batch = session.get(Batch, item.batch_id)
             due = batch is not None and batch.webhook_status == WebhookStatus.PENDING and batch.webhook_attempts == 0
         if due:
-            deliver_webhook(batch.id, policy=self.url_policy, clock=self.clock)
+            deliver_webhook(item.batch_id, policy=self.url_policy, clock=self.clock)
         return True
 
     def _process(self, session: Session, item: BatchItem) -> None:
-        batch = session.get(Batch, item.batch_id)
+        batch = session.get_one(Batch, item.batch_id)
         started = time.perf_counter()
         sized = None
         try:
@@ -594,7 +599,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], *, policy: AddressPoli
 
 
 def deliver_webhook(
-    batch_id: uuid.UUID, *, policy: AddressPolicy = public_only, clock: Clock = utcnow, timeouts: Timeouts = Timeouts(5, 10, 15)
+    batch_id: uuid.UUID, *, policy: AddressPolicy = public_only, clock: Clock = utcnow, timeouts: Timeouts = WEBHOOK_TIMEOUTS
 ) -> bool:
     """One attempt: POST the signed summary; 2xx delivers, anything else schedules the next attempt
     (1 min, 5 min, 30 min, 2 h, 12 h after the previous one) or gives up after the last."""
@@ -618,7 +623,7 @@ def deliver_webhook(
     except (OSError, http.client.HTTPException) as failed:
         error = f"{type(failed).__name__}: {failed}"
     with session_scope() as session:
-        batch = session.get(Batch, batch_id)
+        batch = session.get_one(Batch, batch_id)
         batch.webhook_attempts += 1
         batch.webhook_last_error = error[:500] if error else None
         if error is None:

@@ -19,6 +19,8 @@ from typing import Any
 import stripe
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from stripe.params import PriceCreateParams
+from stripe.params.checkout import SessionCreateParams
 
 from clearbg_app.clock import utcnow
 from clearbg_app.models import CreditAccount, EntryKind, Order, OrderStatus, Plan, PlanKind, StripeEvent, User
@@ -54,8 +56,11 @@ def client() -> stripe.StripeClient:
     settings = get_settings()
     if not settings.stripe_enabled:
         raise BillingUnavailable()
-    bases = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-    return stripe.StripeClient(settings.stripe_secret_key.get_secret_value(), base_addresses=bases, max_network_retries=2)
+    return stripe.StripeClient(
+        settings.stripe_secret_key.get_secret_value(),
+        base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
+        max_network_retries=2,
+    )
 
 
 # Plans and orders --------------------------------------------------------------------------------------
@@ -133,7 +138,7 @@ def ensure_customer(session: Session, *, user: User) -> str:
 def ensure_price(session: Session, *, plan: Plan) -> str:
     """The plan's Stripe price id; a plan without one gets a Price created from its row."""
     if not plan.stripe_price_id:
-        params: dict[str, Any] = {
+        params: PriceCreateParams = {
             "currency": plan.currency,
             "unit_amount": plan.price_cents,
             "product_data": {"name": f"ClearBG {plan.name}"},
@@ -162,7 +167,7 @@ def start_checkout(session: Session, *, user: User, plan_code: str, now: datetim
     session.commit()
     base = get_settings().public_url.rstrip("/")
     metadata = {"order_id": str(order.id), "user_id": str(user.id), "plan_code": plan.code}
-    params: dict[str, Any] = {
+    params: SessionCreateParams = {
         "mode": "payment" if plan.kind == PlanKind.PACK else "subscription",
         "customer": customer,
         "client_reference_id": str(order.id),
@@ -171,7 +176,10 @@ def start_checkout(session: Session, *, user: User, plan_code: str, now: datetim
         "success_url": f"{base}/credits?order={order.id}",
         "cancel_url": f"{base}/pricing?cancelled=1",
     }
-    params["payment_intent_data" if plan.kind == PlanKind.PACK else "subscription_data"] = {"metadata": metadata}
+    if plan.kind == PlanKind.PACK:
+        params["payment_intent_data"] = {"metadata": metadata}
+    else:
+        params["subscription_data"] = {"metadata": metadata}
     try:
         checkout = client().v1.checkout.sessions.create(params=params, options={"idempotency_key": f"checkout-{order.id}"})
     except stripe.StripeError as error:
@@ -183,6 +191,8 @@ def start_checkout(session: Session, *, user: User, plan_code: str, now: datetim
     order.checkout_session_id = checkout.id
     session.add(order)
     session.commit()
+    if not checkout.url:
+        raise BillingError("The payment service opened no payment page; nothing was charged. Please try again.")
     return order, checkout.url
 
 
@@ -351,7 +361,8 @@ def _fulfil(session: Session, order: Order, now: datetime) -> str:
     if order.paid_at is not None or order.status == OrderStatus.FAILED:
         return f"already {order.status}"
     settings = get_settings()
-    plan = session.get(Plan, order.plan_id)
+    plan = session.get_one(Plan, order.plan_id)
+    expires_at: datetime | None
     if order.kind == PlanKind.PACK:
         kind, expires_at = EntryKind.PURCHASE, now + timedelta(days=settings.credit_expiry_days)
         reason = f"Pack of {plan.name}"

@@ -54,7 +54,7 @@ def request_deletion(
     grace = timedelta(days=get_settings().deletion_grace_days)
     deletion = AccountDeletion(user_id=user.id, requested_at=now, purge_after=now + grace)
     session.add(deletion)
-    session.exec(update(ApiKey).where(ApiKey.user_id == user.id, col(ApiKey.revoked_at).is_(None)).values(revoked_at=now))
+    session.exec(update(ApiKey).where(col(ApiKey.user_id) == user.id, col(ApiKey.revoked_at).is_(None)).values(revoked_at=now))
     audit.record(session, action="account.deletion_requested", actor=user, target_type="account", target_id=user.id, now=now)
     mail.enqueue(session, kind="deletion_scheduled", user_id=user.id, now=now)
     session.commit()
@@ -101,8 +101,9 @@ def delete_minor(
 @mail.renders("deletion_scheduled")
 def _scheduled_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
     """Nothing if the deletion was cancelled before this was sent (the cancellation mail follows)."""
-    user, deletion = session.get(User, queued.user_id), pending_deletion(session, user_id=queued.user_id)
-    if deletion is None:
+    user = mail.recipient(session, queued)
+    deletion = pending_deletion(session, user_id=user.id) if user else None
+    if user is None or deletion is None:
         return None
     when = f"{as_utc(deletion.purge_after):%Y-%m-%d %H:%M} UTC"
     return mail.Message(
@@ -132,7 +133,7 @@ def cancel_deletion(session: Session, *, token: str, now: datetime | None = None
         raise DeletionError("There is no pending deletion to cancel for this account.")
     deletion.cancelled_at = now
     session.add(deletion)
-    user = session.get(User, deletion.user_id)
+    user = session.get_one(User, deletion.user_id)
     audit.record(session, action="account.deletion_cancelled", actor=user, target_type="account", target_id=user.id, now=now)
     mail.enqueue(session, kind="deletion_cancelled", user_id=user.id, now=now)
     session.commit()
@@ -140,8 +141,10 @@ def cancel_deletion(session: Session, *, token: str, now: datetime | None = None
 
 
 @mail.renders("deletion_cancelled")
-def _cancelled_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
-    user = session.get(User, queued.user_id)
+def _cancelled_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    user = mail.recipient(session, queued)
+    if user is None:
+        return None
     return mail.Message(
         to=user.email,
         subject="Your ClearBG account will not be deleted",
@@ -174,7 +177,7 @@ def anonymize(session: Session, *, store: BlobStore, deletion: AccountDeletion, 
     """Erase the person as the registry says. Blobs go first (deleting one twice is harmless); every row
     change then commits in one transaction with the audit record and `completed_at`, so a run that dies
     half-way changes no row and the next run does it all again."""
-    user = session.get(User, deletion.user_id)
+    user = session.get_one(User, deletion.user_id)
     entries = sorted(personal_data.entries(), key=lambda entry: entry.model is User)  # the account row last
     addresses = [user.email, *session.exec(select(OAuthIdentity.email).where(OAuthIdentity.user_id == user.id)).all()]
     outbox_files = mail.erase_outbox(addresses=addresses)  # files first, like blobs: erasing one twice is harmless

@@ -67,10 +67,10 @@ def _claim(session: Session, export_id: uuid.UUID, now: datetime) -> bool:
     result = session.exec(
         update(DataExport)
         .where(
-            DataExport.id == export_id,
+            col(DataExport.id) == export_id,
             or_(
-                DataExport.status == ExportStatus.PENDING,
-                (DataExport.status == ExportStatus.BUILDING) & (col(DataExport.claimed_at) < now - STALE_CLAIM),
+                col(DataExport.status) == ExportStatus.PENDING,
+                (col(DataExport.status) == ExportStatus.BUILDING) & (col(DataExport.claimed_at) < now - STALE_CLAIM),
             ),
         )
         .values(status=ExportStatus.BUILDING, claimed_at=now)
@@ -254,7 +254,7 @@ def build_zip(session: Session, *, store: BlobStore, user: User, now: datetime) 
 
 def _build(session: Session, store: BlobStore, export: DataExport, now: datetime) -> None:
     """Build one claimed export: the blob is written first and deleted again if the row cannot say so."""
-    user = session.get(User, export.user_id)
+    user = session.get_one(User, export.user_id)
     data = build_zip(session, store=store, user=user, now=now)
     key = store.put(data, suffix=".zip")
     with deleted_on_failure(store, [key], session.rollback):
@@ -269,8 +269,8 @@ def _build(session: Session, store: BlobStore, export: DataExport, now: datetime
 @mail.renders("export_ready")
 def _ready_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
     """Nothing if the export is gone meanwhile (cancelled by a deletion request, or expired)."""
-    user, export = session.get(User, queued.user_id), session.get(DataExport, uuid.UUID(queued.params["export_id"]))
-    if export is None or export.status != ExportStatus.READY:
+    user, export = mail.recipient(session, queued), session.get(DataExport, uuid.UUID(queued.params["export_id"]))
+    if user is None or export is None or export.status != ExportStatus.READY or export.expires_at is None:
         return None
     return mail.Message(
         to=user.email,
@@ -291,7 +291,7 @@ def build_pending(session: Session, *, store: BlobStore, clock: Clock = utcnow) 
     for export_id in candidates:
         if not _claim(session, export_id, now):
             continue
-        export = session.get(DataExport, export_id)
+        export = session.get_one(DataExport, export_id)
         session.refresh(export)
         try:
             _build(session, store, export, now)
@@ -321,7 +321,7 @@ def purge_expired(session: Session, *, store: BlobStore, clock: Clock = utcnow) 
         select(DataExport).where(
             or_(
                 col(DataExport.expires_at) <= now,
-                (DataExport.status == ExportStatus.FAILED)
+                (col(DataExport.status) == ExportStatus.FAILED)
                 & (col(DataExport.requested_at) <= now - timedelta(days=get_settings().export_link_days)),
             )
         )
@@ -349,6 +349,7 @@ def download(session: Session, *, store: BlobStore, user_id: uuid.UUID, export_i
         or export.status != ExportStatus.READY
         or export.expires_at is None
         or as_utc(export.expires_at) <= now
+        or export.blob_key is None
     ):
         raise NotFound("No such export, or its download period is over. Request a new one.")
     try:

@@ -278,7 +278,7 @@ def owned_image(
         (visitor_hash is not None and image.visitor_hash == visitor_hash)
         or (user_id is not None and image.user_id == user_id)
     )
-    if not owns or as_utc(image.expires_at) <= (now or utcnow()):
+    if image is None or not owns or as_utc(image.expires_at) <= (now or utcnow()):
         raise NotFound("No such image, or it has expired.")
     return image
 

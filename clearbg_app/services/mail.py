@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import session_scope
-from clearbg_app.models import OutboxMail
+from clearbg_app.models import OutboxMail, User
 from clearbg_app.services.background import BackgroundWorker
 from clearbg_app.settings import get_settings
 
@@ -64,6 +64,11 @@ def renders(kind: str) -> Callable[[Renderer], Renderer]:
         return renderer
 
     return register
+
+
+def recipient(session: Session, queued: OutboxMail) -> User | None:
+    """The account a queued mail is about; None when it names none (a renderer then has nothing to send)."""
+    return session.get(User, queued.user_id) if queued.user_id else None
 
 
 def enqueue(
@@ -141,8 +146,8 @@ def _claim(session: Session, mail_id: uuid.UUID, now: datetime) -> OutboxMail | 
     """Take a due mail for sending (its next attempt moves past the lease); None when another worker has."""
     claimed = session.exec(
         update(OutboxMail)
-        .where(OutboxMail.id == mail_id, col(OutboxMail.next_attempt_at) <= now)
-        .values(next_attempt_at=now + SENDING_LEASE, attempts=OutboxMail.attempts + 1)
+        .where(col(OutboxMail.id) == mail_id, col(OutboxMail.next_attempt_at) <= now)
+        .values(next_attempt_at=now + SENDING_LEASE, attempts=col(OutboxMail.attempts) + 1)
     )
     session.commit()
     return session.get(OutboxMail, mail_id) if claimed.rowcount == 1 else None

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import or_
+from sqlalchemy import Table, inspect as sa_inspect, or_
 from sqlmodel import SQLModel, col, select
 
 from clearbg_app.models import (
@@ -85,12 +85,18 @@ class Entry:
 
     @property
     def table(self) -> str:
-        return self.model.__tablename__
+        return self.mapped_table.name
 
     @property
     def exported_columns(self) -> list[str]:
         """Every column of the table but the withheld credentials: the export shows the whole row."""
-        return [column.name for column in self.model.__table__.columns if column.name not in self.withheld]
+        return [column.name for column in self.mapped_table.columns if column.name not in self.withheld]
+
+    @property
+    def mapped_table(self) -> Table:
+        table = sa_inspect(self.model).local_table
+        assert isinstance(table, Table)  # every registered model is a table=True SQLModel
+        return table
 
     def where(self, user: User) -> Any:
         """The SQL condition picking this person's rows."""
@@ -254,7 +260,7 @@ REGISTRY: tuple[Entry, ...] = (
         "Emails waiting to be sent (kind, address, what the text needs; never a link)",
         _fixed("until sent, usually seconds; mail that cannot be delivered is dropped after a day"),
         "delete",
-        selects=lambda user: or_(OutboxMail.user_id == user.id, OutboxMail.to_address == user.email),
+        selects=lambda user: or_(col(OutboxMail.user_id) == user.id, col(OutboxMail.to_address) == user.email),
         personal=("to_address", "params"),
     ),
     Entry(
@@ -298,7 +304,7 @@ REGISTRY: tuple[Entry, ...] = (
         _fixed("kept; the person's details in it are erased on deletion"),
         "scrub",
         owner="actor_id",
-        selects=lambda user: or_(AuditEvent.actor_id == user.id, AuditEvent.target_id == str(user.id)),
+        selects=lambda user: or_(col(AuditEvent.actor_id) == user.id, col(AuditEvent.target_id) == str(user.id)),
         personal=("before", "after"),
     ),
 )
@@ -308,15 +314,12 @@ def entries() -> tuple[Entry, ...]:
     return REGISTRY
 
 
-def entry_for(model: type[SQLModel]) -> Entry:
-    return next(entry for entry in REGISTRY if entry.model is model)
-
-
 def categories(settings: Settings | None = None) -> list[dict[str, str]]:
     """What the privacy center lists: each category (tables, then the other stores) and its retention
     rule as configured now."""
     settings = settings or get_settings()
-    return [{"category": entry.category, "retention": entry.retention(settings)} for entry in (*REGISTRY, *STORES)]
+    listed: tuple[Entry | Store, ...] = (*REGISTRY, *STORES)
+    return [{"category": entry.category, "retention": entry.retention(settings)} for entry in listed]
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ import re
 import uuid
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from markdown_it import MarkdownIt
-from sqlalchemy import exists, update
+from sqlalchemy import delete, exists, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -198,7 +199,7 @@ def _draft_for_change(session: Session, admin: User, version_id: uuid.UUID, revi
 
 def _guarded_update(session: Session, version: PolicyVersion, revision: int, **values) -> None:
     """Write `values` only if nobody saved or published the draft since `revision` was read."""
-    result = session.execute(
+    result = session.exec(
         update(PolicyVersion)
         .where(
             col(PolicyVersion.id) == version.id,
@@ -221,7 +222,7 @@ def update_draft(
     now = now or utcnow()
     version = _draft_for_change(session, admin, version_id, revision)
     label, body, summary = _clean(session, kind=version.kind, label=label, body=body, summary=summary, exclude=version.id)
-    values = {"label": label, "body": body, "summary": summary, "material": material, "effective_at": effective_at or now}
+    values: dict[str, Any] = {"label": label, "body": body, "summary": summary, "material": material, "effective_at": effective_at or now}
     changed_before, changed_after = changed_fields(_version_values(version), _audit_values(**values))
     _guarded_update(session, version, revision, updated_at=now, **values)
     audit.record(session, action="policy.draft_edited", actor=admin, target_type="policy_version", target_id=version.id,
@@ -252,12 +253,14 @@ def discard_draft(session: Session, *, admin: User, version_id: uuid.UUID, revis
     now = now or utcnow()
     version = _draft_for_change(session, admin, version_id, revision)
     before = {"kind": version.kind, **_version_values(version)}
-    result = session.execute(
-        PolicyVersion.__table__.delete().where(
-            PolicyVersion.__table__.c.id == version.id,
-            PolicyVersion.__table__.c.revision == revision,
-            PolicyVersion.__table__.c.status == PolicyStatus.DRAFT,
+    result = session.exec(
+        delete(PolicyVersion)
+        .where(
+            col(PolicyVersion.id) == version.id,
+            col(PolicyVersion.revision) == revision,
+            col(PolicyVersion.status) == PolicyStatus.DRAFT,
         )
+        .execution_options(synchronize_session=False)  # the version is expunged below, as with a plain DELETE
     )
     if result.rowcount != 1:
         session.rollback()
@@ -290,7 +293,7 @@ def pending_notices(session: Session, *, user: User, now: datetime | None = None
     not acknowledged: the banner shows these."""
     now = now or utcnow()
     acknowledged = exists().where(
-        PolicyAcknowledgement.user_id == user.id, PolicyAcknowledgement.version_id == PolicyVersion.id
+        col(PolicyAcknowledgement.user_id) == user.id, col(PolicyAcknowledgement.version_id) == PolicyVersion.id
     )
     query = _material_in_effect(now).where(col(PolicyVersion.effective_at) > user.created_at, ~acknowledged)
     return list(session.exec(query.order_by(col(PolicyVersion.effective_at))).all())
@@ -344,8 +347,8 @@ def send_material_notices(session: Session, *, now: datetime | None = None, batc
     now = now or utcnow()
     sent = 0
     for version in session.exec(_material_in_effect(now)).all():
-        notified = exists().where(PolicyNoticeEmail.user_id == User.id, PolicyNoticeEmail.version_id == version.id)
-        leaving = exists().where(AccountDeletion.user_id == User.id, col(AccountDeletion.cancelled_at).is_(None))
+        notified = exists().where(col(PolicyNoticeEmail.user_id) == User.id, col(PolicyNoticeEmail.version_id) == version.id)
+        leaving = exists().where(col(AccountDeletion.user_id) == User.id, col(AccountDeletion.cancelled_at).is_(None))
         while True:
             users = session.exec(
                 select(User).where(col(User.created_at) < version.effective_at, ~notified, ~leaving).order_by(col(User.created_at)).limit(batch)
@@ -361,8 +364,10 @@ def send_material_notices(session: Session, *, now: datetime | None = None, batc
 
 
 @mail.renders("policy_notice")
-def _notice_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message:
-    user, version = session.get(User, queued.user_id), session.get(PolicyVersion, uuid.UUID(queued.params["version_id"]))
+def _notice_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
+    user, version = mail.recipient(session, queued), session.get(PolicyVersion, uuid.UUID(queued.params["version_id"]))
+    if user is None or version is None:
+        return None
     subject = f"An important change to ClearBG's {TITLES[version.kind].lower()}"
     return mail.Message(to=user.email, subject=subject, body=_notice_body(user, version))
 
@@ -382,11 +387,17 @@ def safe_link(url: str) -> bool:
     return head in SAFE_SCHEMES
 
 
+class _SafeLinksMarkdown(MarkdownIt):
+    """markdown-it whose link check is `safe_link`."""
+
+    def validateLink(self, url: str) -> bool:
+        return safe_link(url)
+
+
 @cache
 def _markdown() -> MarkdownIt:
-    parser = MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False})
+    parser = _SafeLinksMarkdown("js-default", {"html": False, "linkify": False, "typographer": False})
     parser.disable("image")  # no remote images: they would report readers' visits elsewhere
-    parser.validateLink = safe_link
     return parser
 
 

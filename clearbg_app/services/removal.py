@@ -148,13 +148,19 @@ def decoded_background(options: RemovalOptions) -> Image.Image | None:
     return decode_image(options.background_image, max_pixels=get_settings().max_pixels).rgb
 
 
+def _margin(length: Length) -> Margin:
+    value, unit = length
+    return (value / 100, 0) if unit == "%" else (0.0, round(value))
+
+
 def _job(data: bytes, options: RemovalOptions, sized: Sized) -> Job:
     settings = get_settings()
     out_w, out_h = sized.output
     roi = roi_box(options.roi, sized) if options.roi else None
-    margins: tuple[Margin, ...] | None = None
+    margins: tuple[Margin, Margin, Margin, Margin] | None = None
     if options.crop_margin:
-        margins = tuple((value / 100, 0) if unit == "%" else (0.0, round(value)) for value, unit in options.crop_margin)
+        top, right, bottom, left = options.crop_margin
+        margins = (_margin(top), _margin(right), _margin(bottom), _margin(left))
     placed = not options.crop and (options.scale is not None or options.position is not None)
     background_image = decoded_background(options)
     image_format = options.format

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, or_, select
@@ -17,7 +18,6 @@ from clearbg_app.services.accounts import require_admin
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.policies import changed_fields
 from clearbg_app.settings import Settings, get_settings
-
 
 # What an entry's `used_for` may name: the feature it serves, and whether that feature is on with the
 # configuration in force. An entry with no feature ("") is always in use.
@@ -60,7 +60,7 @@ class SubprocessorFields:
     used_for: str | None = None  # a FEATURES key, "" for always; None keeps the entry's own on edit
 
     def cleaned(self) -> SubprocessorFields:
-        values = {key: " ".join(str(value).split()) if isinstance(value, str) else value for key, value in asdict(self).items()}
+        values: dict[str, Any] = {key: " ".join(str(value).split()) if isinstance(value, str) else value for key, value in asdict(self).items()}
         for key, label, limit in (("name", "a name", 120), ("purpose", "the purpose", 2000),
                                   ("data_categories", "the categories of data", 2000), ("location", "the location", 120)):  # fmt: skip
             if not values[key]:

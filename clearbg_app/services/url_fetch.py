@@ -103,7 +103,7 @@ def resolve_host(host: str, port: int, policy: AddressPolicy) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError):  # unknown name, a label IDNA refuses
         raise UrlFetchFailed(f"The host {host!r} of image_url does not resolve.") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses or not all(policy(address) for address in addresses):
         raise UrlRefused("image_url points to an address we do not fetch from (a private or local network).")
     return list(dict.fromkeys(str(address) for address in addresses))
@@ -148,6 +148,7 @@ def pinned_connection(
     request target. `UrlRefused` unless `url` passes `parse_url` and `policy` accepts its host."""
     parts = parse_url(url)
     addresses = resolve_host(parts.host, parts.port, policy)
+    connection: _PinnedHTTP
     if parts.scheme == "https":
         connection = _PinnedHTTPS(parts.host, parts.port, addresses, timeouts, tls_context or ssl.create_default_context())
     else:
@@ -170,13 +171,14 @@ def fetch_image(
         try:
             connection.request("GET", target, headers={"User-Agent": "ClearBG image fetcher", "Accept": "image/*"})
             response = connection.getresponse()
-            if response.status in REDIRECTS and response.getheader("Location"):
-                url = _redirect_target(url, response.getheader("Location"))
+            location = response.getheader("Location")
+            if response.status in REDIRECTS and location:
+                url = _redirect_target(url, location)
                 continue
             if response.status != 200:
                 raise UrlFetchFailed(f"image_url answered HTTP {response.status}.")
             return _read_limited(response, max_bytes, deadline)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise UrlFetchFailed("image_url took too long to answer.") from None
         except (OSError, http.client.HTTPException) as error:
             raise UrlFetchFailed(f"image_url could not be downloaded ({type(error).__name__}).") from None

@@ -14,7 +14,6 @@ from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import when
 
-
 NEW_KEY_FIELD = "new-key-secret"
 WEBHOOK_SECRET_FIELD = "webhook-secret"
 

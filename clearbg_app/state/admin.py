@@ -13,15 +13,14 @@ import reflex as rx
 from sqlmodel import col, select
 
 from clearbg_app.db import session_scope
-from clearbg_app.services.jobs import job_name, scheduled_jobs
 from clearbg_app.models import AccountDeletion, User
-from clearbg_app.services import admin as admin_service
-from clearbg_app.services import audit, credits, deletion, holds
+from clearbg_app.services import admin as admin_service, audit, credits, deletion, holds
 from clearbg_app.services.deletion_lock import completed_deletion, pending_deletion
-from clearbg_app.storage import get_blob_store
 from clearbg_app.services.errors import ServiceError
+from clearbg_app.services.jobs import job_name, scheduled_jobs
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import parse_uuid, when
+from clearbg_app.storage import get_blob_store
 
 log = logging.getLogger(__name__)
 AUDIT_PER_PAGE = 25

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import SESSION_REF, VISITOR_REF, read_cookie
 from clearbg_app.http.flash import read_flash
 from clearbg_app.http.redirects import safe_next
-from clearbg_app.db import session_scope
 from clearbg_app.models import User
 from clearbg_app.services import accounts, personal_data
 

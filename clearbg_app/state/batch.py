@@ -9,16 +9,16 @@ import uuid
 
 import reflex as rx
 
-from clearbg_app.http.removebg_params import removal_options
-from clearbg_app.db import session_scope
 from clearbg_app.clock import as_utc
+from clearbg_app.db import session_scope
+from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.services import batches, credits
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import BalanceState
-from clearbg_app.wording import plural
 from clearbg_app.storage import get_blob_store
+from clearbg_app.wording import plural
 
 BATCH_UPLOAD_ID = "batch_upload"
 POLL_SECONDS = 1.0

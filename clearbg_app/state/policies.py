@@ -15,8 +15,8 @@ from clearbg_app.services import policies, subprocessors
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.subprocessors import SubprocessorFields
 from clearbg_app.state.admin import AdminBase
-from clearbg_app.state.display import parse_uuid
 from clearbg_app.state.base import SessionState
+from clearbg_app.state.display import parse_uuid
 
 
 def _day(moment) -> str:

@@ -10,11 +10,11 @@ import reflex as rx
 
 from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
-from clearbg_app.services.job_runs import run_job
-from clearbg_app.services.jobs import exports_job, job_name
 from clearbg_app.models import ExportStatus
 from clearbg_app.services import accounts, billing, consents, credits, exports, images, personal_data
 from clearbg_app.services.errors import ServiceError
+from clearbg_app.services.job_runs import run_job
+from clearbg_app.services.jobs import exports_job, job_name
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import when

@@ -15,8 +15,8 @@ from clearbg_app.db import session_scope
 from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.samples import SAMPLES_DIR, sample_named
 from clearbg_app.services import credits, images
-from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.batches import url_filename
+from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, fetch_image, public_only
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState

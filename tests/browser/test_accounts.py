@@ -8,21 +8,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.factories import PASSWORD, wait_for_mail
 from tests.mail import link_in
 from tests.oidc_provider import TestUser
 
 pytestmark = pytest.mark.browser
-PASSWORD = "analytical-engine-1843"
-
-
-def wait_for_mail(smtp, page, count: int):
-    for _ in range(50):
-        if len(smtp.messages) >= count:
-            return smtp.messages[count - 1]
-        page.wait_for_timeout(200)
-    raise AssertionError(f"expected {count} mails, got {len(smtp.messages)}")
-
-
 def test_sign_up_verify_sign_in_create_key_sign_out(page, smtp):
     already = len(smtp.messages)
     page.goto("/signup")

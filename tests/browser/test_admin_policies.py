@@ -13,7 +13,7 @@ from sqlmodel import Session
 from clearbg_app.db import make_engine
 from clearbg_app.services import accounts
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_credits import sign_up_confirmed
+from tests.browser.factories import sign_up_confirmed
 
 pytestmark = pytest.mark.browser
 

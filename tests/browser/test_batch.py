@@ -16,7 +16,7 @@ from clearbg_app.db import make_engine
 from clearbg_app.models import EntryKind, User
 from clearbg_app.services import credits
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_credits import sign_up_confirmed
+from tests.browser.factories import sign_up_confirmed
 from tests.conftest import SAMPLES
 from tests.images import text_as_jpeg
 

@@ -9,19 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_accounts import PASSWORD, wait_for_mail
-from tests.mail import link_in
+from tests.browser.factories import sign_up_confirmed
 
 pytestmark = pytest.mark.browser
-
-
-def sign_up_confirmed(page, smtp, app_url: str, email: str) -> None:
-    """Sign up (which signs in), and confirm the address from the email, through the real form routes."""
-    already = len(smtp.messages)
-    origin = {"origin": app_url}
-    form = {"email": email, "display_name": "Buyer", "password": PASSWORD, "adult": "on", "accept": "on"}
-    assert page.request.post("/auth/signup", form=form, headers=origin).ok
-    page.goto(link_in(wait_for_mail(smtp, page, already + 1), "/auth/verify"))
 
 
 def test_buy_a_pack_and_see_the_balance_change(page, smtp, app_url, stripe_loopback):

@@ -13,13 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect
 from sqlmodel import Session
 
 from clearbg_app.db import make_engine
 from clearbg_app.services import accounts
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_credits import sign_up_confirmed
+from tests.browser.factories import sign_up_confirmed
 from tests.conftest import SAMPLES
 from tests.mail import free_port
 

@@ -22,8 +22,8 @@ from playwright.sync_api import expect
 
 import clearbg_app.clearbg_app  # noqa: F401 - the state classes, to read the pickled states
 from clearbg_app.clock import utcnow
-from clearbg_app.services.jobs import anonymize_accounts_job
 from clearbg_app.services import personal_data
+from clearbg_app.services.jobs import anonymize_accounts_job
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import SAMPLES, _clear_caches
 from tests.mail import link_in

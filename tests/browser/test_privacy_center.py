@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_accounts import wait_for_mail
+from tests.browser.factories import wait_for_mail
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.browser

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
@@ -12,9 +10,8 @@ from sqlmodel import Session, select
 from clearbg_app.db import make_engine
 from clearbg_app.models import EntryKind, User
 from clearbg_app.services import credits
-
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_credits import sign_up_confirmed
+from tests.browser.factories import sign_up_confirmed
 from tests.conftest import SAMPLES
 from tests.images import text_as_jpeg
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from clearbg_app.inference import InferenceConfig, InferenceError, InferencePool, Job, ModelNotFound, ServerBusy
+from tests.factories import GatedPool
 from tests.inference.conftest import MODEL_PATH, encode, subject_image
 
 LIMIT = 20_000_000
@@ -155,19 +156,6 @@ def test_malloc_arenas_are_capped_on_glibc():
     from clearbg_app.inference.pool import limit_malloc_arenas
 
     assert limit_malloc_arenas() is True
-
-
-class GatedPool(InferencePool):
-    """A real pool whose workers each wait at `gate` before a job, recording the order jobs start in."""
-
-    def __init__(self, config: InferenceConfig) -> None:
-        super().__init__(config)
-        self.gate, self.started = threading.Event(), []
-
-    def _run(self, job, submitted):
-        self.started.append(job)
-        self.gate.wait(60)
-        return super()._run(job, submitted)
 
 
 def test_api_jobs_cannot_fill_the_web_slots_and_web_jobs_run_before_queued_api_jobs():

@@ -4,27 +4,25 @@ the normalisation/output variants, checked on tiny ONNX models built here."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from clearbg_app.inference import InferenceConfig, ModelDownloadError, ModelNotFound, SegmentationModel
-from dataclasses import replace
-
-from clearbg_app.inference import InferenceError
+from clearbg_app.inference import InferenceConfig, InferenceError, ModelDownloadError, ModelNotFound, SegmentationModel
 from clearbg_app.inference.registry import (
     BUILTIN,
     DEFAULT_MODEL,
     FAST_MODEL,
-    available,
-    verify_configured_models,
     ModelSpec,
     all_models,
+    available,
     download,
     get_spec,
     model_path,
     register_custom,
+    verify_configured_models,
 )
 from clearbg_app.settings import FAST_MODEL_PATH
 from tests.inference.conftest import MODEL_PATH, subject_image, tiny_onnx_model
