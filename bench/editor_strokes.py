@@ -66,11 +66,11 @@ def main() -> None:
         cutout = Cutout(rgba.convert("RGB"), rgba.getchannel("A"))
         photo = original if size == source else original.resize(size, Image.Resampling.LANCZOS)
         options = RenderOptions(format="png")
-        baseline = median_ms(lambda: render(cutout, options), args.repeats)
+        baseline = median_ms(lambda cutout=cutout, options=options: render(cutout, options), args.repeats)
         for count in (int(value) for value in args.strokes.split(",")):
             checked = parse_strokes(strokes(count, source), source)
 
-            def edited():
+            def edited(cutout=cutout, checked=checked, photo=photo, options=options):
                 render(apply_strokes(cutout, checked, source_size=source, original=photo), options)
 
             edited_ms = median_ms(edited, args.repeats)

@@ -143,7 +143,7 @@ def clearbg_alphas(pairs: list[Pair]) -> dict[str, dict[str, np.ndarray]]:
     results: dict[str, dict[str, np.ndarray]] = {}
     for index, pair in enumerate(pairs):
         decoded = decode_image(pair.image.read_bytes(), max_pixels=200_000_000)
-        alpha = lambda options, model=large: np.asarray(cut_out(decoded, model, options).alpha, dtype=np.float32) / 255  # noqa: E731
+        alpha = lambda options, model=large, decoded=decoded: np.asarray(cut_out(decoded, model, options).alpha, dtype=np.float32) / 255  # noqa: E731
         results[pair.name] = {
             "A": bare_alpha(decoded.rgb, large),
             "Ap": bare_alpha(decoded.rgb, small),
@@ -185,7 +185,7 @@ def start_rembg(pairs: list[Pair]) -> tuple[subprocess.Popen | None, list[tuple[
 def finish_rembg(process: subprocess.Popen | None, jobs, pairs: list[Pair]) -> dict[str, np.ndarray]:
     if process is not None and process.wait() != 0:
         raise SystemExit("rembg failed; rerun with --skip-rembg to leave B out")
-    return {pair.name: np.asarray(Image.open(target), dtype=np.float32) / 255 for pair, (_, target) in zip(pairs, jobs)}
+    return {pair.name: np.asarray(Image.open(target), dtype=np.float32) / 255 for pair, (_, target) in zip(pairs, jobs, strict=True)}
 
 
 def truth_of(pair: Pair, size: tuple[int, int]) -> np.ndarray:

@@ -36,7 +36,7 @@ def load_graph(path: Path, spec: ModelSpec, setting: str = MODEL_SETTINGS[DEFAUL
     inputs = [value for value in graph.graph.input if value.name not in {init.name for init in graph.graph.initializer}]
     dims = [dim.dim_value or dim.dim_param for dim in inputs[0].type.tensor_type.shape.dim] if inputs else []
     expected = (None, 3, spec.side, spec.side)  # batch: any; a symbolic dimension matches anything
-    if len(dims) != 4 or any(isinstance(dim, int) and want and dim != want for dim, want in zip(dims, expected)):
+    if len(dims) != 4 or any(isinstance(dim, int) and want and dim != want for dim, want in zip(dims, expected, strict=True)):
         shown = "x".join(str(dim) for dim in dims) or "no input"
         raise InferenceError(
             f"The model file {path} takes input {shown}, but {spec.name} needs 1x3x{spec.side}x{spec.side}; "

@@ -142,6 +142,8 @@ def _radius(fraction: float, size: tuple[int, int]) -> float:
 def _backdrop(options: RenderOptions, size: tuple[int, int], original: Image.Image | None) -> Image.Image | None:
     """What goes behind the subject, opaque: the blurred original, a photo, a colour; None: nothing."""
     if options.background_blur:
+        if original is None:
+            raise ValueError("a blurred background needs the original photo (render it with original=...)")
         source = ImageOps.fit(original.convert("RGB"), size, Image.Resampling.LANCZOS) if original.size != size else original.convert("RGB")
         return source.filter(ImageFilter.GaussianBlur(_radius(options.background_blur, size)))
     if options.background_image is not None:
@@ -156,7 +158,8 @@ def _backdrop(options: RenderOptions, size: tuple[int, int], original: Image.Ima
 def _shadow_mask(alpha: Image.Image, shadow: Shadow) -> Image.Image:
     """The shadow's opacity per pixel: the subject's alpha moved, blurred and scaled by the opacity."""
     moved = Image.new("L", alpha.size, 0)
-    moved.paste(alpha, tuple(round(_radius(value, alpha.size)) for value in shadow.offset))
+    dx, dy = (round(_radius(value, alpha.size)) for value in shadow.offset)
+    moved.paste(alpha, (dx, dy))
     if shadow.blur:
         moved = moved.filter(ImageFilter.GaussianBlur(_radius(shadow.blur, alpha.size)))
     return moved.point([round(value * shadow.opacity) for value in range(256)])
@@ -167,8 +170,7 @@ def _composite(rgb: Image.Image, alpha: Image.Image, options: RenderOptions, ori
     image_format = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG"}[options.format]
     backdrop = _backdrop(options, rgb.size, original)
     shadow = _shadow_mask(alpha, options.shadow) if options.shadow and options.shadow.opacity else None
-    opaque = backdrop is not None and (options.background_opacity == 255 or image_format == "JPEG")
-    if opaque:
+    if backdrop is not None and (options.background_opacity == 255 or image_format == "JPEG"):
         if shadow is not None:
             backdrop.paste(BLACK, None, shadow)
         backdrop.paste(rgb, (0, 0), alpha)

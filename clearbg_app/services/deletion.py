@@ -88,8 +88,8 @@ def delete_minor(
         deletion = AccountDeletion(user_id=user.id, requested_at=now, purge_after=now)
     deletion.purge_after, deletion.reason = min(as_utc(deletion.purge_after), now), "minor"
     session.add(deletion)
-    session.exec(update(ApiKey).where(ApiKey.user_id == user.id, col(ApiKey.revoked_at).is_(None)).values(revoked_at=now))
-    session.exec(delete(OutboxMail).where(OutboxMail.user_id == user.id))  # nothing more goes to the account
+    session.exec(update(ApiKey).where(col(ApiKey.user_id) == user.id, col(ApiKey.revoked_at).is_(None)).values(revoked_at=now))
+    session.exec(delete(OutboxMail).where(col(OutboxMail.user_id) == user.id))  # nothing more goes to the account
     audit.record(session, action="account.minor_flagged", actor=admin, target_type="account",
                  target_id=personal_data.pseudonym(user.id), after={"source": source}, now=now)  # fmt: skip
     session.commit()

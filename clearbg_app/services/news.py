@@ -37,8 +37,14 @@ class NewsError(ServiceError):
     """The news cannot be sent as written, or an unsubscribe link is not valid; the message says why."""
 
 
-_checker = MarkdownIt("commonmark", {"html": True})  # sees raw HTML, to refuse it
-_checker.validateLink = lambda url: True  # every link is seen, and judged below
+class _EveryLink(MarkdownIt):
+    """A parser that keeps every link, so that `check` judges each one itself."""
+
+    def validateLink(self, url: str) -> bool:  # noqa: N802 - markdown-it's name
+        return True
+
+
+_checker = _EveryLink("commonmark", {"html": True})  # sees raw HTML, to refuse it
 _renderer = MarkdownIt("commonmark", {"html": False})  # raw HTML is escaped, unsafe links are not linked
 
 
@@ -140,9 +146,12 @@ def unsubscribe_link(user_id: uuid.UUID, grant: ConsentEvent, *, now: datetime) 
 @mail.renders("product_news")
 def _news_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Message | None:
     """Nothing for someone who withdrew the consent (or whose account is locked) since it was queued."""
-    if not _wants_news(session, queued.user_id):
+    user = mail.recipient(session, queued)
+    if user is None or not _wants_news(session, user.id):
         return None
-    user, grant = session.get(User, queued.user_id), _latest(session, queued.user_id)
+    grant = _latest(session, user.id)
+    if grant is None:
+        return None
     link = unsubscribe_link(user.id, grant, now=now)
     center = get_settings().public_url.rstrip("/") + "/privacy-center"
     body = queued.params["body"]
@@ -169,7 +178,7 @@ def unsubscribe(session: Session, *, token: str, now: datetime | None = None) ->
     except (KeyError, ValueError, TypeError):
         raise NewsError("This link is not valid. Manage product news in your privacy center.") from None
     latest = _latest(session, user.id) if user is not None else None
-    if latest is None:
+    if user is None or latest is None:
         raise NewsError("This link is not valid. Manage product news in your privacy center.")
     if latest.id != grant_id:
         if not latest.granted:

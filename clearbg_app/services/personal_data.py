@@ -276,7 +276,7 @@ REGISTRY: tuple[Entry, ...] = (
         "delete",
         owner="request_id",
         selects=lambda user: col(PrivacyRequestReply.request_id).in_(
-            select(PrivacyRequest.id).where(or_(PrivacyRequest.user_id == user.id, PrivacyRequest.email == user.email))
+            select(PrivacyRequest.id).where(or_(col(PrivacyRequest.user_id) == user.id, col(PrivacyRequest.email) == user.email))
         ),
         personal=("body",),
     ),
@@ -286,7 +286,7 @@ REGISTRY: tuple[Entry, ...] = (
         lambda s: f"unconfirmed ones 1 day, the others {s.privacy_request_retention_days} days after they are closed "
         "(the record that we answered); on deletion the address and message are erased",
         "detach",
-        selects=lambda user: or_(PrivacyRequest.user_id == user.id, PrivacyRequest.email == user.email),
+        selects=lambda user: or_(col(PrivacyRequest.user_id) == user.id, col(PrivacyRequest.email) == user.email),
         personal=("email", "message", "refusal_reason"),
         erased={"email": "", "message": "[erased]", "refusal_reason": ""},
     ),

@@ -335,8 +335,8 @@ def _notice_body(user: User, version: PolicyVersion) -> str:
 def notice_recipients(session: Session, *, version_id: uuid.UUID) -> int:
     """How many account holders a material version's email would go to if it took effect now (what the
     admin confirms before publishing)."""
-    leaving = exists().where(AccountDeletion.user_id == User.id, col(AccountDeletion.cancelled_at).is_(None))
-    notified = exists().where(PolicyNoticeEmail.user_id == User.id, PolicyNoticeEmail.version_id == version_id)
+    leaving = exists().where(col(AccountDeletion.user_id) == col(User.id), col(AccountDeletion.cancelled_at).is_(None))
+    notified = exists().where(col(PolicyNoticeEmail.user_id) == col(User.id), col(PolicyNoticeEmail.version_id) == version_id)
     return session.exec(select(func.count()).select_from(User).where(~leaving, ~notified)).one()
 
 

@@ -150,7 +150,7 @@ def confirm(session: Session, *, token: str, now: datetime | None = None) -> Pri
 @mail.renders("privacy_request_received")
 def _received_mail(session: Session, queued, now: datetime) -> mail.Message | None:
     request = session.get(PrivacyRequest, uuid.UUID(queued.params["request_id"]))
-    if request is None:
+    if request is None or request.due_at is None:
         return None
     return mail.Message(
         to=request.email,
@@ -254,8 +254,8 @@ def reply(session: Session, *, admin: User, request_id: uuid.UUID, body: str, no
 @mail.renders("privacy_request_reply")
 def _reply_mail(session: Session, queued, now: datetime) -> mail.Message | None:
     answer = session.get(PrivacyRequestReply, uuid.UUID(queued.params["reply_id"]))
-    request = answer and session.get(PrivacyRequest, answer.request_id)
-    if request is None:
+    request = session.get(PrivacyRequest, answer.request_id) if answer is not None else None
+    if answer is None or request is None:
         return None
     refusal = f"\n\nWe cannot do what you asked: {request.refusal_reason}" if request.status == RequestStatus.REFUSED else ""
     return mail.Message(
@@ -318,7 +318,7 @@ def purge_old(session: Session, *, clock: Clock = utcnow) -> int:
     now = clock()
     kept_until = now - timedelta(days=get_settings().privacy_request_retention_days)
     old = select(PrivacyRequest.id).where(or_(
-        (PrivacyRequest.status == RequestStatus.UNCONFIRMED) & (col(PrivacyRequest.created_at) < now - CONFIRM_WITHIN),
+        (col(PrivacyRequest.status) == RequestStatus.UNCONFIRMED) & (col(PrivacyRequest.created_at) < now - CONFIRM_WITHIN),
         col(PrivacyRequest.status).in_(CLOSED_STATUSES) & (col(PrivacyRequest.closed_at) < kept_until),
     ))  # fmt: skip
     ids = list(session.exec(old).all())
