@@ -14,21 +14,21 @@ import boto3
 import psycopg
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
 import clearbg_app.models  # noqa: F401 - registers the tables
 from clearbg_app.api import google
 from clearbg_app.api.v1 import error_fields
-from clearbg_app.db import get_engine, make_engine
+from clearbg_app.db import get_engine
 from clearbg_app.inference import InferenceConfig, InferencePool
-from clearbg_app.models import User
-from clearbg_app.services import api_keys, batches
+from clearbg_app.models import ProcessedImage, User
+from clearbg_app.services import api_keys, batches, images
 from clearbg_app.services.ratelimit import default_limiter
+from clearbg_app.services.security import sha256_hex
 from clearbg_app.settings import PROJECT_ROOT, get_settings
 from clearbg_app.storage import BlobStore, get_blob_store
-from tests.factories import api_client, configure_google, give, verified_user
+from tests.factories import alembic, api_client, configure_google, give, verified_user, visitor_client
 from tests.loopback import loopback_only, serve_images
 from tests.oidc_provider import CLIENT_ID, OIDCProvider
 from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, moto_server
@@ -44,14 +44,7 @@ def _clear_caches() -> None:
 
 def migrate(url: str) -> None:
     """Bring the database at `url` to the newest schema through Alembic, as the app does."""
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    config.cmd_opts = None
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-    engine.dispose()
+    alembic(url, command.upgrade, "head")
 
 
 def pg_url(name: str) -> str:
@@ -234,6 +227,18 @@ def client(db_url, pool) -> TestClient:
 def worker(pool, store, clock) -> batches.BatchWorker:
     """The batch worker on `pool`; `run_all(worker)` processes what is queued."""
     return batches.BatchWorker(pool=pool, describe_error=error_fields, store=store, url_policy=loopback_only, clock=clock)
+
+
+@pytest.fixture
+def processed(session, store, client) -> tuple[TestClient, ProcessedImage]:
+    """A browser (`client` with its visitor cookie) and the horse it uploaded as "my horse.jpg", processed
+    at preview size; modules that test the site's routes give `client` as `TestClient(build_api())`."""
+    browser, token = visitor_client(client)
+    image = images.store_upload(
+        session, store=store, data=sample_bytes("horse.jpg"), filename="my horse.jpg", visitor_hash=sha256_hex(token)
+    )
+    image = images.process_image(session, store=store, image_id=image.id, pool=images.default_pool(), max_pixels=250_000)
+    return browser, image
 
 
 @pytest.fixture(scope="module")

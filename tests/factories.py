@@ -1,15 +1,22 @@
-"""What several test modules build the same way: accounts, credits, API and batch requests, policy
-versions, admin states, a gated inference pool. Fixtures live in conftest.py; these are plain helpers."""
+"""What several test modules build the same way: accounts, credits, API and batch requests, uploaded
+images and the editor's strokes, policy versions, admin states, a gated inference pool, migrations and
+`clearbg check`. Fixtures live in conftest.py; these are plain helpers."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import timedelta
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
+import pytest
 import reflex as rx
+from alembic.config import Config
+from PIL import Image
 from reflex.istate.data import RouterData
 from sqlmodel import select
 from starlette.testclient import TestClient
@@ -17,13 +24,14 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api, google
 from clearbg_app.api.event_socket import scrubbed_headers
 from clearbg_app.api.v1 import PublicApi
-from clearbg_app.http.cookies import SESSION_COOKIE
+from clearbg_app.db import make_engine
+from clearbg_app.http.cookies import SESSION_COOKIE, VISITOR_COOKIE
 from clearbg_app.http.flash import read_flash
 from clearbg_app.inference import InferenceConfig, InferencePool
 from clearbg_app.models import CreditLot, EntryKind, User
-from clearbg_app.services import accounts, credits, policies
+from clearbg_app.services import accounts, credits, images, policies
 from clearbg_app.services.ratelimit import RateLimiter
-from clearbg_app.settings import get_settings
+from clearbg_app.settings import PROJECT_ROOT, get_settings
 from tests.images import encode, horse
 from tests.oidc_provider import CLIENT_SECRET
 from tests.samples import sample_bytes
@@ -70,14 +78,25 @@ def assert_consistent(session, user, expected_units):
 # The public API and its batches -----------------------------------------------------------------------------
 
 ENDPOINT = "/api/v1.0/removebg"
-HORSE = sample_bytes("horse.jpg")  # 770x595
+HORSE = sample_bytes("horse.jpg")
+HORSE_SIZE = (770, 595)
 BATCHES = "/api/v1.0/batches"
 SMALL = encode(horse().resize((200, 155)), "JPEG", quality=85)
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # image options: the DB adds nothing
 
 
 def api_client(pool, **kwargs) -> TestClient:
     limiter = kwargs.pop("limiter", None) or RateLimiter()
     return TestClient(build_api(PublicApi(pool=pool, limiter=limiter, **kwargs)))
+
+
+def post(client, key, files=None, **data):
+    """POST the horse (or `files`) to the removal endpoint with the form fields `data`."""
+    return client.post(ENDPOINT, files=files or {"image_file": ("horse.jpg", HORSE, "image/jpeg")}, data=data, headers={"X-Api-Key": key})
+
+
+def opened(response) -> Image.Image:
+    return Image.open(io.BytesIO(response.content))
 
 
 def files(*named: tuple[str, bytes]) -> list:
@@ -94,6 +113,35 @@ def run_all(worker) -> int:
     while worker.run_once():
         done += 1
     return done
+
+
+# Uploaded images and the editor's strokes -------------------------------------------------------------------
+
+VISITOR = "v" * 64  # a visitor hash
+ACROSS_THE_HORSE = {"mode": "erase", "radius": 30, "soft": False, "points": [[250, 300], [450, 300]]}  # in HORSE_SIZE
+
+
+def upload(session, store, clock, user=None):
+    """The horse, uploaded by `VISITOR` (and `user`, if given) and not processed."""
+    return images.store_upload(
+        session, store=store, data=sample_bytes("horse.jpg"), filename="horse.jpg", visitor_hash=VISITOR,
+        user_id=user.id if user else None, now=clock(),
+    )  # fmt: skip
+
+
+def uploaded(session, store, pool, user, name="horse.jpg"):
+    """The sample photo `name`, uploaded by `VISITOR` and `user` and processed at preview size on `pool`."""
+    image = images.store_upload(session, store=store, data=sample_bytes(name), filename=name, visitor_hash=VISITOR, user_id=user.id)
+    return images.process_image(session, store=store, image_id=image.id, pool=pool, max_pixels=250_000)
+
+
+def visitor_client(client: TestClient) -> tuple[TestClient, str]:
+    """`client` with the visitor cookie the site sets on a first request, and that cookie's token."""
+    response = client.get("/api/images/00000000-0000-0000-0000-000000000000/result")
+    assert response.status_code == 404
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    return client, client.cookies[VISITOR_COOKIE]
 
 
 # The site's form posts --------------------------------------------------------------------------------------
@@ -128,12 +176,12 @@ def publish_material(session, clock, admin, *, effective_in=timedelta(0), materi
     return policies.publish(session, admin=admin, version_id=version.id, revision=1, now=clock())
 
 
-def state_for(state_cls, cookie: str = ""):
+def state_for(state_cls, cookie: str = "", path: str = "/admin"):
     """A state instance as the server builds it for one websocket whose handshake had this Cookie header
-    (and reached Reflex as `api/event_socket.py` leaves it)."""
+    (and reached Reflex as `api/event_socket.py` leaves it), on the page at `path`."""
     headers = {name.decode(): value.decode() for name, value in scrubbed_headers([(b"cookie", cookie.encode())])}
     root = rx.State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data({"headers": headers, "pathname": "/admin"})
+    root.router = RouterData.from_router_data({"headers": headers, "pathname": path, "asPath": path})
     return root.get_substate(state_cls.get_full_name().split("."))
 
 
@@ -193,3 +241,25 @@ def sign_in(client: TestClient, query: str = CONSENTS) -> tuple[httpx.Response, 
     """The whole round trip; returns the callback's response and the callback URL used."""
     callback_url = approve(start(client, query).headers["location"])
     return client.get(callback_url), callback_url
+
+
+# Migrations and start-up checks -----------------------------------------------------------------------------
+
+
+def alembic(url: str, action, revision: str) -> None:
+    """Run an Alembic `action` (`command.upgrade`, `command.downgrade`) to `revision` on the database at `url`."""
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        action(config, revision)
+    engine.dispose()
+
+
+def run_check(env_overrides: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    """`python -m clearbg_app check` in a clean environment with a data dir under `tmp_path`."""
+    env = {"PATH": "/usr/bin:/bin", "CLEARBG_DATA_DIR": str(tmp_path / "data"), **env_overrides}
+    return subprocess.run(
+        [sys.executable, "-m", "clearbg_app", "check"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )

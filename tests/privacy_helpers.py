@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect, text
 
+from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import ApiUsage, EntryKind, PolicyNoticeEmail, RequestLog, User
 from clearbg_app.services import (
     accounts,
@@ -26,6 +27,7 @@ from clearbg_app.services import (
 )
 from clearbg_app.services.security import sign
 from tests.conftest import sample_bytes
+from tests.factories import ORIGIN
 
 PASSWORD = "correct-horse-battery"
 EMAIL = "grace.hopper@example.com"
@@ -51,6 +53,14 @@ def new_user(session, clock, *, email=EMAIL, name=NAME, verified=True) -> User:
         user.email_verified_at = clock()
         session.add(user)
         session.commit()
+    return user
+
+
+def signed_in(client, session, clock, email=EMAIL) -> User:
+    """A new confirmed person, signed in on `client` through the sign-in form."""
+    user = new_user(session, clock, email=email)
+    response = client.post("/auth/login", data={"email": email, "password": PASSWORD}, headers=ORIGIN)
+    assert response.status_code == 303 and SESSION_COOKIE in client.cookies
     return user
 
 

@@ -17,7 +17,7 @@ from clearbg_app.models import ApiUsage, EntryKind, LedgerEntry
 from clearbg_app.services import api_keys, credits
 from clearbg_app.services.ratelimit import RateLimiter
 from tests import images as bad
-from tests.factories import ENDPOINT, HORSE, api_client, balance, give
+from tests.factories import ENDPOINT, HORSE, SQLITE_ONLY, api_client, balance, give, opened, post
 
 
 @pytest.fixture
@@ -29,14 +29,6 @@ def client(db_url, pool) -> TestClient:
 def usage(session) -> list[ApiUsage]:
     session.expire_all()
     return list(session.exec(select(ApiUsage).order_by(ApiUsage.at)).all())
-
-
-def post(client, key, files=None, **data):
-    return client.post(ENDPOINT, files=files or {"image_file": ("horse.jpg", HORSE, "image/jpeg")}, data=data, headers={"X-Api-Key": key})
-
-
-def opened(response) -> Image.Image:
-    return Image.open(io.BytesIO(response.content))
 
 
 def test_preview_costs_a_quarter_credit_and_says_so(client, session, owner, key):
@@ -78,9 +70,6 @@ def test_auto_size_is_full_when_the_balance_covers_it_else_a_preview(client, ses
     assert opened(post(client, key, size="auto")).size == (770, 595)
     small = post(client, key, size="auto")
     assert small.headers["X-Credits-Charged"] == "0.25" and opened(small).width < 770 and balance(session, owner) == 0
-
-
-SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # image options: the DB adds nothing
 
 
 @SQLITE_ONLY

@@ -104,7 +104,7 @@ def test_the_docs_tell_of_the_free_allowance(data_dir):
 def test_the_example_responses_have_the_real_shapes(db_url, session, owner, key, pool, clock):
     """Each documented example response parses and has the keys the API really answers with."""
     from clearbg_app.api.openapi import EXAMPLE_RESPONSES
-    from tests.test_api import api_client
+    from tests.factories import api_client
 
     def body(name: str) -> dict:
         return json.loads(EXAMPLE_RESPONSES[name].split("\n\n", 1)[1])

@@ -17,6 +17,7 @@ from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
 from clearbg_app.models import Batch, BatchItem, EntryKind, ItemStatus, LedgerEntry
 from clearbg_app.services import api_keys, batches
+from clearbg_app.services.errors import NotFound
 from clearbg_app.services.jobs import batch_webhooks_job, purge_batches_job, scheduled_jobs
 from tests.conftest import _clear_caches
 from tests.factories import BATCHES, SMALL, api_client, balance, create, files, give, run_all, verified_user

@@ -17,7 +17,6 @@ from clearbg_app.services.credits import CreditError, InsufficientCredits
 from clearbg_app.services.jobs import credits_job
 from tests.factories import assert_consistent, sign_up, verified_user
 from tests.mail import outbox, token_in
-from tests.test_accounts import sign_up, verified_user
 
 
 def entries(session, user):

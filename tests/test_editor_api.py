@@ -12,7 +12,7 @@ from clearbg_app.http.removebg_params import ParameterError, removal_options
 from clearbg_app.inference.render import DEFAULT_SHADOW, Shadow
 from clearbg_app.services import credits
 from tests import images as bad
-from tests.test_api import HORSE, SQLITE_ONLY, client, give, key, opened, owner, pool, post  # noqa: F401 - fixtures
+from tests.factories import HORSE, SQLITE_ONLY, give, opened, post
 
 
 def grey(response) -> np.ndarray:

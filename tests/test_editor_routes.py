@@ -13,8 +13,13 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.http.cookies import VISITOR_COOKIE
 from clearbg_app.services import image_edits, images
-from tests.test_editor_service import ACROSS_THE_HORSE, HORSE_SIZE
-from tests.test_routes import client, processed, visitor_client  # noqa: F401 - fixtures
+from tests.factories import ACROSS_THE_HORSE, HORSE_SIZE
+
+
+@pytest.fixture
+def client(db_url) -> TestClient:
+    """The site's routes as the app serves them (conftest's `processed` uploads through this client)."""
+    return TestClient(build_api())
 
 
 def opened(response) -> Image.Image:

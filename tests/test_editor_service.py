@@ -17,10 +17,7 @@ from clearbg_app.services.errors import NotFound
 from clearbg_app.services.image_edits import EditedRender, EditRejected, FullResolutionMissing, Stroke
 from tests import images as make
 from tests.conftest import sample_bytes
-from tests.test_full_resolution import buyer, give, pool, uploaded  # noqa: F401 - fixtures
-
-HORSE_SIZE = (770, 595)
-ACROSS_THE_HORSE = {"mode": "erase", "radius": 30, "soft": False, "points": [[250, 300], [450, 300]]}
+from tests.factories import ACROSS_THE_HORSE, HORSE_SIZE, give, uploaded
 
 
 def alpha_of(rendered) -> np.ndarray:
@@ -99,8 +96,8 @@ TOO_MANY_POINTS = [{"mode": "erase", "radius": 5, "points": [[1, 1]] * (image_ed
     ],
     ids=lambda value: str(value)[:30],
 )
-def test_malformed_strokes_get_a_clear_message_and_change_nothing(session, store, pool, buyer, strokes, message):
-    image = uploaded(session, store, pool, buyer)
+def test_malformed_strokes_get_a_clear_message_and_change_nothing(session, store, pool, owner, strokes, message):
+    image = uploaded(session, store, pool, owner)
     image_edits.set_edits(session, store=store, image=image, strokes=[ACROSS_THE_HORSE])
     kept = image.edit_strokes
     with pytest.raises(EditRejected, match=message):
@@ -109,8 +106,8 @@ def test_malformed_strokes_get_a_clear_message_and_change_nothing(session, store
     assert session.get(type(image), image.id).edit_strokes == kept
 
 
-def test_an_edit_erases_in_the_preview_keeps_the_model_mask_and_resets(session, store, pool, buyer):
-    image = uploaded(session, store, pool, buyer)
+def test_an_edit_erases_in_the_preview_keeps_the_model_mask_and_resets(session, store, pool, owner):
+    image = uploaded(session, store, pool, owner)
     model_result = store.get(image.result_key)
     before = alpha_of(image_edits.render_edited(store, image, EditedRender()))
     scale = image.result_width / HORSE_SIZE[0]
@@ -130,13 +127,13 @@ def test_an_edit_erases_in_the_preview_keeps_the_model_mask_and_resets(session, 
     assert np.array_equal(alpha_of(image_edits.render_edited(store, again, EditedRender())), before)
 
 
-def test_full_resolution_carries_the_edit_at_full_size(session, store, pool, buyer):
-    give(session, buyer, 2)
-    image = uploaded(session, store, pool, buyer)
+def test_full_resolution_carries_the_edit_at_full_size(session, store, pool, owner):
+    give(session, owner, 200)
+    image = uploaded(session, store, pool, owner)
     image_edits.set_edits(session, store=store, image=image, strokes=[ACROSS_THE_HORSE])
     with pytest.raises(FullResolutionMissing):
         image_edits.render_edited(store, image, EditedRender(full=True))
-    images.make_full_resolution(session, store=store, image=image, user_id=buyer.id, pool=pool)
+    images.make_full_resolution(session, store=store, image=image, user_id=owner.id, pool=pool)
     full = alpha_of(image_edits.render_edited(store, image, EditedRender(full=True)))
     assert full.shape == (HORSE_SIZE[1], HORSE_SIZE[0])
     model = np.asarray(Image.open(io.BytesIO(store.get(image.full_result_key))).getchannel("A"))
@@ -144,8 +141,8 @@ def test_full_resolution_carries_the_edit_at_full_size(session, store, pool, buy
     assert np.array_equal(full[:, 485:], model[:, 485:]) and np.array_equal(full[:260], model[:260])  # ...and nothing else
 
 
-def test_jpg_on_white_with_a_shadow_and_a_blurred_original(session, store, pool, buyer):
-    image = uploaded(session, store, pool, buyer)
+def test_jpg_on_white_with_a_shadow_and_a_blurred_original(session, store, pool, owner):
+    image = uploaded(session, store, pool, owner)
     on_white = Image.open(io.BytesIO(image_edits.render_edited(store, image, EditedRender(RenderOptions(format="jpeg", background=(255, 255, 255)))).content))
     assert on_white.format == "JPEG" and min(on_white.getpixel((2, 2))) > 245
     shadowed = image_edits.render_edited(store, image, EditedRender(RenderOptions(format="jpeg", background=(255, 255, 255), shadow=Shadow())))
@@ -158,8 +155,8 @@ def test_jpg_on_white_with_a_shadow_and_a_blurred_original(session, store, pool,
     assert photo.mean() < 200 and abs(corner.mean() - photo.mean()) < 15  # the meadow's tones, not white
 
 
-def test_background_photo_is_checked_kept_and_replaced(session, store, pool, buyer):
-    image = uploaded(session, store, pool, buyer)
+def test_background_photo_is_checked_kept_and_replaced(session, store, pool, owner):
+    image = uploaded(session, store, pool, owner)
     keys = set(store.keys())
     for bad, message in ((make.text_as_jpeg(), "not an image"), (make.decompression_bomb(), "megapixels"), (b"", "empty")):
         with pytest.raises(EditRejected, match=message):
@@ -178,16 +175,16 @@ def test_background_photo_is_checked_kept_and_replaced(session, store, pool, buy
     assert set(store.keys()) == set()  # the photo goes with the image
 
 
-def test_another_visitors_or_an_expired_image_is_not_found(session, store, pool, buyer, clock):
-    image = uploaded(session, store, pool, buyer)
+def test_another_visitors_or_an_expired_image_is_not_found(session, store, pool, owner, clock):
+    image = uploaded(session, store, pool, owner)
     with pytest.raises(NotFound):
         images.owned_image(session, image_id=image.id, visitor_hash="b" * 64)
     with pytest.raises(NotFound):
         images.owned_image(session, image_id=image.id, visitor_hash=image.visitor_hash, now=image.expires_at)
 
 
-def test_download_names_say_what_the_file_is(session, store, pool, buyer):
-    image = uploaded(session, store, pool, buyer)
+def test_download_names_say_what_the_file_is(session, store, pool, owner):
+    image = uploaded(session, store, pool, owner)
     assert image_edits.download_name(image, EditedRender(full=True), "transparent") == "horse-no-bg.png"
     assert image_edits.download_name(image, EditedRender(RenderOptions(format="jpeg"), full=True), "white") == "horse-on-white.jpg"
     assert image_edits.download_name(image, EditedRender(RenderOptions(format="webp", crop=True)), "blur") == "horse-on-blur-cropped-preview.webp"

@@ -10,7 +10,7 @@ from PIL import Image
 
 from clearbg_app.services import image_edits, images
 from clearbg_app.state.editor import upright_size
-from tests.test_full_resolution import VISITOR, pool  # noqa: F401 - fixtures
+from tests.factories import VISITOR
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from clearbg_app.services import credits
 from clearbg_app.state.credits import allowance_text
 from clearbg_app.state.privacy import deletion_losses
 from clearbg_app.state.remove import insufficient_message
-from tests.test_accounts import sign_up, verified_user
+from tests.factories import sign_up, verified_user
 
 
 def test_credits_page_tells_the_allowance_and_when_it_lapses(session, clock, monkeypatch):

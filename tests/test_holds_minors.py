@@ -17,8 +17,8 @@ from clearbg_app.services.deletion_lock import AccountClosed, is_locked
 from clearbg_app.services.errors import NotFound
 from clearbg_app.services.job_runs import run_job
 from clearbg_app.services.jobs import anonymize_accounts_job, purge_batches_job, purge_images_job
+from tests.factories import alembic, upload
 from tests.privacy_helpers import EMAIL, PASSWORD, new_user
-from tests.test_privacy import upload
 
 
 def admin_user(session, clock) -> User:
@@ -162,8 +162,6 @@ def test_flagging_a_minor_is_refused_when_it_makes_no_sense(session, store, cloc
 def test_0016_marks_earlier_deletions_as_asked_for_by_their_holders(db_url, session, clock):
     from alembic import command
     from sqlalchemy import text
-
-    from tests.test_migrations_and_config import alembic
 
     person = new_user(session, clock)
     session.close()

@@ -9,7 +9,7 @@ from PIL import Image
 from clearbg_app.samples import SAMPLES, SAMPLES_DIR, sample_named
 from clearbg_app.services.url_fetch import UrlFetchFailed, UrlRefused
 from clearbg_app.state.remove import download, for_people
-from tests.test_api_url_fetch import HORSE, loopback_only, server  # noqa: F401 - server is a fixture (loopback images)
+from tests.loopback import HORSE, loopback_only
 
 
 def test_the_url_field_downloads_through_the_checked_fetcher(server, data_dir):

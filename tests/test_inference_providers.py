@@ -9,7 +9,7 @@ import pytest
 from clearbg_app.inference import InferenceConfig, InferenceError
 from clearbg_app.inference.model import SegmentationModel, check_providers
 from clearbg_app.settings import DEFAULT_MODEL_PATH, Settings
-from tests.test_migrations_and_config import run_check
+from tests.factories import run_check
 
 
 def test_cpu_by_default():

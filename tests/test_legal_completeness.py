@@ -13,8 +13,8 @@ from clearbg_app.services.jobs import anonymize_accounts_job
 from clearbg_app.settings import get_settings
 from clearbg_app.state.admin import AdminState, AuditLogState
 from clearbg_app.state.policies import AdminPoliciesState, SubprocessorsState
+from tests.factories import state_for
 from tests.privacy_helpers import PASSWORD, new_user
-from tests.test_privacy_ops_states import state_for
 
 TERMS_TOPICS = ("credits", "free monthly allowance", "expire", "Refunds", "Subscriptions", "Cancel", "rate limited", "Contact")
 

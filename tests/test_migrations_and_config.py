@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
 from clearbg_app.db import get_engine, make_engine
 from clearbg_app.models import AuthSession, RequestLog
 from clearbg_app.services import accounts, policies
-from clearbg_app.settings import PROJECT_ROOT
+from tests.factories import alembic, run_check
 
 
 def test_migrations_match_the_models(db_url):
     with get_engine().connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), SQLModel.metadata)
     assert diff == []
-
-
-def run_check(env_overrides: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "CLEARBG_DATA_DIR": str(tmp_path / "data"), **env_overrides}
-    return subprocess.run(
-        [sys.executable, "-m", "clearbg_app", "check"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
-    )
 
 
 def test_missing_model_stops_start_up_with_one_clear_line(tmp_path):
@@ -64,16 +54,6 @@ def test_default_configuration_is_ready(tmp_path):
     result = run_check({}, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "configuration OK (model u2net " in result.stdout and "fast mode u2netp " in result.stdout
-
-
-def alembic(url: str, action, revision: str) -> None:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        action(config, revision)
-    engine.dispose()
 
 
 def test_0012_cuts_stored_user_agents_down_and_publishes_policy_1_1(db_url, session):
@@ -127,7 +107,7 @@ def test_0013_adds_the_model_to_api_usage(db_url, session):
     session.commit()
     columns = ("id", "at", "user_id", "size", "credits_units", "latency_ms", "status")
     types = (sa.Uuid, sa.DateTime(timezone=True), sa.Uuid, sa.String, sa.BigInteger, sa.Integer, sa.Integer)
-    before = sa.table("api_usage", *(sa.column(name, kind) for name, kind in zip(columns, types)))  # 0012's columns
+    before = sa.table("api_usage", *(sa.column(name, kind) for name, kind in zip(columns, types, strict=True)))  # 0012's columns
     with get_engine().begin() as connection:
         connection.execute(before.insert().values(id=uuid.uuid4(), at=datetime.now(UTC), user_id=user.id, size="preview",
                                                   credits_units=0, latency_ms=5, status=200))  # fmt: skip

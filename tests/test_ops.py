@@ -26,11 +26,11 @@ from clearbg_app.services import credits
 from clearbg_app.services.job_runs import run_job
 from clearbg_app.services.removal import default_pool
 from tests.conftest import s3_settings, sample_bytes
+from tests.factories import verified_user
 from tests.loopback import serve_asgi
 from tests.privacy_helpers import every_feature
 from tests.redis_server import OwnRedis
 from tests.tcp_proxy import tcp_proxy
-from tests.test_accounts import verified_user
 
 TOKEN = "metrics-token-for-tests-" + "x" * 16
 

@@ -36,7 +36,7 @@ from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.job_runs import run_job
 from clearbg_app.services.jobs import anonymize_accounts_job, exports_job, truncate_log_ips_job
-from tests.conftest import sample_bytes
+from tests.factories import upload
 from tests.mail import outbox
 from tests.privacy_helpers import EMAIL, IP, IP_PREFIX, NAME, PASSWORD, USER_AGENT, dump_blobs, dump_database, every_feature, new_user
 
@@ -149,13 +149,6 @@ def test_analytics_only_with_consent_and_withdrawal_deletes_them(session, clock)
 
 
 # Retention with and without the history consent -----------------------------------------------------------
-
-
-def upload(session, store, clock, user=None):
-    return images.store_upload(
-        session, store=store, data=sample_bytes("horse.jpg"), filename="horse.jpg", visitor_hash="v" * 64,
-        user_id=user.id if user else None, now=clock(),
-    )  # fmt: skip
 
 
 def alive(session):

@@ -7,11 +7,8 @@ from __future__ import annotations
 import inspect
 
 import pytest
-import reflex as rx
-from reflex.istate.data import RouterData
 from sqlmodel import func, select
 
-from clearbg_app.api.event_socket import scrubbed_headers
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import AccountDeletion, AuditEvent, LegalHold, OutboxMail, PrivacyRequest, PrivacyRequestReply, User
 from clearbg_app.services import accounts, consents, requests
@@ -19,17 +16,9 @@ from clearbg_app.state.admin import AdminState, AuditLogState
 from clearbg_app.state.admin_requests import AdminRequestsState
 from clearbg_app.state.contact import ContactState
 from clearbg_app.state.news import AdminNewsState
+from tests.factories import state_for
 from tests.mail import outbox, token_in
 from tests.privacy_helpers import new_user
-
-
-def state_for(state_cls, cookie: str = "", path: str = "/admin"):
-    """A state as the server builds it for a websocket with this Cookie header, on the page at `path`."""
-    headers = {name.decode(): value.decode() for name, value in scrubbed_headers([(b"cookie", cookie.encode())])}
-    root = rx.State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data({"headers": headers, "pathname": path, "asPath": path})
-    return root.get_substate(state_cls.get_full_name().split("."))
-
 
 NEW_HANDLERS = {
     AdminRequestsState: ("load", "filter_by", "open_request", "set_status", "reply", "run_export", "run_deletion"),

@@ -207,7 +207,7 @@ def test_the_confirmation_route_answers_with_a_message_never_an_error_page(sessi
     from starlette.testclient import TestClient
 
     from clearbg_app.api import build_api
-    from tests.test_auth_routes import flash_of
+    from tests.factories import flash_of
 
     client = TestClient(build_api(), follow_redirects=False)
     for bad in ("", "x" * 5000, "%00", "a.b", "'><script>"):

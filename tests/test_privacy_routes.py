@@ -16,11 +16,11 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.clock import utcnow
 from clearbg_app.http.cookies import SESSION_COOKIE
-from clearbg_app.models import AccountDeletion, DataExport, User
+from clearbg_app.models import AccountDeletion, DataExport
 from clearbg_app.services import accounts, exports
 from clearbg_app.services.jobs import exports_job
 from tests.factories import ORIGIN, flash_of
-from tests.privacy_helpers import EMAIL, PASSWORD, new_user
+from tests.privacy_helpers import EMAIL, PASSWORD, signed_in
 
 pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on moto
 
@@ -28,13 +28,6 @@ pytestmark = pytest.mark.both_blob_backends  # the local directory, and S3 on mo
 @pytest.fixture
 def client(db_url) -> TestClient:
     return TestClient(build_api(), follow_redirects=False)
-
-
-def signed_in(client, session, clock, email=EMAIL) -> User:
-    user = new_user(session, clock, email=email)
-    response = client.post("/auth/login", data={"email": email, "password": PASSWORD}, headers=ORIGIN)
-    assert response.status_code == 303 and SESSION_COOKIE in client.cookies
-    return user
 
 
 def test_export_download_needs_the_owner_and_a_live_link(client, session, clock):

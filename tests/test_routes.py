@@ -15,34 +15,13 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
 from clearbg_app.http.cookies import VISITOR_COOKIE
-from clearbg_app.services import images
-from clearbg_app.services.security import sha256_hex
 from tests.conftest import sample_bytes
 
 
 @pytest.fixture
 def client(db_url) -> TestClient:
+    """The site's routes as the app serves them (conftest's `processed` uploads through this client)."""
     return TestClient(build_api())
-
-
-def visitor_client(client: TestClient) -> tuple[TestClient, str]:
-    response = client.get("/api/images/00000000-0000-0000-0000-000000000000/result")
-    assert response.status_code == 404
-    cookie = response.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
-    return client, client.cookies[VISITOR_COOKIE]
-
-
-@pytest.fixture
-def processed(session, store, client):
-    browser, token = visitor_client(client)
-    image = images.store_upload(
-        session, store=store, data=sample_bytes("horse.jpg"), filename="my horse.jpg", visitor_hash=sha256_hex(token)
-    )
-    image = images.process_image(
-        session, store=store, image_id=image.id, pool=images.default_pool(), max_pixels=250_000
-    )
-    return browser, image
 
 
 def test_owner_sees_original_and_downloads_result(processed):

@@ -19,14 +19,17 @@ from clearbg_app.services import batches, exports, images
 from clearbg_app.services.jobs import exports_job, purge_images_job
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.storage import StorageUnavailable, get_blob_store
-from tests.conftest import s3_settings, sample_bytes
+from tests.conftest import s3_settings
+from tests.factories import HORSE, SMALL, api_client, balance, create
+from tests.loopback import loopback_only
+from tests.privacy_helpers import signed_in
 from tests.tcp_proxy import tcp_proxy
-from tests.test_api import api_client, balance, pool  # noqa: F401 - pool is a fixture
-from tests.test_api_url_fetch import loopback_only
-from tests.test_batches import SMALL, create, key, owner  # noqa: F401 - fixtures
-from tests.test_privacy_routes import signed_in
 
-HORSE = sample_bytes("horse.jpg")
+
+@pytest.fixture
+def owner_credits() -> int:
+    """Enough for the batches here."""
+    return 1000
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ def test_a_batch_sent_while_s3_is_down_is_refused_whole_and_uncharged(s3, sessio
 def test_a_batch_item_waits_while_s3_is_down_then_is_done_and_charged_once(s3, session, pool, key, owner, clock, monkeypatch):
     monkeypatch.setattr(batches, "STORAGE_RETRY_SECONDS", 0)
     client = api_client(pool, url_policy=loopback_only)
-    batch_id = create(client, key).json()["data"]["id"]
+    assert create(client, key).status_code == 202
     worker = batches.BatchWorker(pool=pool, describe_error=error_fields, store=get_blob_store(), url_policy=loopback_only, clock=clock)
     before = balance(session, owner)
     s3.cut()

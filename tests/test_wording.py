@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from clearbg_app.wording import plural
+from tests.factories import verified_user
 from tests.mail import outbox
-from tests.test_accounts import verified_user
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from clearbg_app.db import make_engine
 from clearbg_app.models import EntryKind, LedgerEntry, User
 from clearbg_app.services import credits
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_credits import sign_up_confirmed
+from tests.browser.factories import sign_up_confirmed
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.browser
@@ -173,7 +173,7 @@ def test_colour_blur_and_shadow_backgrounds(page, tmp_path):
     assert name == "horse-on-colour-preview.jpg" and on_colour.format == "JPEG"
     corners = [(1, 1), (on_colour.width - 2, 1), (1, on_colour.height - 2), (on_colour.width - 2, on_colour.height - 2)]
     for corner in corners:
-        assert max(abs(a - b) for a, b in zip(on_colour.getpixel(corner), (0x81, 0xD4, 0xFA))) < 8
+        assert max(abs(a - b) for a, b in zip(on_colour.getpixel(corner), (0x81, 0xD4, 0xFA), strict=True)) < 8
 
     choose(page, "Background", "white")
     plain = np.asarray(download(page, tmp_path, "white.jpg")[0].convert("L"), dtype=np.int16)

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_accounts import PASSWORD, wait_for_mail
+from tests.browser.factories import PASSWORD, wait_for_mail
 from tests.conftest import SAMPLES
 from tests.mail import link_in
 

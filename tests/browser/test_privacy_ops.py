@@ -16,8 +16,7 @@ from sqlmodel import Session
 from clearbg_app.db import make_engine
 from clearbg_app.services import accounts, consents
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_accounts import wait_for_mail
-from tests.browser.test_credits import sign_up_confirmed
+from tests.browser.factories import sign_up_confirmed, wait_for_mail
 from tests.mail import link_in
 
 pytestmark = pytest.mark.browser
