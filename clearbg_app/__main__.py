@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from clearbg_app.inference import InferenceConfig, InferenceError
-from clearbg_app.inference.model import check_providers
-from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL, verify_configured_models
+from clearbg_app.inference.model import check_providers, verify_configured_models
+from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL
 from clearbg_app.settings import get_settings
 
 

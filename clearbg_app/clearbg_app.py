@@ -16,8 +16,8 @@ from clearbg_app.api import ClearBGApp, build_api
 from clearbg_app.api.request_log import writer as request_log_writer
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.inference import InferenceConfig, InferenceError
-from clearbg_app.inference.model import check_providers
-from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL, verify_configured_models
+from clearbg_app.inference.model import check_providers, verify_configured_models
+from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL
 from clearbg_app.jobs import build_scheduler
 from clearbg_app.pages import (  # noqa: F401 - importing a page module registers its pages
     account,

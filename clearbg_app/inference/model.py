@@ -10,8 +10,10 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from clearbg_app.inference import registry
+from clearbg_app.inference.config import InferenceConfig
 from clearbg_app.inference.errors import InferenceError, ModelNotFound
-from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL, MODEL_SETTINGS, ModelSpec
+from clearbg_app.inference.registry import BUILTIN, DEFAULT_MODEL, FAST_MODEL, MODEL_SETTINGS, ModelSpec
 
 REDUCING_GAP = 3.0  # Pillow shrinks by an integer factor first; same result within 1/255, much faster
 
@@ -43,6 +45,19 @@ def load_graph(path: Path, spec: ModelSpec, setting: str = MODEL_SETTINGS[DEFAUL
             f"check {setting}."
         )
     return graph
+
+
+def verify_configured_models(config: InferenceConfig) -> list[str]:
+    """Check the default model's file (and the fast model's, when fast mode is on) against its registry
+    entry; one clear line per problem (missing, not ONNX, wrong input shape), each naming file and setting."""
+    names = [DEFAULT_MODEL, FAST_MODEL] if config.enable_fast_mode else [DEFAULT_MODEL]
+    problems = []
+    for name in names:
+        try:
+            load_graph(registry.model_path(BUILTIN[name], config), BUILTIN[name], MODEL_SETTINGS[name])
+        except InferenceError as error:
+            problems.append(str(error))
+    return problems
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:

@@ -124,26 +124,21 @@ def model_path(spec: ModelSpec, config: InferenceConfig) -> Path:
     return config.models_dir / spec.filename
 
 
+def file_checksum(path: Path, algorithm: str) -> str:
+    """`algorithm:hexdigest` of the file at `path`, read in 1 MB chunks (the benchmark keys its cached
+    model passes by it)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"{algorithm}:{digest.hexdigest()}"
+
+
 def setting_for(spec: ModelSpec) -> str:
     """The setting that says where `spec`'s file is (for error messages)."""
     if spec.path is not None:
         return f"the registration of {spec.name} (models register)"
     return MODEL_SETTINGS.get(spec.name, "CLEARBG_MODELS_DIR")
-
-
-def verify_configured_models(config: InferenceConfig) -> list[str]:
-    """Check the default model's file (and the fast model's, when fast mode is on) against its registry
-    entry; one clear line per problem (missing, not ONNX, wrong input shape), each naming file and setting."""
-    from clearbg_app.inference.model import load_graph
-
-    names = [DEFAULT_MODEL, FAST_MODEL] if config.enable_fast_mode else [DEFAULT_MODEL]
-    problems = []
-    for name in names:
-        try:
-            load_graph(model_path(BUILTIN[name], config), BUILTIN[name], MODEL_SETTINGS[name])
-        except InferenceError as error:
-            problems.append(str(error))
-    return problems
 
 
 def available(config: InferenceConfig) -> list[str]:

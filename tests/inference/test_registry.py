@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from clearbg_app.inference import InferenceConfig, InferenceError, ModelDownloadError, ModelNotFound, SegmentationModel
+from clearbg_app.inference.model import verify_configured_models
 from clearbg_app.inference.registry import (
     BUILTIN,
     DEFAULT_MODEL,
@@ -22,7 +23,6 @@ from clearbg_app.inference.registry import (
     get_spec,
     model_path,
     register_custom,
-    verify_configured_models,
 )
 from clearbg_app.settings import FAST_MODEL_PATH
 from tests.inference.conftest import MODEL_PATH, subject_image, tiny_onnx_model
