@@ -101,6 +101,7 @@ export function Editor({
   const [pending, setPending] = useState(false);
   const [shownUrl, setShownUrl] = useState(previewUrl);
   const [updateMs, setUpdateMs] = useState("");
+  const [cursor, setCursor] = useState(null); // the keyboard brush's position on the stage, while it has focus
 
   const aspect = fullHeight / Math.max(1, fullWidth);
   const stageWidth = () => (stageRef.current ? stageRef.current.clientWidth : 1);
@@ -303,6 +304,44 @@ export function Editor({
     if (pointers.current.size === 0) gesture.current = null;
   };
 
+  // The brush by keyboard: with the stage focused, the arrow keys move the brush (Shift: finer) or, with
+  // Move, pan; Space or Enter puts the brush down and lifts it again (the stroke is then kept); Escape drops it.
+  const onStageKey = (event) => {
+    const steps = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const width = stageWidth();
+    const here = cursor || { x: width / 2, y: (width * aspect) / 2 };
+    if (event.key in steps) {
+      const [dx, dy] = steps[event.key].map((value) => value * (event.shiftKey ? 2 : 10));
+      if (tool === "move") {
+        setPan((p) => clampPan({ x: p.x - dx, y: p.y - dy }, zoom));
+      } else {
+        const next = { x: Math.min(width, Math.max(0, here.x + dx)), y: Math.min(width * aspect, Math.max(0, here.y + dy)) };
+        setCursor(next);
+        if (drawing.current && drawing.current.points.length < MAX_POINTS) {
+          drawing.current.points.push(toImage(next));
+          redraw(strokes, drawing.current);
+        }
+      }
+    } else if ((event.key === " " || event.key === "Enter") && tool !== "move") {
+      if (drawing.current) {
+        const stroke = drawing.current;
+        drawing.current = null;
+        if (strokes.length < MAX_STROKES) commit([...strokes, stroke], []);
+      } else {
+        const radius = Math.max(0.5, (brush / 2 / zoom) * imageScale());
+        drawing.current = { mode: tool, radius: Math.round(radius * 10) / 10, soft, points: [toImage(here)] };
+        setCursor(here);
+        redraw(strokes, drawing.current);
+      }
+    } else if (event.key === "Escape" && drawing.current) {
+      drawing.current = null;
+      redraw(strokes);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  };
+
   const onSliderKey = (event) => {
     const steps = { ArrowLeft: -2, ArrowDown: -2, ArrowRight: 2, ArrowUp: 2, PageDown: -10, PageUp: 10 };
     if (event.key in steps) setSplit((s) => Math.min(100, Math.max(0, s + steps[event.key])));
@@ -310,6 +349,7 @@ export function Editor({
     else if (event.key === "End") setSplit(100);
     else return;
     event.preventDefault();
+    event.stopPropagation(); // the stage's own keys (the keyboard brush) are not for the slider
   };
   const onSliderPointer = (event) => {
     event.stopPropagation();
@@ -391,6 +431,12 @@ export function Editor({
         onPointerMove={onPointerMove}
         onPointerUp={onPointerUp}
         onPointerCancel={onPointerUp}
+        tabIndex={0}
+        role="application"
+        aria-label="Image: with Erase or Restore, arrow keys move the brush and Space puts it down or lifts it; with Move, arrow keys pan"
+        onKeyDown={onStageKey}
+        onBlur={() => setCursor(null)}
+        data-cursor={cursor ? `${cursor.x.toFixed(1)},${cursor.y.toFixed(1)}` : ""}
       >
         <div style={content}>
           <img src={shownUrl} alt="Cut-out" id="result-image" draggable="false" style={{ ...layer, opacity: pending ? 0 : 1 }} />
@@ -401,6 +447,11 @@ export function Editor({
             <img src={originalUrl} alt="Original" id="original-image" draggable="false" style={layer} />
           </div>
         </div>
+        {cursor && tool !== "move" && (
+          <div aria-hidden="true" className="clearbg-editor-cursor"
+               style={{ position: "absolute", left: cursor.x - brush / 2, top: cursor.y - brush / 2, width: brush, height: brush,
+                        borderRadius: "50%", border: "2px solid white", boxShadow: "0 0 0 1px rgba(0,0,0,.7)", pointerEvents: "none" }} />
+        )}
         <div
           role="slider"
           tabIndex={0}

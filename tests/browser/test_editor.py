@@ -293,3 +293,50 @@ def test_bike_walk_zoom_erase_white_shadow_full_resolution_jpg(page, smtp, app_u
     (ARTIFACTS / "editor-walk-stroke-to-preview-ms.json").write_text(
         json.dumps({"bike_preview_ms": timings, "median_ms": statistics.median(timings)})
     )
+
+
+def test_the_brush_works_from_the_keyboard(page, tmp_path):
+    """Tab to the image, Erase, Space puts the brush down, the arrow keys draw, Space lifts it: the stroke is
+    kept and erases what it crossed; Escape drops a stroke that was not lifted."""
+    page.set_viewport_size({"width": 1366, "height": 900})
+    drop(page, HORSE)
+    assert alpha_at(download(page, tmp_path, "unedited.png")[0], (0.5, 0.5)) == 255  # the horse's middle
+    page.get_by_label("Brush size").fill("60")
+    page.get_by_role("button", name="Erase", exact=True).click()
+    stage = page.get_by_role("application")
+    stage.focus()
+    page.keyboard.press("Space")  # the brush goes down at the centre of the image
+    for key in ("ArrowLeft", "ArrowRight", "ArrowRight", "ArrowLeft"):
+        page.keyboard.press(key)
+    page.keyboard.press("Space")  # lifted: one stroke
+    settled(page, 1)
+    assert alpha_at(download(page, tmp_path, "keyboard.png")[0], (0.5, 0.5)) == 0
+    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Escape")  # dropped, not kept
+    settled(page, 1)
+    slider = page.get_by_role("slider", name="Before and after")
+    slider.focus()
+    page.keyboard.press("Home")  # the slider's keys stay the slider's
+    expect(slider).to_have_attribute("aria-valuenow", "0")
+    settled(page, 1)
+
+
+def test_two_fingers_pinch_to_zoom(page):
+    """A pinch (two touch points moving apart, sent as real touch input) zooms in about its centre."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    drop(page, HORSE)
+    box = page.locator(".clearbg-editor-stage").bounding_box()
+    cx, cy = box["x"] + box["width"] * 0.72, box["y"] + box["height"] / 2  # beside the slider, which sits in the middle
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, spread: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": cx - spread, "y": cy, "id": 1}, {"x": cx + spread, "y": cy, "id": 2}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    touch("touchStart", 20)  # 40 px apart, then 120
+    for spread in (25, 35, 50, 60):
+        touch("touchMove", spread)
+    touch("touchEnd", 0)
+    expect(editor(page)).not_to_have_attribute("data-zoom", "1.000")
+    assert float(editor(page).get_attribute("data-zoom")) > 2  # the fingers moved 3x apart
