@@ -72,6 +72,9 @@ function paintStroke(ctx, stroke, scale, original) {
   ctx.drawImage(mask, 0, 0);
 }
 
+// The stage is at most this share of the window's height, so the download row stays on screen.
+const STAGE_MAX_VH = 45;
+
 export function Editor({
   imageId,
   originalUrl,
@@ -425,7 +428,8 @@ export function Editor({
         className="clearbg-editor-stage"
         data-update-ms={updateMs}
         data-pending={pending || shownUrl !== previewUrl}
-        style={{ position: "relative", width: "100%", paddingTop: `${aspect * 100}%`, overflow: "hidden", touchAction: "none",
+        style={{ position: "relative", width: `min(100%, ${(STAGE_MAX_VH / aspect).toFixed(2)}vh)`, margin: "0 auto",
+                 aspectRatio: `${Math.max(1, fullWidth)} / ${Math.max(1, fullHeight)}`, overflow: "hidden", touchAction: "none",
                  cursor: tool === "move" ? (zoom > 1 ? "grab" : "default") : "crosshair", ...stageBackdrop }}
         onPointerDown={onPointerDown}
         onPointerMove={onPointerMove}

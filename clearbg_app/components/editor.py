@@ -155,6 +155,8 @@ def download_controls(full_available) -> rx.Component:
         wrap="wrap",
         align="center",
         spacing="4",
+        class_name="action-row",  # phones: full-width controls (assets/clearbg.css)
+        width="100%",
     )
 
 
@@ -176,8 +178,8 @@ def editor(full_available) -> rx.Component:
             EditorState.edit_error != "",
             rx.callout(EditorState.edit_error, icon="triangle-alert", color_scheme="red", id="edit-error", width="100%"),
         ),
-        background_controls(),
         download_controls(full_available),
+        background_controls(),
         width="100%",
         spacing="3",
         id="editor",
