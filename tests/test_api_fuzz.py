@@ -59,6 +59,7 @@ OTHER_ROUTES = {
     "/api/privacy/exports/{export_id}": _get(path=("export_id",)), "/api/batches/{batch_id}/result.zip": _get(path=("batch_id",)),
     "/healthz": _get(), "/readyz": _get(), "/metrics": _get(),
     "/api/batches/{batch_id}/items/{item_id}/result": _get("download", path=("batch_id", "item_id")),
+    "/contact/confirm": _get("token"), "/news/unsubscribe": {**_get("token"), "post": _form("token")},
     "/api/stripe/webhook": {"post": {
         "parameters": [{"name": "Stripe-Signature", "in": "header", "schema": TEXT}],
         "requestBody": {"content": {"application/json": {"schema": {}}}}, "responses": {"default": {"description": "any"}}}},
