@@ -3,8 +3,6 @@ third-party identities and roles. No message here reveals whether an email is re
 
 from __future__ import annotations
 
-import math
-import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -171,19 +169,14 @@ def _user_by_email(session: Session, email: str) -> User | None:
 
 
 def _limit_requests(*, ip: str | None, email: str) -> None:
-    """Sign-ups and reset requests, which send mail: a moving hour's budget per network (one network
-    cannot try many addresses) and per address (many networks cannot flood one inbox). Both keys are
-    hashed, like the sign-in throttles."""
+    """Sign-ups and reset requests, which send mail: an hourly budget per network and per address."""
     settings = get_settings()
-    limiter = ratelimit.default_limiter()
-    for scope, identity, per_hour, whose in (
-        ("signup-reset-network", ip_prefix(ip) or "unknown", settings.signup_reset_per_network_per_hour, "from your network"),
-        ("signup-reset-address", email, settings.signup_reset_per_address_per_hour, "for this email address"),
-    ):
-        decision = limiter.hit_hourly(scope, sha256_hex(identity), per_hour=per_hour)
-        if not decision.allowed:
-            minutes = max(1, math.ceil((decision.reset_at - time.time()) / 60))
-            raise AccountError(f"Too many sign-ups or password resets {whose}; try again in {plural(minutes, 'minute')}.")
+    refusal = ratelimit.network_and_address_refusal(
+        "signup-reset", ip=ip, email=email, per_network=settings.signup_reset_per_network_per_hour,
+        per_address=settings.signup_reset_per_address_per_hour,
+    )  # fmt: skip
+    if refusal:
+        raise AccountError(f"Too many sign-ups or password resets {refusal}.")
 
 
 # Sign-up and verification -----------------------------------------------------------------------

@@ -13,7 +13,9 @@ from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from clearbg_app.services.security import ip_prefix, sha256_hex
 from clearbg_app.settings import get_settings
+from clearbg_app.wording import plural
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,23 @@ class RateLimiter:
         allowed = self._limiter.hit(item, scope, identity, cost=min(cost, item.amount))
         reset, remaining = self._limiter.get_window_stats(item, scope, identity)
         return Decision(allowed and cost <= item.amount, item.amount, max(0, remaining), reset)
+
+
+def network_and_address_refusal(scope: str, *, ip: str | None, email: str, per_network: int, per_address: int) -> str | None:
+    """One attempt against a moving hour's budget per network (/24, /48: one network cannot try many
+    addresses) and per address (many networks cannot flood one inbox), both keys hashed. None when both
+    allow it; otherwise whose budget ran out and when it is back, e.g. "from your network; try again in
+    12 minutes"."""
+    limiter = default_limiter()
+    for kind, identity, per_hour, whose in (
+        ("network", ip_prefix(ip) or "unknown", per_network, "from your network"),
+        ("address", email, per_address, "for this email address"),
+    ):
+        decision = limiter.hit_hourly(f"{scope}-{kind}", sha256_hex(identity), per_hour=per_hour)
+        if not decision.allowed:
+            minutes = max(1, math.ceil((decision.reset_at - time.time()) / 60))
+            return f"{whose}; try again in {plural(minutes, 'minute')}"
+    return None
 
 
 @lru_cache

@@ -6,8 +6,6 @@ and deletion services as self-service for the matched account. Every step is aud
 
 from __future__ import annotations
 
-import math
-import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.models import DataExport, PrivacyRequest, PrivacyRequestReply, RequestStatus, User
 from clearbg_app.services import accounts, audit, deletion, exports, mail, ratelimit
 from clearbg_app.services.errors import NotFound, ServiceError
-from clearbg_app.services.security import InvalidToken, ip_prefix, sha256_hex, sign, unsign
+from clearbg_app.services.security import InvalidToken, sign, unsign
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobStore
 
@@ -70,18 +68,15 @@ def _clean_text(raw: str, *, limit: int, what: str) -> str:
 
 
 def _limit(*, ip: str | None, email: str) -> None:
-    """A moving hour's budget per network and per address (both hashed), like sign-ups: one network
-    cannot flood the queue, many networks cannot flood one inbox."""
+    """An hourly budget per network and per address, like sign-ups: one network cannot flood the queue,
+    many networks cannot flood one inbox."""
     settings = get_settings()
-    limiter = ratelimit.default_limiter()
-    for scope, identity, per_hour, whose in (
-        ("contact-network", ip_prefix(ip) or "unknown", settings.contact_per_network_per_hour, "from your network"),
-        ("contact-address", email, settings.contact_per_address_per_hour, "for this email address"),
-    ):
-        decision = limiter.hit_hourly(scope, sha256_hex(identity), per_hour=per_hour)
-        if not decision.allowed:
-            minutes = max(1, math.ceil((decision.reset_at - time.time()) / 60))
-            raise RequestError(f"Too many requests {whose}; try again in {minutes} minutes.")
+    refusal = ratelimit.network_and_address_refusal(
+        "contact", ip=ip, email=email, per_network=settings.contact_per_network_per_hour,
+        per_address=settings.contact_per_address_per_hour,
+    )  # fmt: skip
+    if refusal:
+        raise RequestError(f"Too many requests {refusal}.")
 
 
 def submit(session: Session, *, kind: str, email: str, message: str, ip: str | None, now: datetime | None = None) -> PrivacyRequest:
