@@ -276,11 +276,7 @@ def run_export(session: Session, *, admin: User, request_id: uuid.UUID, now: dat
         export = exports.request_export(session, user=user, now=now)
     except exports.ExportError as error:
         raise RequestError(str(error)) from None
-    audit.record(session, action="privacy_request.export_started", actor=admin, target_type="privacy_request",
-                 target_id=request.id, after={"export": str(export.id)}, now=now)  # fmt: skip
-    _start_work(request)
-    session.add(request)
-    session.commit()
+    _work_started(session, admin=admin, request=request, work="export", work_id=export.id, now=now)
     return export
 
 
@@ -294,17 +290,18 @@ def run_deletion(session: Session, *, admin: User, request_id: uuid.UUID, store:
         scheduled = deletion.request_deletion(session, user=user, store=store, reauthenticated=True, now=now)
     except deletion.DeletionError as error:
         raise RequestError(str(error)) from None
-    audit.record(session, action="privacy_request.deletion_started", actor=admin, target_type="privacy_request",
-                 target_id=request.id, after={"deletion": str(scheduled.id)}, now=now)  # fmt: skip
-    _start_work(request)
-    session.add(request)
-    session.commit()
+    _work_started(session, admin=admin, request=request, work="deletion", work_id=scheduled.id, now=now)
     return scheduled
 
 
-def _start_work(request: PrivacyRequest) -> None:
+def _work_started(session: Session, *, admin: User, request: PrivacyRequest, work: str, work_id: uuid.UUID, now: datetime) -> None:
+    """Audit the work (an export or a deletion) started for `request`, which is then in progress; commits."""
+    audit.record(session, action=f"privacy_request.{work}_started", actor=admin, target_type="privacy_request",
+                 target_id=request.id, after={work: str(work_id)}, now=now)  # fmt: skip
     if request.status == RequestStatus.NEW:
         request.status = RequestStatus.IN_PROGRESS
+    session.add(request)
+    session.commit()
 
 
 def purge_old(session: Session, *, clock: Clock = utcnow) -> int:
