@@ -14,7 +14,6 @@ from reflex.istate.manager import reset_disk_state_manager
 from clearbg_app import log_redaction, metrics
 from clearbg_app.api import ClearBGApp, build_api
 from clearbg_app.api.request_log import writer as request_log_writer
-from clearbg_app.api.v1 import error_fields
 from clearbg_app.inference import InferenceConfig, InferenceError
 from clearbg_app.inference.model import check_providers, verify_configured_models
 from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL
@@ -51,7 +50,7 @@ async def background_services():
     metrics.watch_pool(pool)
     scheduler = build_scheduler()
     scheduler.start()
-    batch_worker = BatchWorker(pool=pool, describe_error=error_fields)
+    batch_worker = BatchWorker(pool=pool)
     await asyncio.to_thread(batch_worker.start)
     mail_worker = MailWorker()
     mail_worker.start()

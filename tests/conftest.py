@@ -19,11 +19,10 @@ from starlette.testclient import TestClient
 
 import clearbg_app.models  # noqa: F401 - registers the tables
 from clearbg_app.api import google
-from clearbg_app.api.v1 import error_fields
 from clearbg_app.db import get_engine
 from clearbg_app.inference import InferenceConfig, InferencePool
 from clearbg_app.models import ProcessedImage, User
-from clearbg_app.services import api_keys, batches, images
+from clearbg_app.services import api_keys, batches, images, removal
 from clearbg_app.services.ratelimit import default_limiter
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.settings import PROJECT_ROOT, get_settings
@@ -226,7 +225,7 @@ def client(db_url, pool) -> TestClient:
 @pytest.fixture
 def worker(pool, store, clock) -> batches.BatchWorker:
     """The batch worker on `pool`; `run_all(worker)` processes what is queued."""
-    return batches.BatchWorker(pool=pool, describe_error=error_fields, store=store, url_policy=loopback_only, clock=clock)
+    return batches.BatchWorker(pool=pool, store=store, url_policy=loopback_only, clock=clock)
 
 
 @pytest.fixture
@@ -237,7 +236,7 @@ def processed(session, store, client) -> tuple[TestClient, ProcessedImage]:
     image = images.store_upload(
         session, store=store, data=sample_bytes("horse.jpg"), filename="my horse.jpg", visitor_hash=sha256_hex(token)
     )
-    image = images.process_image(session, store=store, image_id=image.id, pool=images.default_pool(), max_pixels=250_000)
+    image = images.process_image(session, store=store, image_id=image.id, pool=removal.default_pool(), max_pixels=250_000)
     return browser, image
 
 

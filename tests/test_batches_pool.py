@@ -8,7 +8,6 @@ import time
 import pytest
 from sqlmodel import func, select
 
-from clearbg_app.api.v1 import error_fields
 from clearbg_app.db import session_scope
 from clearbg_app.inference import InferenceConfig, InferencePool, Job
 from clearbg_app.models import BatchItem, ItemStatus
@@ -58,7 +57,7 @@ def test_submit_if_idle_never_queues_behind_or_ahead_of_requests(one_worker_pool
 def test_a_single_request_is_served_while_a_large_batch_is_queued(db_url, one_worker_pool, key, store):
     client = api_client(one_worker_pool, url_policy=loopback_only)
     assert create(client, key, [(f"{n}.jpg", SMALL) for n in range(12)]).status_code == 202
-    worker = batches.BatchWorker(pool=one_worker_pool, describe_error=error_fields, store=store, poll_seconds=0.05)
+    worker = batches.BatchWorker(pool=one_worker_pool, store=store, poll_seconds=0.05)
     worker.start()
     try:
         wait_for(lambda: counts().get(ItemStatus.DONE, 0) >= 1)
@@ -71,7 +70,7 @@ def test_a_single_request_is_served_while_a_large_batch_is_queued(db_url, one_wo
     finally:
         worker.stop()
     assert counts().get(ItemStatus.PROCESSING, 0) == 0  # stopped cleanly: nothing left half-done
-    worker = batches.BatchWorker(pool=one_worker_pool, describe_error=error_fields, store=store, poll_seconds=0.05)
+    worker = batches.BatchWorker(pool=one_worker_pool, store=store, poll_seconds=0.05)
     worker.start()
     try:
         wait_for(lambda: counts().get(ItemStatus.DONE, 0) == 12)

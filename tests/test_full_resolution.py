@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from clearbg_app.models import EntryKind
-from clearbg_app.services import credits, images
+from clearbg_app.services import credits, images, removal
 from clearbg_app.services.errors import NotFound
 from tests.conftest import sample_bytes
 from tests.factories import VISITOR, give, uploaded, verified_user
@@ -16,7 +16,7 @@ from tests.factories import VISITOR, give, uploaded, verified_user
 
 @pytest.fixture(scope="module")
 def pool():
-    return images.default_pool()
+    return removal.default_pool()
 
 
 def test_full_resolution_costs_one_credit_once(session, store, pool, owner):

@@ -13,7 +13,7 @@ from clearbg_app.clock import as_utc
 from clearbg_app.inference import InferenceConfig, InferencePool, Job
 from clearbg_app.models import DailyCount, ImageStatus, ProcessedImage
 from clearbg_app.models.stats import IMAGES_WEB
-from clearbg_app.services import images
+from clearbg_app.services import images, removal
 from clearbg_app.services.errors import NotFound, UploadRejected
 from clearbg_app.settings import get_settings
 from tests import images as make
@@ -26,7 +26,7 @@ VISITOR = "a" * 64
 
 @pytest.fixture(scope="module")
 def pool():
-    return images.default_pool()
+    return removal.default_pool()
 
 
 def upload_and_process(session, store, data: bytes, pool, *, filename="photo.jpg", clock=None):

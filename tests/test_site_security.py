@@ -20,7 +20,7 @@ from clearbg_app.api.event_socket import EventSocketScrub
 from clearbg_app.api.headers import PublicApiCors, SecurityHeaders, inline_script_hashes
 from clearbg_app.api.origins import websocket_origin_allowed
 from clearbg_app.http.cookies import SESSION_COOKIE, SESSION_REF, VISITOR_COOKIE, VISITOR_REF
-from clearbg_app.services import images
+from clearbg_app.services import images, removal
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.settings import get_settings
 from tests.conftest import sample_bytes
@@ -51,7 +51,7 @@ def signed_in_with_image(db_url, session, store):
     sign_up_and_in(client)
     visitor = client.cookies[VISITOR_COOKIE]
     image = images.store_upload(session, store=store, data=sample_bytes("horse.jpg"), filename="horse.jpg", visitor_hash=sha256_hex(visitor))
-    images.process_image(session, store=store, image_id=image.id, pool=images.default_pool(), max_pixels=250_000)
+    images.process_image(session, store=store, image_id=image.id, pool=removal.default_pool(), max_pixels=250_000)
     routes = [
         ("GET", f"/api/images/{image.id}/result"),
         ("GET", f"/api/images/{image.id}/original?download=1"),

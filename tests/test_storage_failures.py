@@ -12,7 +12,6 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.v1 import error_fields
 from clearbg_app.http.cookies import VISITOR_COOKIE
 from clearbg_app.models import Batch, BatchItem, ItemStatus, LedgerEntry, ProcessedImage
 from clearbg_app.services import batches, exports, images
@@ -70,7 +69,7 @@ def test_a_batch_item_waits_while_s3_is_down_then_is_done_and_charged_once(s3, s
     monkeypatch.setattr(batches, "STORAGE_RETRY_SECONDS", 0)
     client = api_client(pool, url_policy=loopback_only)
     assert create(client, key).status_code == 202
-    worker = batches.BatchWorker(pool=pool, describe_error=error_fields, store=get_blob_store(), url_policy=loopback_only, clock=clock)
+    worker = batches.BatchWorker(pool=pool, store=get_blob_store(), url_policy=loopback_only, clock=clock)
     before = balance(session, owner)
     s3.cut()
     assert worker.run_once() is True

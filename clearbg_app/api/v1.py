@@ -22,16 +22,13 @@ from clearbg_app.api.body import BodyTooLarge, capped
 from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import client_ip
 from clearbg_app.http.removebg_params import ParameterError, removal_options, shown
-from clearbg_app.inference import ImageDecodeError, ImageTooLarge, InferenceError, InferencePool, Job, ServerBusy
+from clearbg_app.inference import ImageDecodeError, ImageTooLarge, InferencePool, ServerBusy
 from clearbg_app.models.billing import UNITS_PER_CREDIT
-from clearbg_app.services import api_keys, credits, removal
+from clearbg_app.services import api_keys, credits, errors, removal
 from clearbg_app.services.accounts import AccountSuspended
-from clearbg_app.services.batches import BatchRefused
-from clearbg_app.services.errors import NotFound
 from clearbg_app.services.ratelimit import Decision, RateLimiter, default_limiter
-from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, UrlFetchFailed, UrlRefused, UrlTooLarge, fetch_image, public_only
+from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, fetch_image, public_only
 from clearbg_app.settings import get_settings
-from clearbg_app.storage import StorageUnavailable
 
 SOURCES = ("image_file", "image_file_b64", "image_url")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -53,46 +50,17 @@ class ApiError(Exception):
 
 
 def as_api_error(error: Exception) -> ApiError:
-    """The answer for a domain error raised while serving a request."""
+    """The answer for an error raised while serving a request: domain errors by the table in
+    `services.errors`; anything else propagates (a bug)."""
     if isinstance(error, ApiError):
         return error
-    if isinstance(error, (ParameterError, removal.InvalidOption)):
+    if isinstance(error, ParameterError):
         return ApiError(400, "invalid_parameter", "Invalid parameter", str(error))
-    if isinstance(error, (ImageTooLarge, UrlTooLarge)):
-        return ApiError(413, "file_too_large", "File too large", str(error))
-    if isinstance(error, ImageDecodeError):
-        return ApiError(400, "invalid_image", "Unreadable image", str(error))
-    if isinstance(error, UrlRefused):
-        return ApiError(400, "url_refused", "Image URL refused", str(error))
-    if isinstance(error, UrlFetchFailed):
-        return ApiError(400, "url_fetch_failed", "Failed to download the image", str(error))
-    if isinstance(error, credits.InsufficientCredits):
-        return ApiError(402, "insufficient_credits", "Insufficient credits", str(error))
-    if isinstance(error, ServerBusy):
-        return ApiError(503, "server_busy", "Server busy", str(error), {"Retry-After": str(error.retry_after)})
-    if isinstance(error, StorageUnavailable):
-        return storage_unavailable()
-    if isinstance(error, InferenceError):
-        return ApiError(400, "invalid_parameter", "Invalid parameter", str(error))
-    if isinstance(error, BatchRefused):
-        return ApiError(error.status, error.code, error.title, str(error))
-    if isinstance(error, NotFound):
-        return ApiError(404, "not_found", "Not found", str(error))
     if isinstance(error, ClientDisconnect):  # nobody reads this answer; the request log keeps its status
         return ApiError(400, "incomplete_request", "Incomplete request", "The connection closed before the whole request arrived.")
-    raise error
-
-
-def storage_unavailable() -> ApiError:
-    """The blob store is down or slow: nothing was stored or charged, and the request can be retried."""
-    detail = "Image storage is not reachable right now; nothing was charged. Please retry shortly."
-    return ApiError(503, "storage_unavailable", "Storage unavailable", detail, {"Retry-After": "5"})
-
-
-def error_fields(error: Exception) -> tuple[int, str, str, str]:
-    """A domain error as (status, code, title, detail): how a batch item records its failure."""
-    found = as_api_error(error)
-    return found.status, found.code, found.title, found.detail or found.title
+    if (found := errors.describe(error)) is None:
+        raise error
+    return ApiError(found.status, found.code, found.title, found.detail, found.headers)
 
 
 def body_limit() -> int:
@@ -271,9 +239,8 @@ class PublicApi:
                 raise ApiError(429, "rate_limit_exceeded", "Rate limit exceeded", "This key used its megapixel images for this minute.", rate)
             if sized.megapixel_images > 1:
                 await self._hit_ip(request, sized.megapixel_images - 1)
-            job = await asyncio.to_thread(self._plan, user.id, data, options, sized)
-            rendered = (await self.pool.process_async(job)).rendered
-            done = await asyncio.to_thread(self._settle, user.id, key.id, options, sized, rendered, started)
+            payer = removal.Payer(user_id=user.id, api_key_id=key.id)
+            done = await removal.remove_paid_async(pool=self.pool, payer=payer, data=data, options=options, sized=sized)
         except Exception as raised:  # noqa: BLE001 - domain errors become API errors; others propagate
             error = as_api_error(raised)
             if user is not None:
@@ -285,18 +252,6 @@ class PublicApi:
     def _size(user_id, data: bytes, size: str) -> removal.Sized:
         with session_scope() as session:
             return removal.size_for(session, user_id=user_id, data=data, size=size)
-
-    @staticmethod
-    def _plan(user_id, data, options, sized) -> Job:
-        with session_scope() as session:
-            return removal.plan(session, user_id=user_id, data=data, options=options, sized=sized)
-
-    @staticmethod
-    def _settle(user_id, key_id, options, sized, rendered, started) -> removal.Removal:
-        with session_scope() as session:
-            return removal.settle(
-                session, user_id=user_id, api_key_id=key_id, options=options, sized=sized, rendered=rendered, started=started
-            )
 
     @staticmethod
     def _record_failure(user_id, key_id, sized, error: ApiError, started: float) -> None:

@@ -36,6 +36,17 @@ Image.init()
 FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF", "BMP": "BMP", "TIFF": "TIFF", "HEIF": "HEIC", "AVIF": "AVIF"}
 FORMATS = tuple(name for name in FORMAT_NAMES if name in Image.OPEN)
 SUPPORTED = ", ".join(FORMAT_NAMES[name] for name in FORMATS[:-1]) + f" or {FORMAT_NAMES[FORMATS[-1]]}"
+MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "MPO": "image/jpeg",  # phones' multi-picture JPEG, opened by the JPEG plugin
+    "HEIF": "image/heic",
+    "AVIF": "image/avif",
+}  # every format in FORMATS, as served back
 NOT_AN_IMAGE = f"This file is not an image we can read; send a {SUPPORTED} file."
 DAMAGED = "The image file is damaged and cannot be decoded."
 
@@ -92,6 +103,10 @@ class ImageInfo:
     format: str  # one of FORMATS
     size: tuple[int, int]
     upright_size: tuple[int, int]
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
 
 
 def _open(data: bytes, max_pixels: int, max_bytes: int | None = None) -> Image.Image:

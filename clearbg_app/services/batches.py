@@ -33,10 +33,10 @@ from sqlmodel import Session, col, delete, func, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import session_scope
-from clearbg_app.inference import InferencePool, ServerBusy
+from clearbg_app.inference import InferencePool, Rendered, ServerBusy
 from clearbg_app.log_format import log_context
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus
-from clearbg_app.services import credits, holds, removal
+from clearbg_app.services import credits, errors, holds, removal
 from clearbg_app.services.background import BackgroundWorker
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.images import safe_filename
@@ -61,7 +61,6 @@ WEBHOOK_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes
 SIGNATURE_HEADER = "ClearBG-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
 FINISHED = (ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.CANCELLED)
-ErrorFields = tuple[int, str, str, str]  # status, code, title, detail (remove.bg's error shape)
 
 _work = threading.Event()  # set when items are queued in this process: wakes the worker at once
 
@@ -405,8 +404,8 @@ def claim_next(session: Session, *, now: datetime) -> BatchItem | None:
 
 class BatchWorker(BackgroundWorker):
     """Takes queued items from the database, one at a time, and runs them through the pool's
-    low-priority lane. `describe_error` turns a domain error into remove.bg's error fields (the API's
-    vocabulary); unexpected errors fail the item as `internal_error` and are logged."""
+    low-priority lane. A failed item records remove.bg's error fields (`services.errors.describe`);
+    unexpected errors fail it as `internal_error` and are logged."""
 
     thread_name = "clearbg-batches"
 
@@ -414,14 +413,13 @@ class BatchWorker(BackgroundWorker):
         self,
         *,
         pool: InferencePool | Callable[[], InferencePool],
-        describe_error: Callable[[Exception], ErrorFields],
         store: BlobStore | None = None,
         url_policy: AddressPolicy = public_only,
         clock: Clock = utcnow,
         poll_seconds: float = 2.0,
     ) -> None:
         super().__init__(wake=_work, poll_seconds=poll_seconds)
-        self._pool, self.describe_error, self._store = pool, describe_error, store
+        self._pool, self._store = pool, store
         self.url_policy, self.clock = url_policy, clock
 
     @property
@@ -459,45 +457,26 @@ class BatchWorker(BackgroundWorker):
         batch = session.get_one(Batch, item.batch_id)
         started = time.perf_counter()
         sized = None
+
+        def done(key: str | None, rendered: Rendered, units: int) -> None:  # committed with the charge
+            item.status, item.result_key, item.finished_at = ItemStatus.DONE, key, self.clock()
+            item.result_width, item.result_height, item.credits_units = rendered.size[0], rendered.size[1], units
+            session.add(item)
+
         try:
             data = self._source(item)
             background = self.store.get(batch.background_key) if batch.background_key else None
             options = options_from_json(batch.params, background)
             sized = removal.size_for(session, user_id=batch.user_id, data=data, size=options.size)
-            job = removal.plan(session, user_id=batch.user_id, data=data, options=options, sized=sized)
-            future = None
-            while future is None:  # low priority: wait for an idle worker
-                future = self.pool.submit_if_idle(job)
-                if future is None and self._stop.wait(0.05):
-                    self._requeue(session, item)
-                    return
-            rendered = future.result().rendered
-        except ServerBusy:
+            payer = removal.Payer(user_id=batch.user_id, channel=_usage_channel(batch), api_key_id=batch.api_key_id,
+                                  reference=f"batch-item:{item.id}", lane="batch")  # fmt: skip
+            removal.remove_paid(session, pool=self.pool, payer=payer, data=data, options=options, sized=sized,
+                                store=self.store, on_result=done, stop=self._stop, now=self.clock())  # fmt: skip
+        except (ServerBusy, removal.Interrupted):
             self._requeue(session, item)
-            return
         except StorageUnavailable as error:
             self._storage_unavailable(session, item, error)
-            return
-        except Exception as error:  # noqa: BLE001 - every failure is recorded on the item
-            self._fail(session, item, batch, error, sized, started)
-            return
-        try:
-            key = self.store.put(rendered.content, suffix="." + rendered.extension)
-        except StorageUnavailable as error:
-            self._storage_unavailable(session, item, error)
-            return
-        item.status, item.result_key, item.finished_at = ItemStatus.DONE, key, self.clock()
-        item.result_width, item.result_height, item.credits_units = rendered.size[0], rendered.size[1], sized.units
-        session.add(item)
-        try:  # the charge, its usage row and the item commit together
-            removal.settle(
-                session, user_id=batch.user_id, api_key_id=batch.api_key_id, options=options, sized=sized,
-                rendered=rendered, started=started, now=self.clock(), reference=f"batch-item:{item.id}",
-                channel=_usage_channel(batch),
-            )  # fmt: skip
-        except Exception as error:  # noqa: BLE001 - e.g. the balance was spent meanwhile
-            self.store.delete(key)
-            session.refresh(item)
+        except Exception as error:  # noqa: BLE001 - every failure is recorded on the item (e.g. the balance was spent meanwhile)
             self._fail(session, item, batch, error, sized, started)
 
     def _source(self, item: BatchItem) -> bytes:
@@ -521,10 +500,10 @@ class BatchWorker(BackgroundWorker):
 
     def _fail(self, session: Session, item: BatchItem, batch: Batch, error: Exception, sized, started: float) -> None:
         session.rollback()
-        try:
-            status, code, title, detail = self.describe_error(error)
-        except Exception:  # noqa: BLE001 - not a domain error: a bug, logged with its traceback
-            log.exception("batches: item %s failed unexpectedly", item.id)
+        if (found := errors.describe(error)) is not None:
+            status, code, title, detail = found.status, found.code, found.title, found.detail
+        else:  # not a domain error: a bug, logged with its traceback
+            log.exception("batches: item %s failed unexpectedly", item.id, exc_info=error)
             status, code, title, detail = 500, "internal_error", "Processing failed", "Something went wrong with this image; retry it."
         item.status, item.finished_at, item.credits_units, item.result_key = ItemStatus.FAILED, self.clock(), 0, None
         item.error_status, item.error_code, item.error_title, item.error_detail = status, code[:40], title[:100], detail[:500]
@@ -536,7 +515,7 @@ class BatchWorker(BackgroundWorker):
         )  # fmt: skip
 
 
-def _usage_channel(batch: Batch) -> str:
+def _usage_channel(batch: Batch) -> removal.Channel:
     return "web_batch" if batch.channel == "web" else "api"
 
 

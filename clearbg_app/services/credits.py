@@ -34,7 +34,9 @@ FULL_RESOLUTION_UNITS = UNITS_PER_CREDIT  # 1 credit
 
 
 class InsufficientCredits(ServiceError):
-    """The balance does not cover the price (the API answers 402)."""
+    """The balance does not cover the price."""
+
+    status, code, title = 402, "insufficient_credits", "Insufficient credits"
 
     def __init__(self, *, needed: int, balance: int) -> None:
         self.needed, self.balance = needed, balance
@@ -105,6 +107,12 @@ def ledger_sum(session: Session, *, user_id: uuid.UUID) -> int:
 
 def _existing(session: Session, kind: str, reference: str) -> LedgerEntry | None:
     return session.exec(select(LedgerEntry).where(LedgerEntry.kind == kind, LedgerEntry.reference == reference)).first()
+
+
+def charged(session: Session, *, user_id: uuid.UUID, reference: str) -> bool:
+    """Whether `reference` was already charged to this user (charging it again costs nothing)."""
+    done = _existing(session, EntryKind.USAGE, reference)
+    return done is not None and done.user_id == user_id
 
 
 def _write(session: Session, account: CreditAccount, *, amount: int, kind: str, reason: str, reference: str, now: datetime) -> LedgerEntry:

@@ -23,18 +23,6 @@ from clearbg_app.storage import BlobNotFound, BlobStore, deleted_on_failure
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPES = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-    "MPO": "image/jpeg",  # phones' multi-picture JPEG, opened by the JPEG plugin
-    "HEIF": "image/heic",
-    "AVIF": "image/avif",
-}  # every format the decoder accepts (`inference.decode.FORMATS`)
-
 
 UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
@@ -45,11 +33,6 @@ def safe_filename(name: str, fallback: str) -> str:
     base = re.split(r"[/\\]", name or "")[-1]
     base = UNSAFE_NAME.sub("_", base).strip(" .")
     return base[-200:] or fallback
-
-
-def default_pool() -> InferencePool:
-    """The process-wide inference pool, shared by the page and the API."""
-    return removal.default_pool()
 
 
 def too_large_message(size: int) -> str:
@@ -76,15 +59,15 @@ def store_upload(
         info = probe_image(data, max_pixels=settings.max_pixels)
     except ImageDecodeError as error:
         raise UploadRejected(str(error)) from None
-    image_format, (width, height) = info.format, info.upright_size  # as delivered: EXIF orientation applied
+    width, height = info.upright_size  # as delivered: EXIF orientation applied
     now = now or utcnow()
-    key = store.put(data, suffix="." + image_format.lower())
+    key = store.put(data, suffix="." + info.format.lower())
     image = ProcessedImage(
         visitor_hash=visitor_hash,
         user_id=user_id,
         original_filename=safe_filename(filename, "image"),
         original_key=key,
-        original_content_type=CONTENT_TYPES[image_format],
+        original_content_type=info.media_type,
         original_bytes=len(data),
         width=width,
         height=height,
@@ -168,27 +151,22 @@ def make_full_resolution(
     pool: InferencePool,
     now: datetime | None = None,
 ) -> ProcessedImage:
-    """The full-size cut-out, charged in the same transaction that records it: a failure charges
+    """The full-size cut-out, through the one paid path (`removal.remove_paid`): a failure charges
     nothing, and asking again for the same image neither reprocesses nor charges twice."""
     if image.full_result_key:
         return image
-    price = full_resolution_price(image)
-    if (have := credits.balance(session, user_id=user_id)) < price:  # refuse before spending the CPU
-        raise credits.InsufficientCredits(needed=price, balance=have)
-    key = store.put(_cut_out(pool, read_blob(store, image.original_key), output_max_pixels=None).content, suffix=".png")
-    with deleted_on_failure(store, [key], session.rollback):
-        credits.charge(
-            session,
-            user_id=user_id,
-            units=price,
-            reason=f"Full resolution {image.width}x{image.height}",
-            reference=f"image:{image.id}:full",
-            now=now,
-        )
-        image.full_result_key, image.charged_units = key, price
+
+    def keep(key: str | None, rendered: Rendered, units: int) -> None:
+        image.full_result_key, image.charged_units = key, units
         consents.record_event(session, user_id=user_id, name="full_resolution", now=now)
         session.add(image)
-        session.commit()
+
+    payer = removal.Payer(user_id=user_id, channel="web", reference=f"image:{image.id}:full", lane="web")
+    try:
+        removal.remove_paid(session, pool=pool, payer=payer, data=read_blob(store, image.original_key),
+                            options=removal.RemovalOptions(size="full", format="png"), store=store, on_result=keep, now=now)  # fmt: skip
+    except ServerBusy as busy:
+        raise Busy(busy.retry_after) from None
     return image
 
 

@@ -1,19 +1,24 @@
-"""Background removal as a paid service: size and price, one process-wide inference pool, the charge
-and the usage record committed together. The public API calls this; the web page can call it too."""
+"""Background removal as a paid service, the one path for the web page, the API and batches: size and
+price, the process-wide inference pool, the charge and the usage record committed together."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Literal
 
 from PIL import Image
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import utcnow
+from clearbg_app.db import session_scope
 from clearbg_app.inference import (
     CutoutOptions,
     InferenceConfig,
@@ -25,6 +30,7 @@ from clearbg_app.inference import (
     fit_within,
     probe_image,
 )
+from clearbg_app.inference.pool import Lane
 from clearbg_app.inference.registry import DEFAULT_MODEL
 from clearbg_app.inference.render import Margin, Shadow
 from clearbg_app.models import ApiKey, ApiUsage, CreditLot, EntryKind, LedgerEntry
@@ -32,12 +38,14 @@ from clearbg_app.models.stats import IMAGES_API
 from clearbg_app.services import credits, stats
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
+from clearbg_app.storage import BlobStore
 
 # Output sizes: the most pixels a result may have (None: the input's own size).
 SIZES = ("preview", "medium", "hd", "full")
 SIZE_MEGAPIXELS = {"medium": 1.5, "hd": 4.0}
 Colour = tuple[int, int, int]
 Length = tuple[float, str]  # a number and its unit, "px" or "%"
+Channel = Literal["api", "web", "web_batch"]  # where a removal was asked for
 
 
 @lru_cache
@@ -82,6 +90,7 @@ class Removal:
     foreground: tuple[int, int, int, int]  # left, top, width, height in the result
     subject_type: str
     reference: str
+    result_key: str | None = None  # where the result was stored, when a store was given
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ class Sized:
         return max(1, math.ceil(self.output[0] * self.output[1] / 1e6))
 
 
-def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str) -> Sized:
+def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str, channel: Channel = "api") -> Sized:
     """Output size and price from the header (checked first); `auto` is full size when the balance
     covers it, else a preview."""
     settings = get_settings()
@@ -111,7 +120,7 @@ def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str) ->
         if name in SIZE_MEGAPIXELS:
             limit = int(SIZE_MEGAPIXELS[name] * 1e6)
         output = fit_within(source, limit)
-        units = credits.price_for(channel="api", megapixels=output[0] * output[1] / 1e6)
+        units = credits.price_for(channel="web" if channel == "web" else "api", megapixels=output[0] * output[1] / 1e6)
         return Sized(source, output, name, units, limit)
 
     if size != "auto":
@@ -122,6 +131,8 @@ def size_for(session: Session, *, user_id: uuid.UUID, data: bytes, size: str) ->
 
 class InvalidOption(ServiceError):
     """An option that does not fit the image it came with (a roi outside it)."""
+
+    status, code, title = 400, "invalid_parameter", "Invalid parameter"
 
 
 def _to_pixels(length: Length, extent: int) -> float:
@@ -192,69 +203,128 @@ def _job(data: bytes, options: RemovalOptions, sized: Sized) -> Job:
     )
 
 
-def plan(session: Session, *, user_id: uuid.UUID, data: bytes, options: RemovalOptions, sized: Sized) -> Job:
-    """The pool job for `data`, once the balance covers its price (`InsufficientCredits` before any work)."""
-    if (have := credits.balance(session, user_id=user_id)) < sized.units:
+@dataclass(frozen=True)
+class Payer:
+    """Who pays for a removal, through which channel, and in which lane of the pool it waits."""
+
+    user_id: uuid.UUID
+    channel: Channel = "api"  # prices, the ledger's wording and the usage row (the web page writes none)
+    api_key_id: uuid.UUID | None = None
+    reference: str | None = None  # what the charge pays for; never charged twice (None: a fresh one)
+    lane: Lane = "api"  # "web": a person waits on the page; "batch": only when a pool worker is idle
+
+
+class Interrupted(ServiceError):
+    """The worker stopped while a batch job waited for an idle pool worker; nothing was charged."""
+
+
+# Called in the charge's transaction with the stored result's key (None without a store), the result
+# and the units charged: the caller adds its own rows (the image's or the batch item's) to the session.
+OnResult = Callable[[str | None, Rendered, int], None]
+
+
+def remove_paid(
+    session: Session,
+    *,
+    pool: InferencePool,
+    payer: Payer,
+    data: bytes,
+    options: RemovalOptions,
+    sized: Sized | None = None,
+    store: BlobStore | None = None,
+    on_result: OnResult | None = None,
+    stop: threading.Event | None = None,
+    now: datetime | None = None,
+) -> Removal:
+    """The one paid removal, for every channel: price (`sized`, from the header), the balance checked
+    before any work, the pool's work, then the charge, the usage row, the stored result (with `store`)
+    and the caller's own rows (`on_result`) committed together, or none of them. Raises
+    `ImageDecodeError`/`ImageTooLarge`, `InsufficientCredits`, `ServerBusy`, `Interrupted`; none charges."""
+    started = time.perf_counter()
+    sized = sized or size_for(session, user_id=payer.user_id, data=data, size=options.size, channel=payer.channel)
+    job = _plan(session, payer=payer, data=data, options=options, sized=sized)
+    rendered = _run(pool, job, payer.lane, stop)
+    return _settle(session, payer=payer, options=options, sized=sized, rendered=rendered, started=started,
+                   store=store, on_result=on_result, now=now)  # fmt: skip
+
+
+async def remove_paid_async(*, pool: InferencePool, payer: Payer, data: bytes, options: RemovalOptions, sized: Sized) -> Removal:
+    """`remove_paid` for routes: the database work in threads, the pool awaited, never blocking the loop."""
+    started = time.perf_counter()
+
+    def planned() -> Job:
+        with session_scope() as session:
+            return _plan(session, payer=payer, data=data, options=options, sized=sized)
+
+    def settled(rendered: Rendered) -> Removal:
+        with session_scope() as session:
+            return _settle(session, payer=payer, options=options, sized=sized, rendered=rendered, started=started)
+
+    job = await asyncio.to_thread(planned)
+    rendered = (await pool.process_async(job, lane="web" if payer.lane == "web" else "api")).rendered
+    return await asyncio.to_thread(settled, rendered)
+
+
+def _plan(session: Session, *, payer: Payer, data: bytes, options: RemovalOptions, sized: Sized) -> Job:
+    """The pool job for `data`, once the balance covers its price (`InsufficientCredits` before any work)
+    or the reference was paid already (a redelivered batch item, the same page image asked again)."""
+    paid = payer.reference is not None and credits.charged(session, user_id=payer.user_id, reference=payer.reference)
+    if not paid and (have := credits.balance(session, user_id=payer.user_id)) < sized.units:
         raise credits.InsufficientCredits(needed=sized.units, balance=have)
     session.rollback()  # end the read transaction: no lock is held while the pool works
     return _job(data, options, sized)
 
 
-def settle(
+def _run(pool: InferencePool, job: Job, lane: Lane, stop: threading.Event | None) -> Rendered:
+    if lane != "batch":
+        return pool.process(job, lane=lane).rendered
+    while (future := pool.submit_if_idle(job)) is None:  # low priority: wait for an idle worker
+        if stop is not None and stop.wait(0.05):
+            raise Interrupted("The batch worker stopped; the item waits in the queue.")
+    return future.result().rendered
+
+
+def _reason(payer: Payer, sized: Sized, size: tuple[int, int]) -> str:
+    """The ledger's wording of a charge."""
+    if payer.channel == "web":
+        return f"Full resolution {size[0]}x{size[1]}"
+    return f"{'Web batch' if payer.channel == 'web_batch' else 'API'} {sized.size_name} {size[0]}x{size[1]}"
+
+
+def _settle(
     session: Session,
     *,
-    user_id: uuid.UUID,
-    api_key_id: uuid.UUID | None,
+    payer: Payer,
     options: RemovalOptions,
     sized: Sized,
     rendered: Rendered,
     started: float,
+    store: BlobStore | None = None,
+    on_result: OnResult | None = None,
     now: datetime | None = None,
-    reference: str | None = None,
-    channel: str = "api",
 ) -> Removal:
-    """Charge for a finished result and record its usage in one transaction (both or neither), with
-    whatever the caller added to the session. The same `reference` is never charged twice.
-    `channel` is "api", or "web_batch" for an item of a batch sent from the batch page."""
-    reference = reference or f"api:{uuid.uuid4()}"
-    what = "Web batch" if channel == "web_batch" else "API"
+    """Store the result, charge for it and record its usage in one transaction (a failure deletes
+    the stored result again)."""
+    reference = payer.reference or f"api:{uuid.uuid4()}"
+    key = store.put(rendered.content, suffix="." + rendered.extension) if store is not None else None
     try:
-        credits.charge(
-            session, user_id=user_id, units=sized.units, reason=f"{what} {sized.size_name} {rendered.size[0]}x{rendered.size[1]}",
-            reference=reference, now=now,
-        )  # fmt: skip
-        session.add(_usage(user_id, api_key_id, sized, rendered.size, 200, None, started, now, units=sized.units,
-                           model=options.model or DEFAULT_MODEL, channel=channel, reference=reference))
-        stats.count(session, name=IMAGES_API, at=now or utcnow())
+        credits.charge(session, user_id=payer.user_id, units=sized.units, reason=_reason(payer, sized, rendered.size),
+                       reference=reference, now=now)  # fmt: skip
+        if payer.channel != "web":
+            session.add(_usage(payer.user_id, payer.api_key_id, sized, rendered.size, 200, None, started, now, units=sized.units,
+                               model=options.model or DEFAULT_MODEL, channel=payer.channel, reference=reference))  # fmt: skip
+            stats.count(session, name=IMAGES_API, at=now or utcnow())
+        if on_result is not None:
+            on_result(key, rendered, sized.units)
         session.commit()
     except BaseException:
         session.rollback()
+        if store is not None and key is not None:
+            store.delete(key)
         raise
     box = rendered.foreground or (0, 0, 0, 0)
     detected = options.subject_type if options.subject_type != "auto" else "other"
-    return Removal(rendered, sized.size_name, sized.units, (box[0], box[1], box[2] - box[0], box[3] - box[1]), detected, reference)
-
-
-def remove_background(
-    session: Session,
-    *,
-    pool: InferencePool,
-    user_id: uuid.UUID,
-    api_key_id: uuid.UUID | None,
-    data: bytes,
-    options: RemovalOptions,
-    now: datetime | None = None,
-) -> Removal:
-    """`plan`, the pool's work and `settle` in one blocking call (for threads; the API awaits the pool
-    between the two instead). Raises `ImageDecodeError`/`ImageTooLarge`, `InsufficientCredits`,
-    `ServerBusy`; none of them charges anything."""
-    started = time.perf_counter()
-    sized = size_for(session, user_id=user_id, data=data, size=options.size)
-    job = plan(session, user_id=user_id, data=data, options=options, sized=sized)
-    rendered = pool.process(job).rendered
-    return settle(
-        session, user_id=user_id, api_key_id=api_key_id, options=options, sized=sized, rendered=rendered, started=started, now=now
-    )
+    return Removal(rendered, sized.size_name, sized.units, (box[0], box[1], box[2] - box[0], box[3] - box[1]), detected, reference, key)
 
 
 def _usage(user_id, api_key_id, sized, size, status, code, started, now, *, units=0, model=None, channel="api", reference=None) -> ApiUsage:

@@ -30,13 +30,19 @@ CHUNK = 64 * 1024
 class UrlRefused(ServiceError):
     """The URL is not one we fetch (scheme, or an address inside a private network)."""
 
+    status, code, title = 400, "url_refused", "Image URL refused"
+
 
 class UrlFetchFailed(ServiceError):
     """The download failed: unreachable, timed out, an error status, too many redirects."""
 
+    status, code, title = 400, "url_fetch_failed", "Failed to download the image"
+
 
 class UrlTooLarge(ServiceError):
     """The download passed the byte limit (it was stopped there)."""
+
+    status, code, title = 413, "file_too_large", "File too large"
 
 
 # Ranges that are not globally reachable but that `ipaddress` (as of Python 3.11) calls global:

@@ -14,7 +14,7 @@ from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.inference.decode import SUPPORTED
 from clearbg_app.samples import SAMPLES_DIR, sample_named
-from clearbg_app.services import credits, images
+from clearbg_app.services import credits, images, removal
 from clearbg_app.services.batches import url_filename
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.url_fetch import AddressPolicy, Timeouts, fetch_image, public_only
@@ -262,7 +262,7 @@ def _process(image_id: uuid.UUID, visitor_hash: str | None):
             session,
             store=get_blob_store(),
             image_id=image_id,
-            pool=images.default_pool(),
+            pool=removal.default_pool(),
             max_pixels=get_settings().preview_pixels,
         )
 
@@ -271,5 +271,5 @@ def _full_resolution(image_id: uuid.UUID, visitor_hash: str | None, user_id: uui
     with session_scope() as session:
         image = images.owned_image(session, image_id=image_id, visitor_hash=visitor_hash, user_id=user_id)
         return images.make_full_resolution(
-            session, store=get_blob_store(), image=image, user_id=user_id, pool=images.default_pool()
+            session, store=get_blob_store(), image=image, user_id=user_id, pool=removal.default_pool()
         )

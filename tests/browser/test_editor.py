@@ -326,8 +326,12 @@ def test_two_fingers_pinch_to_zoom(page):
     """A pinch (two touch points moving apart, sent as real touch input) zooms in about its centre."""
     page.set_viewport_size({"width": 390, "height": 844})
     drop(page, HORSE)
-    box = page.locator(".clearbg-editor-stage").bounding_box()
+    stage = page.locator(".clearbg-editor-stage")
+    stage.scroll_into_view_if_needed()  # touch input goes to a point in the viewport: nothing scrolls it there
+    box = stage.bounding_box()
     cx, cy = box["x"] + box["width"] * 0.72, box["y"] + box["height"] / 2  # beside the slider, which sits in the middle
+    on_stage = "([x, y]) => Boolean(document.elementFromPoint(x, y)?.closest('.clearbg-editor-stage'))"
+    assert page.evaluate(on_stage, [cx - 20, cy]) and page.evaluate(on_stage, [cx + 60, cy])  # both fingers land on it
     cdp = page.context.new_cdp_session(page)
 
     def touch(kind: str, spread: float) -> None:

@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from clearbg_app.inference import ImageDecodeError, ImageTooLarge, decode_image, probe_image
-from clearbg_app.inference.decode import FORMATS, SUPPORTED
-from clearbg_app.services.images import CONTENT_TYPES
+from clearbg_app.inference.decode import FORMATS, MEDIA_TYPES, SUPPORTED
 from tests.crafted_images import MAX_PIXELS, SUPPORTED_FORMATS, all_crafted, encode
 
 
@@ -47,7 +46,7 @@ def test_probing_agrees_with_decoding(case):
 def test_the_allow_list_is_what_the_docs_promise():
     assert set(FORMATS) == set(SUPPORTED_FORMATS)
     assert SUPPORTED == "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF"
-    assert set(FORMATS) | {"MPO"} == set(CONTENT_TYPES)  # every accepted upload has its content type
+    assert set(FORMATS) | {"MPO"} == set(MEDIA_TYPES)  # every accepted upload has its content type
 
 
 @pytest.mark.parametrize("image_format", ["DDS", "SPIDER", "EPS", "TGA", "ICO", "JPEG2000"])
