@@ -13,7 +13,7 @@ from reflex.istate.manager import reset_disk_state_manager
 
 from clearbg_app import log_redaction, metrics
 from clearbg_app.api import ClearBGApp, build_api
-from clearbg_app.api.request_log import writer as request_log_writer
+from clearbg_app.api.middleware.request_log import writer as request_log_writer
 from clearbg_app.inference import InferenceConfig, InferenceError
 from clearbg_app.inference.model import check_providers, verify_configured_models
 from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL

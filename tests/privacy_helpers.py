@@ -12,6 +12,7 @@ from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import ApiUsage, EntryKind, PolicyNoticeEmail, RequestLog, User
 from clearbg_app.services import (
     accounts,
+    analytics,
     api_keys,
     audit,
     batches,
@@ -22,6 +23,7 @@ from clearbg_app.services import (
     holds,
     images,
     policies,
+    privacy_choices,
     removal,
     requests,
 )
@@ -83,15 +85,15 @@ def every_feature(session, store, clock) -> Everything:
     token = accounts.start_session(session, user=user, user_agent=USER_AGENT, ip=IP, now=clock())
     key, secret = api_keys.create_key(session, user=user, label=f"{NAME}'s shop", now=clock())
     for purpose in consents.PURPOSE_KEYS:
-        consents.set_consent(session, user=user, purpose=purpose, granted=True, source="privacy_center", now=clock())
+        privacy_choices.set_consent(session, user=user, purpose=purpose, granted=True, source="privacy_center", now=clock())
     clock.advance(seconds=1)
-    consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
     image = images.store_upload(
         session, store=store, data=sample_bytes("horse.jpg"), filename=f"{NAME} portrait.jpg", visitor_hash="v" * 64, user_id=user.id, now=clock()
     )
     image.result_key = store.put(b"\x89PNG result", suffix=".png")
     session.add(image)
-    consents.record_event(session, user_id=user.id, name="image_processed", now=clock())
+    analytics.record_event(session, user_id=user.id, name="image_processed", now=clock())
     order = billing.new_order(session, user_id=user.id, plan=billing.plan_by_code(session, "pack_10"), now=clock(), receipt_url="https://pay.example/receipt/1")
     credits.grant(session, user_id=user.id, units=1000, kind=EntryKind.PURCHASE, reason="Pack", reference=f"order:{order.id}", order_id=order.id, now=clock())
     batches.create_batch(

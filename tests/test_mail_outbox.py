@@ -19,7 +19,7 @@ from clearbg_app.api import build_api
 from clearbg_app.clock import as_utc, utcnow
 from clearbg_app.db import get_engine
 from clearbg_app.models import OutboxMail
-from clearbg_app.services import accounts, consents, deletion, exports, mail, news, policies, requests
+from clearbg_app.services import accounts, consents, deletion, exports, mail, news, policies, privacy_choices, requests
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.settings import get_settings
 from tests.factories import ORIGIN, flash_of, publish_material
@@ -96,7 +96,7 @@ def test_every_kind_of_mail_is_queued_then_sent_to_smtp_by_the_worker(session, s
     assert box.sent_by_worker("export_ready")[0]["Subject"] == "Your ClearBG data export is ready"
     assert export.id is not None
 
-    consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
     assert news.send(session, admin=accounts.make_admin(session, email="ops@example.com", now=clock())[0],
                      subject="New: batch mode", body="Try it.", now=clock()) == 1  # fmt: skip
     [news_mail] = box.sent_by_worker("product_news")
@@ -134,10 +134,10 @@ def test_a_mail_overtaken_by_events_is_dropped_unsent(session, smtp, clock):
     new_user(session, clock, email="taken@example.com")
     accounts.request_password_reset(session, email="nobody@example.com", ip="127.0.0.1", now=clock())
     accounts.request_email_change(session, user=user, new_email="taken@example.com", password=PASSWORD, now=clock())
-    consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
     news.send(session, admin=accounts.make_admin(session, email="ops@example.com", now=clock())[0], subject="News", body="Body", now=clock())
     clock.advance(seconds=1)
-    consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
     assert sorted(row.kind for row in queued(session)) == ["email_change", "password_reset", "product_news", "verify_email", "verify_email"]
     assert mail.deliver_due(clock=clock) == (0, 0)
     assert queued(session) == [] and smtp.messages == []

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
 from clearbg_app.models import AuditEvent, ConsentEvent, OutboxMail, User
-from clearbg_app.services import accounts, admin as admin_service, consents, deletion, news
+from clearbg_app.services import accounts, admin as admin_service, consents, deletion, news, privacy_choices
 from tests.mail import outbox
 from tests.privacy_helpers import PASSWORD, new_user
 
@@ -27,7 +27,7 @@ def admin_user(session, clock) -> User:
 
 def subscribed(session, clock, email) -> User:
     user = new_user(session, clock, email=email)
-    consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
     return user
 
 
@@ -50,7 +50,7 @@ def test_news_goes_only_to_accounts_consenting_when_it_is_sent(session, store, c
     assert shown.recipients == 2 and "<h2>Batch mode</h2>" in shown.html and "<strong>fifty</strong>" in shown.html
     assert news.send(session, admin=admin, subject="New: batch mode", body=BODY, now=clock()) == 2
     clock.advance(seconds=1)
-    consents.set_consent(session, user=later_no, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=later_no, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
     sent = outbox(data_dir, clock)[before:]
     assert [m["To"] for m in sent] == [yes.email]  # the withdrawal before the worker got to it counts
     message = sent[0]
@@ -114,7 +114,7 @@ def test_one_click_unsubscribe_withdraws_and_a_replay_is_refused(session, clock,
     replay = client.post(path, data={"List-Unsubscribe": "One-Click"})
     assert replay.status_code == 400 and "already used" in replay.text
     clock.advance(minutes=1)
-    consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
     replay = client.post(path)  # an old link cannot undo a newer choice
     assert replay.status_code == 400 and "out of date" in replay.text
     assert consents.has_consent(session, user_id=user.id, purpose=consents.MARKETING_EMAIL)

@@ -31,7 +31,19 @@ from clearbg_app.models import (
     RequestLog,
     User,
 )
-from clearbg_app.services import accounts, api_keys, audit, consents, deletion, exports, images, news, personal_data
+from clearbg_app.services import (
+    accounts,
+    analytics,
+    api_keys,
+    audit,
+    consents,
+    deletion,
+    exports,
+    images,
+    news,
+    personal_data,
+    privacy_choices,
+)
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.job_runs import run_job
@@ -105,10 +117,10 @@ def test_registry_columns_exist_and_categories_show_the_configured_periods(data_
 def test_consents_are_events_and_the_newest_one_counts(session, clock):
     user = new_user(session, clock)
     assert consents.current(session, user_id=user.id) == dict.fromkeys(consents.PURPOSE_KEYS, False)
-    assert consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
-    assert not consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
+    assert privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
+    assert not privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
     clock.advance(minutes=1)
-    consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="privacy_center", now=clock())
     assert not consents.has_consent(session, user_id=user.id, purpose=consents.MARKETING_EMAIL)
     events = consents.history(session, user_id=user.id)
     assert [(e.purpose, e.granted, e.source) for e in events] == [
@@ -121,14 +133,14 @@ def test_consents_are_events_and_the_newest_one_counts(session, clock):
 def test_unknown_purpose_is_refused(session, clock):
     user = new_user(session, clock)
     with pytest.raises(consents.ConsentError, match="no consent called"):
-        consents.set_consent(session, user=user, purpose="sell_my_data", granted=True, source="privacy_center", now=clock())
+        privacy_choices.set_consent(session, user=user, purpose="sell_my_data", granted=True, source="privacy_center", now=clock())
     assert session.exec(select(ConsentEvent)).all() == []
 
 
 def test_product_news_goes_only_to_those_who_consented(session, clock, data_dir):
     yes = new_user(session, clock, email="yes@example.com")
     new_user(session, clock, email="no@example.com")
-    consents.set_consent(session, user=yes, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=yes, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
     before = len(outbox(data_dir, clock))
     admin = accounts.make_admin(session, email="ops@example.com", now=clock())[0]
     assert news.send(session, admin=admin, subject="New: batch mode", body="Try it.", now=clock()) == 1
@@ -138,13 +150,13 @@ def test_product_news_goes_only_to_those_who_consented(session, clock, data_dir)
 
 def test_analytics_only_with_consent_and_withdrawal_deletes_them(session, clock):
     user = new_user(session, clock)
-    assert not consents.record_event(session, user_id=user.id, name="image_processed", now=clock())
-    consents.set_consent(session, user=user, purpose=consents.PRODUCT_ANALYTICS, granted=True, source="privacy_center", now=clock())
-    assert consents.record_event(session, user_id=user.id, name="image_processed", now=clock())
+    assert not analytics.record_event(session, user_id=user.id, name="image_processed", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.PRODUCT_ANALYTICS, granted=True, source="privacy_center", now=clock())
+    assert analytics.record_event(session, user_id=user.id, name="image_processed", now=clock())
     session.commit()
     assert [e.name for e in session.exec(select(AnalyticsEvent)).all()] == ["image_processed"]
-    consents.set_consent(session, user=user, purpose=consents.PRODUCT_ANALYTICS, granted=False, source="privacy_center", now=clock())
-    assert not consents.record_event(session, user_id=user.id, name="image_processed", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.PRODUCT_ANALYTICS, granted=False, source="privacy_center", now=clock())
+    assert not analytics.record_event(session, user_id=user.id, name="image_processed", now=clock())
     assert session.exec(select(AnalyticsEvent)).all() == []
 
 
@@ -157,7 +169,7 @@ def alive(session):
 
 def test_images_are_kept_30_days_with_history_consent_and_1_hour_without(session, store, clock):
     keeper, other = new_user(session, clock), new_user(session, clock, email="other@example.com")
-    consents.set_consent(session, user=keeper, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
+    privacy_choices.set_consent(session, user=keeper, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
     kept, anonymous, others = upload(session, store, clock, keeper), upload(session, store, clock), upload(session, store, clock, other)
     clock.advance(minutes=61)
     assert images.purge_expired(session, store=store, clock=clock) == 2
@@ -173,12 +185,12 @@ def test_images_are_kept_30_days_with_history_consent_and_1_hour_without(session
 
 def test_withdrawing_history_consent_schedules_deletion_of_kept_images(session, store, clock):
     user = new_user(session, clock)
-    consents.set_consent(session, user=user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
     old = upload(session, store, clock, user)
     clock.advance(days=3)
     recent = upload(session, store, clock, user)
     clock.advance(minutes=50)
-    consents.set_consent(session, user=user, purpose=consents.PROCESSING_HISTORY, granted=False, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.PROCESSING_HISTORY, granted=False, source="privacy_center", now=clock())
     withdrawn_at = clock()
     assert {as_utc(session.get(ProcessedImage, i.id).expires_at) for i in (old, recent)} == {withdrawn_at + timedelta(hours=1)}
     clock.advance(minutes=59)
@@ -194,7 +206,7 @@ def test_the_history_consent_applies_to_what_is_uploaded_after_it(session, store
     with pytest.raises(ServiceError, match="Turn on the processing history first"):
         images.keep_in_history(session, user_id=user.id, image_id=before.id, now=clock())
     clock.advance(minutes=10)
-    consents.set_consent(session, user=user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
+    privacy_choices.set_consent(session, user=user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
     after = upload(session, store, clock, user)
     expiry = {i.id: as_utc(session.get(ProcessedImage, i.id).expires_at) for i in (before, other, after)}
     assert expiry[before.id] == expiry[other.id] == as_utc(before.created_at) + timedelta(hours=1)
@@ -205,7 +217,7 @@ def test_the_history_consent_applies_to_what_is_uploaded_after_it(session, store
     assert images.purge_expired(session, store=store, clock=clock) == 1  # only `other` goes at its hour
     assert {i.id for i in images.user_images(session, user_id=user.id, now=clock())} == {before.id, after.id}
     stranger = new_user(session, clock, email="stranger@example.com")
-    consents.set_consent(session, user=stranger, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
+    privacy_choices.set_consent(session, user=stranger, purpose=consents.PROCESSING_HISTORY, granted=True, source="history", now=clock())
     with pytest.raises(NotFound):
         images.keep_in_history(session, user_id=stranger.id, image_id=after.id, now=clock())
 

@@ -11,7 +11,7 @@ from sqlmodel import func, select
 
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import AccountDeletion, AuditEvent, LegalHold, OutboxMail, PrivacyRequest, PrivacyRequestReply, User
-from clearbg_app.services import accounts, consents, requests
+from clearbg_app.services import accounts, consents, privacy_choices, requests
 from clearbg_app.state.admin import AdminState, AuditLogState
 from clearbg_app.state.admin_requests import AdminRequestsState
 from clearbg_app.state.contact import ContactState
@@ -72,7 +72,7 @@ def test_forged_events_do_nothing_and_are_recorded(session, clock, data_dir, who
 def test_an_admin_works_the_queue_holds_and_news_through_the_states(session, clock, data_dir):
     admin = accounts.make_admin(session, email="ops@example.com", now=clock())[0]
     person = new_user(session, clock, email="asker@example.com")
-    consents.set_consent(session, user=person, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
+    privacy_choices.set_consent(session, user=person, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center", now=clock())
     request = confirmed_request(session, clock, data_dir, "asker@example.com")
     cookie = signed_in_cookie(session, admin)
 

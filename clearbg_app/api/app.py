@@ -9,32 +9,39 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from clearbg_app.api.auth import auth_routes
-from clearbg_app.api.batches import BatchApi
-from clearbg_app.api.event_socket import EventSocketScrub
-from clearbg_app.api.google import google_routes
-from clearbg_app.api.headers import PublicApiCors, SecurityHeaders
-from clearbg_app.api.images import edited_image, image_blob, image_strokes
-from clearbg_app.api.openapi import docs_routes
+from clearbg_app.api.deps import ApiDeps
+from clearbg_app.api.v1.account import account_routes
+from clearbg_app.api.v1.batches import BatchApi
+from clearbg_app.api.v1.removebg import RemoveBg
+from clearbg_app.api.web.auth import auth_routes
+from clearbg_app.api.web.batches import page_batch_routes
+from clearbg_app.api.web.billing import billing_routes
+from clearbg_app.api.middleware.event_socket import EventSocketScrub
+from clearbg_app.api.web.google import google_routes
+from clearbg_app.api.middleware.headers import PublicApiCors, SecurityHeaders
+from clearbg_app.api.web.images import edited_image, image_blob, image_strokes
+from clearbg_app.api.v1.openapi import docs_routes
 from clearbg_app.api.ops import RequestObservability, ops_routes
-from clearbg_app.api.origins import websocket_origin_allowed
-from clearbg_app.api.privacy import privacy_routes
-from clearbg_app.api.privacy_ops import privacy_ops_routes
-from clearbg_app.api.request_log import RequestLogMiddleware
+from clearbg_app.api.middleware.origins import websocket_origin_allowed
+from clearbg_app.api.web.privacy import privacy_routes
+from clearbg_app.api.web.privacy_ops import privacy_ops_routes
+from clearbg_app.api.middleware.request_log import RequestLogMiddleware
 from clearbg_app.api.stripe_webhook import stripe_routes
-from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
-from clearbg_app.api.v1 import PublicApi
-from clearbg_app.api.visitor_cookie import VisitorCookieMiddleware
+from clearbg_app.api.middleware.upload_limit import UploadSizeLimitMiddleware
+from clearbg_app.api.deps import ApiDeps
+from clearbg_app.api.middleware.visitor_cookie import VisitorCookieMiddleware
 
 
-def build_api(public_api: PublicApi | None = None) -> Starlette:
-    """Our routes; the middleware covers Reflex's pages and upload endpoint too. Tests pass a
-    `PublicApi` with their own pool, rate limiter or URL policy."""
-    public_api = public_api or PublicApi()
+def build_api(deps: ApiDeps | None = None) -> Starlette:
+    """Our routes; the middleware covers Reflex's pages and upload endpoint too. Tests pass
+    `ApiDeps` with their own pool, rate limiter or URL policy."""
+    deps = deps or ApiDeps()
     return Starlette(
         routes=[
-            *public_api.routes(),
-            *BatchApi(public_api).routes(),
+            *RemoveBg(deps).routes(),
+            *account_routes(deps),
+            *BatchApi(deps).routes(),
+            *page_batch_routes(),
             *docs_routes(),
             Route("/api/images/{image_id}/edited", edited_image, methods=["GET"]),
             Route("/api/images/{image_id}/edits", image_strokes, methods=["GET"]),
@@ -42,6 +49,7 @@ def build_api(public_api: PublicApi | None = None) -> Starlette:
             *auth_routes(),
             *google_routes(),
             *stripe_routes(),
+            *billing_routes(),
             *privacy_routes(),
             *ops_routes(),
             *privacy_ops_routes(),

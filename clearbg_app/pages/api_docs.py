@@ -1,11 +1,11 @@
 """`/docs/api`: how to call the API, with curl and Python examples (the reference tables live beside the
-routes in `clearbg_app.api.openapi`, which also serves them as `/api/docs` and `/api/openapi.json`)."""
+routes in `clearbg_app.api.v1.openapi`, which also serves them as `/api/docs` and `/api/openapi.json`)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from clearbg_app.api.openapi import (
+from clearbg_app.api.v1.openapi import (
     BATCH_CURL_EXAMPLE,
     BATCH_PYTHON_EXAMPLE,
     CURL_EXAMPLE,

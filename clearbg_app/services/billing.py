@@ -18,13 +18,15 @@ from typing import Any
 
 import stripe
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from stripe.params import PriceCreateParams
 from stripe.params.checkout import SessionCreateParams
 
 from clearbg_app.clock import utcnow
+from clearbg_app.db import session_scope
 from clearbg_app.models import CreditAccount, EntryKind, Order, OrderStatus, Plan, PlanKind, StripeEvent, User
-from clearbg_app.services import consents, credits
+from clearbg_app.services import analytics, credits
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.settings import get_settings
 
@@ -163,7 +165,7 @@ def start_checkout(session: Session, *, user: User, plan_code: str, now: datetim
     customer = ensure_customer(session, user=user)
     price = ensure_price(session, plan=plan)
     order = new_order(session, user_id=user.id, plan=plan, now=now)
-    consents.record_event(session, user_id=user.id, name="checkout_started", now=now)
+    analytics.record_event(session, user_id=user.id, name="checkout_started", now=now)
     session.commit()
     base = get_settings().public_url.rstrip("/")
     metadata = {"order_id": str(order.id), "user_id": str(user.id), "plan_code": plan.code}
@@ -542,3 +544,15 @@ _HANDLERS = {
     "customer.subscription.deleted": _subscription_deleted,
 }
 assert tuple(_HANDLERS) == HANDLED_EVENTS and set(EVENT_FIELDS) == set(HANDLED_EVENTS)
+
+
+def apply_event(event: dict) -> str:
+    """`handle_event` in its own transaction; a concurrent delivery of the same event id is a duplicate."""
+    try:
+        with session_scope() as session:
+            return handle_event(session, event=event)
+    except IntegrityError:
+        with session_scope() as session:
+            if session.get(StripeEvent, event["id"]) is not None:
+                return "duplicate"
+        raise

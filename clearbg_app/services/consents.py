@@ -1,6 +1,6 @@
 """Consents as events: each grant or withdrawal is a row, the newest per purpose is the current state,
-and `has_consent` is the one check every feature that needs consent makes. Also first-party product
-analytics, which only runs with consent (product-news mail is `services/news.py`)."""
+and `has_consent` is the one check every feature that needs consent makes. A change and what it
+changes elsewhere (kept images, recorded analytics) go through `services/privacy_choices.py`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from clearbg_app.clock import as_utc, utcnow
-from clearbg_app.models import AnalyticsEvent, ConsentEvent, User
+from clearbg_app.clock import as_utc
+from clearbg_app.models import ConsentEvent, User
 from clearbg_app.services import policies
 from clearbg_app.services.errors import ServiceError
 
@@ -39,7 +38,6 @@ PURPOSES: tuple[Purpose, ...] = (
     Purpose(PRODUCT_ANALYTICS, "Improve the service", "Record which features you use (never your images, IP or browser) so we can improve ClearBG."),
 )
 PURPOSE_KEYS = frozenset(purpose.key for purpose in PURPOSES)
-ANALYTICS_EVENTS = frozenset({"image_processed", "full_resolution", "checkout_started", "export_requested"})
 
 
 class ConsentError(ServiceError):
@@ -79,15 +77,9 @@ def history(session: Session, *, user_id: uuid.UUID) -> list[ConsentEvent]:
     )
 
 
-def set_consent(
-    session: Session, *, user: User, purpose: str, granted: bool, source: str, now: datetime | None = None
-) -> bool:
-    """Grant or withdraw; records an event only when the state changes. Returns whether it changed.
-    Withdrawing the history consent shortens the kept images to the default retention from now;
-    withdrawing analytics deletes the analytics events recorded so far."""
-    from clearbg_app.services import images  # images reads consents for its retention
-
-    now = now or utcnow()
+def record(session: Session, *, user: User, purpose: str, granted: bool, source: str, now: datetime) -> bool:
+    """Add the grant or withdrawal to `session` (flushed, not committed) when it changes the state;
+    returns whether it did."""
     latest = _latest(session, user.id, _check_purpose(purpose))
     if (latest is not None and latest.granted) == granted:
         return False
@@ -102,19 +94,4 @@ def set_consent(
         )
     )
     session.flush()
-    if purpose == PROCESSING_HISTORY:
-        images.apply_retention(session, user_id=user.id, now=now)
-    if purpose == PRODUCT_ANALYTICS and not granted:
-        session.exec(delete(AnalyticsEvent).where(col(AnalyticsEvent.user_id) == user.id))
-    session.commit()
-    return True
-
-
-def record_event(session: Session, *, user_id: uuid.UUID | None, name: str, now: datetime | None = None) -> bool:
-    """Add a product-analytics event to `session` if the person has consented; returns whether it did."""
-    if name not in ANALYTICS_EVENTS:
-        raise ValueError(f"unknown analytics event {name!r}")
-    if not has_consent(session, user_id=user_id, purpose=PRODUCT_ANALYTICS):
-        return False
-    session.add(AnalyticsEvent(user_id=user_id, name=name, at=now or utcnow()))
     return True

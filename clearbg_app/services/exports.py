@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.models import Batch, BatchItem, DataExport, ExportStatus, OutboxMail, ProcessedImage, User
-from clearbg_app.services import consents, mail, personal_data
+from clearbg_app.services import analytics, mail, personal_data
 from clearbg_app.services.deletion_lock import is_locked
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.images import safe_filename
@@ -49,7 +49,7 @@ def request_export(session: Session, *, user: User, now: datetime | None = None)
         raise ExportError("Your export is already being prepared; we will email you when it is ready.")
     export = DataExport(user_id=user.id, requested_at=now)
     session.add(export)
-    consents.record_event(session, user_id=user.id, name="export_requested", now=now)
+    analytics.record_event(session, user_id=user.id, name="export_requested", now=now)
     session.commit()
     return export
 

@@ -16,7 +16,7 @@ from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.inference import ImageDecodeError, InferencePool, Job, Rendered, ServerBusy, probe_image
 from clearbg_app.models import ImageStatus, ProcessedImage
 from clearbg_app.models.stats import IMAGES_WEB
-from clearbg_app.services import consents, credits, holds, removal, stats
+from clearbg_app.services import analytics, consents, credits, holds, removal, stats
 from clearbg_app.services.errors import NotFound, ServiceError, UploadRejected
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import BlobNotFound, BlobStore, deleted_on_failure
@@ -108,7 +108,7 @@ def process_image(
     image.processing_ms = round((time.perf_counter() - started) * 1000)
     image.processed_at = now or utcnow()
     image.expires_at = image.processed_at + retention(session, user_id=image.user_id)
-    consents.record_event(session, user_id=image.user_id, name="image_processed", now=image.processed_at)
+    analytics.record_event(session, user_id=image.user_id, name="image_processed", now=image.processed_at)
     stats.count(session, name=IMAGES_WEB, at=image.processed_at)
     session.add(image)
     try:
@@ -158,7 +158,7 @@ def make_full_resolution(
 
     def keep(key: str | None, rendered: Rendered, units: int) -> None:
         image.full_result_key, image.charged_units = key, units
-        consents.record_event(session, user_id=user_id, name="full_resolution", now=now)
+        analytics.record_event(session, user_id=user_id, name="full_resolution", now=now)
         session.add(image)
 
     payer = removal.Payer(user_id=user_id, channel="web", reference=f"image:{image.id}:full", lane="web")

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from clearbg_app.clock import utcnow
 from clearbg_app.models import ConsentEvent, OutboxMail, User
-from clearbg_app.services import accounts, audit, consents, mail
+from clearbg_app.services import accounts, audit, consents, mail, privacy_choices
 from clearbg_app.services.deletion_lock import is_locked
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.security import InvalidToken, sign, unsign
@@ -184,5 +184,5 @@ def unsubscribe(session: Session, *, token: str, now: datetime | None = None) ->
         if not latest.granted:
             raise NewsError("This link was already used: you no longer get product news.")
         raise NewsError("This link is out of date (you changed your choice since); manage product news in your privacy center.")
-    consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="email", now=now)
+    privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=False, source="email", now=now)
     return user

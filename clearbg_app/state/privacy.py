@@ -11,7 +11,7 @@ import reflex as rx
 from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
 from clearbg_app.models import ExportStatus
-from clearbg_app.services import accounts, billing, consents, credits, exports, images, personal_data
+from clearbg_app.services import accounts, billing, consents, credits, exports, images, personal_data, privacy_choices
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.job_runs import run_job
 from clearbg_app.services.jobs import exports_job, job_name
@@ -122,7 +122,7 @@ class PrivacyState(SessionState):
             return go
         try:
             with session_scope() as session:
-                consents.set_consent(session, user=signed_in.user, purpose=str(purpose), granted=bool(granted), source="privacy_center")
+                privacy_choices.set_consent(session, user=signed_in.user, purpose=str(purpose), granted=bool(granted), source="privacy_center")
         except ServiceError as error:
             self._say(str(error))
             return
@@ -202,7 +202,7 @@ class HistoryState(SessionState):
         if signed_in is None:
             return rx.redirect("/login?next=/history")
         with session_scope() as session:
-            consents.set_consent(session, user=signed_in.user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history")
+            privacy_choices.set_consent(session, user=signed_in.user, purpose=consents.PROCESSING_HISTORY, granted=True, source="history")
         self.notice, self.notice_kind = f"Your images are now kept for {plural(self.days, 'day')}.", "info"
         self._refresh(signed_in)
 

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session
 
 from clearbg_app.db import make_engine
-from clearbg_app.services import accounts, consents
+from clearbg_app.services import accounts, consents, privacy_choices
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.factories import sign_up_confirmed, wait_for_mail
 from tests.mail import link_in
@@ -107,7 +107,7 @@ def test_admin_holds_and_closes_accounts_and_sends_news(page, smtp, app_url, app
         user.email_verified_at = user.created_at
         session.add(user)
         session.commit()
-        consents.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center")
+        privacy_choices.set_consent(session, user=user, purpose=consents.MARKETING_EMAIL, granted=True, source="privacy_center")
         holder["fan"] = str(user.id)
         kid = accounts.sign_up(session, email="kid@example.com", display_name="Kid", password="correct-horse-battery",
                                adult_confirmed=True, policy_accepted=True, ip="127.0.0.1")  # fmt: skip

@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from clearbg_app.api.auth import offer_restore, read_form, redirect, same_origin
-from clearbg_app.api.privacy import PRIVACY_CENTER, deletion_scheduled
+from clearbg_app.api.web.forms import offer_restore, read_form, redirect, same_origin
+from clearbg_app.api.web.privacy import PRIVACY_CENTER, deletion_scheduled
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.http import cookies

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clearbg_app.api.visitor_cookie import request_cookie_header
+from clearbg_app.api.middleware.visitor_cookie import request_cookie_header
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import SESSION_COOKIE, read_cookie

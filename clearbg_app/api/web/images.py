@@ -9,7 +9,7 @@ from pathlib import PurePath
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from clearbg_app.api.auth import signed_in_user
+from clearbg_app.api.deps import signed_in_user
 from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import VISITOR_COOKIE, read_cookie
 from clearbg_app.http.removebg_params import ParameterError, colour, shadow, strength

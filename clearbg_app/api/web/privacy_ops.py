@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from clearbg_app.api.auth import read_form, redirect
+from clearbg_app.api.web.forms import read_form, redirect
 from clearbg_app.db import session_scope
 from clearbg_app.services import news, requests
 from clearbg_app.services.errors import ServiceError

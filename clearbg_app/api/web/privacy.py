@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from clearbg_app.api.auth import form_post, read_form, redirect, signed_in_user, with_password
+from clearbg_app.api.deps import signed_in_user
+from clearbg_app.api.web.forms import form_post, read_form, redirect, with_password
 from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import (
     RESTORE_COOKIE,

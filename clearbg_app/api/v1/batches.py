@@ -1,7 +1,6 @@
 """Batch jobs in the public API: `POST /api/v1.0/batches` (202 and a Location), `GET .../{id}`,
 `GET .../{id}/result.zip`, `DELETE .../{id}` (cancel what has not started), and the webhook signing
-secret. The web page downloads its batches' ZIP through `/api/batches/{id}/result.zip`, and each
-finished image through `/api/batches/{id}/items/{item}/result`, with the session cookie. Every route calls `clearbg_app.services.batches`."""
+secret (the web page's own batch downloads are `api/web/batches.py`). Every route calls `clearbg_app.services.batches`."""
 
 from __future__ import annotations
 
@@ -15,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from clearbg_app.api.auth import signed_in_user
 from clearbg_app.api.body import BodyTooLarge, capped
-from clearbg_app.api.v1 import FORM_TYPES, ApiError, PublicApi, as_api_error, body_limit, decode_b64, json_object, json_text
+from clearbg_app.api.deps import ApiDeps, signed_in_user
+from clearbg_app.api.errors import ApiError, as_api_error
+from clearbg_app.api.v1.params import FORM_TYPES, body_limit, decode_b64, json_object, json_text
 from clearbg_app.db import session_scope
 from clearbg_app.http.removebg_params import ParameterError, removal_options
 from clearbg_app.services import batches
@@ -102,10 +102,10 @@ def zip_response(user_id: uuid.UUID, batch_id: str, headers: dict[str, str] | No
 
 
 class BatchApi:
-    """The batch routes, sharing the public API's key check, rate limiter and URL policy."""
+    """The batch routes, sharing the removal route's key check, rate limiter and URL policy (`deps`)."""
 
-    def __init__(self, api: PublicApi) -> None:
-        self.api = api
+    def __init__(self, deps: ApiDeps) -> None:
+        self.deps = deps
 
     def routes(self) -> list[Route]:
         return [
@@ -114,13 +114,11 @@ class BatchApi:
             Route(BASE + "/{batch_id}", self.cancel, methods=["DELETE"]),
             Route(BASE + "/{batch_id}/result.zip", self.result_zip, methods=["GET"]),
             Route("/api/v1.0/webhook_secret", self.webhook_secret, methods=["GET"]),
-            Route("/api/batches/{batch_id}/result.zip", page_result_zip, methods=["GET"]),
-            Route("/api/batches/{batch_id}/items/{item_id}/result", page_item_result, methods=["GET"]),
         ]
 
     async def _user(self, request: Request) -> tuple:
-        rate = (await self.api._hit_ip(request)).headers()
-        user, key = await self.api._authenticate(request)
+        rate = (await self.deps.hit_ip(request)).headers()
+        user, key = await self.deps.authenticate(request)
         return user, key, rate
 
     async def create(self, request: Request) -> Response:
@@ -129,8 +127,8 @@ class BatchApi:
         try:
             user, key, rate = await self._user(request)
             params, files, sources = await read_batch(request)
-            options = removal_options(params, await self.api._image(params, files, "bg_image"), models=self.api.pool.available_models())
-            decision = await self.api._hit("key", str(key.id), get_settings().api_rate_limit_per_key, max(1, len(sources)))
+            options = removal_options(params, await self.deps.image(params, files, "bg_image"), models=self.deps.pool.available_models())
+            decision = await self.deps.hit("key", str(key.id), get_settings().api_rate_limit_per_key, max(1, len(sources)))
             rate = decision.headers()
             if not decision.allowed:
                 raise ApiError(429, "rate_limit_exceeded", "Rate limit exceeded", "This key used its images for this minute.", rate)
@@ -139,7 +137,7 @@ class BatchApi:
                 with session_scope() as session:
                     batch = batches.create_batch(
                         session, store=get_blob_store(), user_id=user.id, api_key_id=key.id, sources=sources,
-                        options=options, webhook_url=params.get("webhook_url") or None, url_policy=self.api.url_policy,
+                        options=options, webhook_url=params.get("webhook_url") or None, url_policy=self.deps.url_policy,
                     )  # fmt: skip
                     return batches.summary(session, batch=batch)
 
@@ -190,47 +188,3 @@ class BatchApi:
             return error.response(rate)
         secret = await asyncio.to_thread(batches.webhook_secret, user.id)
         return JSONResponse({"data": {"signing_secret": secret, "header": batches.SIGNATURE_HEADER}}, headers={**rate, "Cache-Control": "no-store"})
-
-
-async def page_result_zip(request: Request) -> Response:
-    """The web page's download: the signed-in user's own batch, by session cookie."""
-
-    def respond() -> Response:
-        with session_scope() as session:
-            signed_in = signed_in_user(request, session)
-        if signed_in is None:
-            raise ApiError(404, "not_found", "Not found", "No such batch, or it has expired.")
-        return zip_response(signed_in.user.id, request.path_params["batch_id"])
-
-    try:
-        return await asyncio.to_thread(respond)
-    except Exception as raised:  # noqa: BLE001
-        return as_api_error(raised).response()
-
-
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp", ".zip": "application/zip"}
-
-
-async def page_item_result(request: Request) -> Response:
-    """One finished image of the signed-in user's own batch: a thumbnail, or a download with ?download=1."""
-
-    def respond() -> Response:
-        with session_scope() as session:
-            signed_in = signed_in_user(request, session)
-            if signed_in is None:
-                raise ApiError(404, "not_found", "Not found", "No such image, or it has expired.")
-            data, name = batches.item_result(
-                session, store=get_blob_store(), batch_id=request.path_params["batch_id"],
-                item_id=request.path_params["item_id"], user_id=signed_in.user.id,
-            )  # fmt: skip
-        media_type = MEDIA_TYPES.get(name[name.rfind("."):].lower(), "application/octet-stream")
-        headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
-        if request.query_params.get("download"):
-            ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in name)[-120:]
-            headers["Content-Disposition"] = f'attachment; filename="{ascii_name or "image"}"'
-        return Response(data, media_type=media_type, headers=headers)
-
-    try:
-        return await asyncio.to_thread(respond)
-    except Exception as raised:  # noqa: BLE001
-        return as_api_error(raised).response()

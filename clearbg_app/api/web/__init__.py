@@ -1,0 +1,1 @@
+"""The site's own HTTP routes (form posts, email links, downloads), authenticated by the session cookie."""
