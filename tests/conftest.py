@@ -18,7 +18,7 @@ from sqlmodel import Session
 from starlette.testclient import TestClient
 
 import clearbg_app.models  # noqa: F401 - registers the tables
-from clearbg_app.api import google
+from clearbg_app.api.web import google
 from clearbg_app.db import get_engine
 from clearbg_app.inference import InferenceConfig, InferencePool
 from clearbg_app.models import ProcessedImage, User

@@ -21,9 +21,10 @@ from reflex.istate.data import RouterData
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from clearbg_app.api import build_api, google
-from clearbg_app.api.event_socket import scrubbed_headers
-from clearbg_app.api.v1 import PublicApi
+from clearbg_app.api import build_api
+from clearbg_app.api.deps import ApiDeps
+from clearbg_app.api.middleware.event_socket import scrubbed_headers
+from clearbg_app.api.web import google
 from clearbg_app.db import make_engine
 from clearbg_app.http.cookies import SESSION_COOKIE, VISITOR_COOKIE
 from clearbg_app.http.flash import read_flash
@@ -87,7 +88,7 @@ SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # im
 
 def api_client(pool, **kwargs) -> TestClient:
     limiter = kwargs.pop("limiter", None) or RateLimiter()
-    return TestClient(build_api(PublicApi(pool=pool, limiter=limiter, **kwargs)))
+    return TestClient(build_api(ApiDeps(pool=pool, limiter=limiter, **kwargs)))
 
 
 def post(client, key, files=None, **data):

@@ -14,7 +14,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["PIL", "pillow_heif", "clearbg_app"]):
-    from clearbg_app.api.v1 import decode_b64, json_object, json_text
+    from clearbg_app.api.v1.params import decode_b64, json_object, json_text
     from clearbg_app.http.removebg_params import ParameterError, removal_options
     from clearbg_app.inference.decode import decode_image
     from clearbg_app.inference.errors import ImageDecodeError

@@ -256,7 +256,7 @@ def test_account_page_shows_api_usage(db_url):
 
 
 def test_request_log_attributes_api_calls_to_the_key(client, session, owner, key):
-    from clearbg_app.api.request_log import writer
+    from clearbg_app.api.middleware.request_log import writer
     from clearbg_app.models import ApiKey, RequestLog
 
     give(session, owner, 100)

@@ -12,12 +12,12 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.openapi import PARAMETERS, openapi_document
+from clearbg_app.api.v1.openapi import PARAMETERS, openapi_document
 from clearbg_app.http.removebg_params import removal_options
 from clearbg_app.inference.registry import DEFAULT_MODEL, FAST_MODEL
 
 MODELS = (DEFAULT_MODEL, FAST_MODEL)
-from clearbg_app.api.v1 import PublicApi
+from clearbg_app.api.deps import ApiDeps
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.conftest import SAMPLES
 from tests.factories import balance, give
@@ -43,7 +43,7 @@ def test_the_model_extension_is_documented_and_its_example_accepted():
 
 
 def test_served_docs_are_self_contained(data_dir):
-    client = TestClient(build_api(PublicApi(limiter=RateLimiter())))
+    client = TestClient(build_api(ApiDeps(limiter=RateLimiter())))
     assert client.get("/api/openapi.json").json()["info"]["title"] == "ClearBG API"
     page = client.get("/api/docs")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -60,7 +60,7 @@ def test_docs_page_has_curl_and_python_examples(data_dir):
 
 def test_a_client_written_from_remove_bg_docs_works_unchanged(db_url, session, owner, key, pool, tmp_path):
     give(session, owner, 100)
-    with serve_asgi(build_api(PublicApi(pool=pool, limiter=RateLimiter())), "ClearBG API") as base:
+    with serve_asgi(build_api(ApiDeps(pool=pool, limiter=RateLimiter())), "ClearBG API") as base:
         # remove.bg's Python sample, with only the base URL changed
         response = requests.post(
             f"{base}/api/v1.0/removebg",
@@ -81,11 +81,11 @@ def test_a_client_written_from_remove_bg_docs_works_unchanged(db_url, session, o
 def test_the_docs_curl_example_shows_why_a_call_was_refused(db_url, session, owner, key, pool, tmp_path):
     """The first call of a user without credits: the docs' curl line exits non-zero and leaves the
     JSON explanation where the image would have gone (no silent `-f`)."""
-    from clearbg_app.api.openapi import CURL_EXAMPLE
+    from clearbg_app.api.v1.openapi import CURL_EXAMPLE
 
     photo = tmp_path / "photo.jpg"
     photo.write_bytes((SAMPLES / "images" / "horse.jpg").read_bytes())
-    with serve_asgi(build_api(PublicApi(pool=pool, limiter=RateLimiter())), "ClearBG API") as base:
+    with serve_asgi(build_api(ApiDeps(pool=pool, limiter=RateLimiter())), "ClearBG API") as base:
         command = CURL_EXAMPLE.format(base=base).split("\n#")[0].replace("YOUR_KEY", key).replace("/path/to/photo.jpg", str(photo))
         assert " -f " not in command and "--fail-with-body" in command
         done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -103,7 +103,7 @@ def test_the_docs_tell_of_the_free_allowance(data_dir):
 
 def test_the_example_responses_have_the_real_shapes(db_url, session, owner, key, pool, clock):
     """Each documented example response parses and has the keys the API really answers with."""
-    from clearbg_app.api.openapi import EXAMPLE_RESPONSES
+    from clearbg_app.api.v1.openapi import EXAMPLE_RESPONSES
     from tests.factories import api_client
 
     def body(name: str) -> dict:
@@ -128,12 +128,12 @@ def test_the_example_responses_have_the_real_shapes(db_url, session, owner, key,
 
 
 def test_one_base_url_everywhere(data_dir, monkeypatch):
-    from clearbg_app.api.openapi import docs_html
+    from clearbg_app.api.v1.openapi import docs_html
     from clearbg_app.settings import get_settings
 
     monkeypatch.setenv("CLEARBG_PUBLIC_URL", "https://bg.example.org")
     get_settings.cache_clear()
-    client = TestClient(build_api(PublicApi(limiter=RateLimiter())))
+    client = TestClient(build_api(ApiDeps(limiter=RateLimiter())))
     page = client.get("/api/docs").text  # asked for as http://testserver: still the public URL
     assert "https://bg.example.org/api/v1.0/removebg" in page and "testserver" not in page
     assert client.get("/api/openapi.json").json()["servers"] == [{"url": "https://bg.example.org"}]

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.v1 import PublicApi
+from clearbg_app.api.deps import ApiDeps
 from clearbg_app.db import get_engine
 from clearbg_app.inference import InferenceConfig, InferencePool
 from clearbg_app.models import EntryKind
@@ -24,7 +24,7 @@ from tests.factories import HORSE, verified_user
 
 POOL = InferencePool(InferenceConfig(workers=1, queue_size=8, warm_up=False))
 # The app reads its database and settings per request, so one app object serves every example.
-APP = build_api(PublicApi(pool=POOL, limiter=RateLimiter()))
+APP = build_api(ApiDeps(pool=POOL, limiter=RateLimiter()))
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
 ORIGIN = {"Origin": "http://testserver"}  # the forms' same-origin check passes, so the handlers run
 TEXT = {"type": "string"}

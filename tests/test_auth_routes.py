@@ -12,7 +12,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.request_log import writer
+from clearbg_app.api.middleware.request_log import writer
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.http.flash import read_flash
 from clearbg_app.http.redirects import safe_next

@@ -134,7 +134,7 @@ def test_redirects_and_errors_count_as_failures(client, key, worker, clock, stat
 
 
 def test_the_documented_python_snippet_verifies_our_signatures(monkeypatch):
-    from clearbg_app.api.openapi import WEBHOOK_VERIFY_EXAMPLE, docs_html, openapi_document
+    from clearbg_app.api.v1.openapi import WEBHOOK_VERIFY_EXAMPLE, docs_html, openapi_document
 
     namespace: dict = {}
     exec(WEBHOOK_VERIFY_EXAMPLE, namespace)  # noqa: S102 - the documentation's own code

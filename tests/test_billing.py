@@ -168,7 +168,7 @@ def test_completions_for_unknown_or_mismatched_orders_grant_nothing(session, clo
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_concurrent_deliveries_of_one_event_grant_once(session, clock, stripe_fake):
-    from clearbg_app.api.stripe_webhook import _apply
+    from clearbg_app.services.billing import apply_event
 
     user = verified_user(session, clock)
     _, checkout_id = checkout(session, user)
@@ -178,7 +178,7 @@ def test_concurrent_deliveries_of_one_event_grant_once(session, clock, stripe_fa
 
     def deliver_once():
         start.wait()
-        outcomes.append(_apply(completed))
+        outcomes.append(apply_event(completed))
 
     threads = [threading.Thread(target=deliver_once) for _ in range(8)]
     for thread in threads:

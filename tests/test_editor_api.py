@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clearbg_app.api.openapi import PARAMETERS
+from clearbg_app.api.v1.openapi import PARAMETERS
 from clearbg_app.http.removebg_params import ParameterError, removal_options
 from clearbg_app.inference.render import DEFAULT_SHADOW, Shadow
 from clearbg_app.services import credits

@@ -20,7 +20,7 @@ from sqlmodel import Session, func, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from clearbg_app.api import google
+from clearbg_app.api.web import google
 from clearbg_app.db import get_engine
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.http.redirects import safe_next

@@ -14,8 +14,8 @@ import pytest
 from sqlmodel import select
 
 from clearbg_app.api import build_api
-from clearbg_app.api.openapi import PARAMETERS
-from clearbg_app.api.v1 import PublicApi
+from clearbg_app.api.deps import ApiDeps
+from clearbg_app.api.v1.openapi import PARAMETERS
 from clearbg_app.models import BatchItem, ProcessedImage
 from clearbg_app.services import api_keys, batches, images
 from clearbg_app.services.errors import UploadRejected
@@ -252,7 +252,7 @@ def test_a_client_disconnecting_mid_body_is_not_a_server_error(db_url, session, 
     get_settings.cache_clear()
     user = verified_user(session, clock)
     secret = api_keys.create_key(session, user=user, label="disconnect", now=clock())[1]
-    app = build_api(PublicApi(pool=pool, limiter=RateLimiter(), url_policy=loopback_only))
+    app = build_api(ApiDeps(pool=pool, limiter=RateLimiter(), url_policy=loopback_only))
     headers = {"content-type": content_type, "x-api-key": secret, **ORIGIN, "host": "testserver"}
     sent = asyncio.run(_call(app, path, [first_chunk], headers, disconnect=True))  # an exception here was the 500
     assert (_status(sent) or 400) < 500
@@ -274,7 +274,7 @@ def test_bodies_past_their_cap_are_refused_as_they_arrive(db_url, key, path, con
     from clearbg_app.settings import get_settings
 
     get_settings.cache_clear()
-    app = build_api(PublicApi(limiter=RateLimiter()))
+    app = build_api(ApiDeps(limiter=RateLimiter()))
     headers = {"content-type": content_type, "x-api-key": key, **ORIGIN, "host": "testserver"}
     for declared in (str(cap + 1), "1²", "-1", "1e3"):
         assert _status(asyncio.run(_call(app, path, [], {**headers, "content-length": declared}, disconnect=True))) == 413

@@ -10,8 +10,8 @@ from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from clearbg_app.api import google
-from clearbg_app.api.privacy import privacy_routes
+from clearbg_app.api.web import google
+from clearbg_app.api.web.privacy import privacy_routes
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import AccountDeletion, User
 from clearbg_app.services import accounts

@@ -14,7 +14,7 @@ from reflex.istate.proxy import StateProxy
 from reflex.state import RouterData
 from reflex_base.event.context import EventContext
 
-from clearbg_app.api.event_socket import scrubbed_headers
+from clearbg_app.api.middleware.event_socket import scrubbed_headers
 from clearbg_app.http.cookies import SESSION_COOKIE, VISITOR_COOKIE
 from clearbg_app.inference import InferenceConfig, Job
 from clearbg_app.models import EntryKind

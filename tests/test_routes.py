@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.upload_limit import UploadSizeLimitMiddleware
+from clearbg_app.api.middleware.upload_limit import UploadSizeLimitMiddleware
 from clearbg_app.http.cookies import VISITOR_COOKIE
 from tests.conftest import sample_bytes
 

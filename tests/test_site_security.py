@@ -16,9 +16,9 @@ from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.event_socket import EventSocketScrub
-from clearbg_app.api.headers import PublicApiCors, SecurityHeaders, inline_script_hashes
-from clearbg_app.api.origins import websocket_origin_allowed
+from clearbg_app.api.middleware.event_socket import EventSocketScrub
+from clearbg_app.api.middleware.headers import PublicApiCors, SecurityHeaders, inline_script_hashes
+from clearbg_app.api.middleware.origins import websocket_origin_allowed
 from clearbg_app.http.cookies import SESSION_COOKIE, SESSION_REF, VISITOR_COOKIE, VISITOR_REF
 from clearbg_app.services import images, removal
 from clearbg_app.services.security import sha256_hex

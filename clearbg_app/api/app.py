@@ -10,26 +10,25 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from clearbg_app.api.deps import ApiDeps
+from clearbg_app.api.middleware.event_socket import EventSocketScrub
+from clearbg_app.api.middleware.headers import PublicApiCors, SecurityHeaders
+from clearbg_app.api.middleware.origins import websocket_origin_allowed
+from clearbg_app.api.middleware.request_log import RequestLogMiddleware
+from clearbg_app.api.middleware.upload_limit import UploadSizeLimitMiddleware
+from clearbg_app.api.middleware.visitor_cookie import VisitorCookieMiddleware
+from clearbg_app.api.ops import RequestObservability, ops_routes
+from clearbg_app.api.stripe_webhook import stripe_routes
 from clearbg_app.api.v1.account import account_routes
 from clearbg_app.api.v1.batches import BatchApi
+from clearbg_app.api.v1.openapi import docs_routes
 from clearbg_app.api.v1.removebg import RemoveBg
 from clearbg_app.api.web.auth import auth_routes
 from clearbg_app.api.web.batches import page_batch_routes
 from clearbg_app.api.web.billing import billing_routes
-from clearbg_app.api.middleware.event_socket import EventSocketScrub
 from clearbg_app.api.web.google import google_routes
-from clearbg_app.api.middleware.headers import PublicApiCors, SecurityHeaders
 from clearbg_app.api.web.images import edited_image, image_blob, image_strokes
-from clearbg_app.api.v1.openapi import docs_routes
-from clearbg_app.api.ops import RequestObservability, ops_routes
-from clearbg_app.api.middleware.origins import websocket_origin_allowed
 from clearbg_app.api.web.privacy import privacy_routes
 from clearbg_app.api.web.privacy_ops import privacy_ops_routes
-from clearbg_app.api.middleware.request_log import RequestLogMiddleware
-from clearbg_app.api.stripe_webhook import stripe_routes
-from clearbg_app.api.middleware.upload_limit import UploadSizeLimitMiddleware
-from clearbg_app.api.deps import ApiDeps
-from clearbg_app.api.middleware.visitor_cookie import VisitorCookieMiddleware
 
 
 def build_api(deps: ApiDeps | None = None) -> Starlette:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 
 import stripe
-from sqlalchemy.exc import IntegrityError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from clearbg_app.api.body import BodyTooLarge, read_body
-from clearbg_app.db import session_scope
-from clearbg_app.models import StripeEvent
 from clearbg_app.services import billing
-from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -31,18 +26,6 @@ def _signed(payload: bytes, signature: str | None) -> bool:
     except (UnicodeDecodeError, stripe.SignatureVerificationError):
         return False
     return True
-
-
-def _apply(event: dict) -> str:
-    """Handle the event in its own transaction; a concurrent delivery of the same id is a duplicate."""
-    try:
-        with session_scope() as session:
-            return billing.handle_event(session, event=event)
-    except IntegrityError:
-        with session_scope() as session:
-            if session.get(StripeEvent, event["id"]) is not None:
-                return "duplicate"
-        raise
 
 
 async def stripe_webhook(request: Request) -> Response:
@@ -64,7 +47,7 @@ async def stripe_webhook(request: Request) -> Response:
     except billing.MalformedEvent as malformed:
         log.warning("stripe webhook refused: a signed but malformed event: %s", malformed)
         return PlainTextResponse(f"Malformed event: {malformed}", status_code=400)
-    outcome = await asyncio.to_thread(_apply, event)
+    outcome = await asyncio.to_thread(billing.apply_event, event)
     log.info("stripe event %s (%s): %s", event["id"], event["type"], outcome)
     return JSONResponse({"received": True, "outcome": outcome})
 

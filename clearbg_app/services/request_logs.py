@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.models import AuthSession, RequestLog
@@ -36,3 +37,11 @@ def truncate_ips(session: Session, *, clock: Clock = utcnow) -> int:
     sessions = session.exec(update(AuthSession).where(ended, col(AuthSession.ip_prefix) != "").values(ip_prefix=""))
     session.commit()
     return (logs.rowcount or 0) + (sessions.rowcount or 0)
+
+
+def session_owners(session: Session, *, token_hashes: set[str]) -> dict[str, uuid.UUID]:
+    """The user behind each session-token hash that names a session (requests logged by cookie)."""
+    if not token_hashes:
+        return {}
+    rows = session.exec(select(AuthSession.token_hash, AuthSession.user_id).where(col(AuthSession.token_hash).in_(token_hashes))).all()
+    return dict(rows)

@@ -10,14 +10,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearbg_app.api.middleware.visitor_cookie import request_cookie_header
 from clearbg_app.clock import utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import SESSION_COOKIE, read_cookie
-from clearbg_app.models import AuthSession, RequestLog
+from clearbg_app.models import RequestLog
 from clearbg_app.services import request_logs
 from clearbg_app.services.security import coarse_user_agent, ip_prefix, sha256_hex
 
@@ -90,11 +89,7 @@ class RequestLogWriter:
         try:
             with self._lock, session_scope() as session:
                 hashes = {entry.session_token_hash for entry in entries if entry.session_token_hash}
-                owners = dict(
-                    session.exec(
-                        select(AuthSession.token_hash, AuthSession.user_id).where(AuthSession.token_hash.in_(hashes))
-                    ).all()
-                ) if hashes else {}
+                owners = request_logs.session_owners(session, token_hashes=hashes)
                 request_logs.record(
                     session,
                     [

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from clearbg_app.api.body import BodyTooLarge, capped
-from clearbg_app.api.deps import ApiDeps, signed_in_user
+from clearbg_app.api.deps import ApiDeps
 from clearbg_app.api.errors import ApiError, as_api_error
 from clearbg_app.api.v1.params import FORM_TYPES, body_limit, decode_b64, json_object, json_text
 from clearbg_app.db import session_scope

@@ -4,22 +4,18 @@ Whatever hashes or checks a password runs in the password lane, off the event lo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-from urllib.parse import urlencode
+from collections.abc import Callable
 
 from sqlmodel import Session
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from clearbg_app.api.deps import signed_in_user
-from clearbg_app.api.web.forms import offer_restore, read_form, redirect, with_password, form_post
+from clearbg_app.api.web.forms import form_post, offer_restore, read_form, redirect, with_password
 from clearbg_app.db import session_scope
 from clearbg_app.http.cookies import (
     RESET_COOKIE,
-    RESTORE_COOKIE,
     clear_link_cookie,
     clear_session_cookie,
     client_ip,
@@ -28,10 +24,9 @@ from clearbg_app.http.cookies import (
     set_link_cookie,
     set_session_cookie,
 )
-from clearbg_app.http.flash import flash
 from clearbg_app.http.redirects import safe_next
-from clearbg_app.services import accounts, credits, security
-from clearbg_app.services.deletion_lock import CANCEL_MINUTES, DeletionPending
+from clearbg_app.services import accounts, credits
+from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.settings import get_settings
 
