@@ -14,7 +14,7 @@ from sqlmodel import func, select
 from starlette.testclient import TestClient
 
 from clearbg_app.api import build_api
-from clearbg_app.api.v1 import PublicApi
+from clearbg_app.api.deps import ApiDeps
 from clearbg_app.clock import as_utc
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.http.flash import read_flash
@@ -38,7 +38,7 @@ from clearbg_app.services.accounts import AccountSuspended
 from clearbg_app.services.admin import AdminError
 from clearbg_app.services.subprocessors import SubprocessorError, SubprocessorFields
 from clearbg_app.state.admin import AdminState, AuditLogState
-from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState
+from clearbg_app.state.admin_policies import AdminPoliciesState, AdminSubprocessorsState
 from tests.factories import PASSWORD, sign_up, state_for, verified_user
 
 ADMIN_STATES = (AdminState, AuditLogState, AdminPoliciesState, AdminSubprocessorsState)
@@ -295,7 +295,7 @@ def test_a_suspended_account_cannot_sign_in_use_sessions_or_keys(session, clock,
         api_keys.authenticate_key(session, secret=secret, now=clock())
     pool = InferencePool(InferenceConfig(workers=1, queue_size=1, warm_up=False))
     try:
-        client = TestClient(build_api(PublicApi(pool=pool)))
+        client = TestClient(build_api(ApiDeps(pool=pool)))
         answer = client.get("/api/v1.0/account", headers={"X-Api-Key": secret})
     finally:
         pool.close()

@@ -12,7 +12,8 @@ from clearbg_app.services import accounts, deletion, policies, subprocessors
 from clearbg_app.services.jobs import anonymize_accounts_job
 from clearbg_app.settings import get_settings
 from clearbg_app.state.admin import AdminState, AuditLogState
-from clearbg_app.state.policies import AdminPoliciesState, SubprocessorsState
+from clearbg_app.state.admin_policies import AdminPoliciesState
+from clearbg_app.state.policies import SubprocessorsState
 from tests.factories import state_for
 from tests.privacy_helpers import PASSWORD, new_user
 

@@ -9,7 +9,7 @@ from clearbg_app.components.tables import rows_table
 from clearbg_app.pages.admin import admin_page
 from clearbg_app.pages.route import route
 from clearbg_app.services.subprocessors import FEATURES
-from clearbg_app.state.policies import AdminPoliciesState, AdminSubprocessorsState
+from clearbg_app.state.admin_policies import AdminPoliciesState, AdminSubprocessorsState
 
 S = AdminPoliciesState
 EFFECTIVE_HELP = (

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from clearbg_app.clock import utcnow
-from clearbg_app.models import AuditEvent, User
+from clearbg_app.models import AccountDeletion, AuditEvent, User
 
 
 def record(
@@ -46,3 +46,13 @@ def events_page(session: Session, *, page: int, per_page: int = 50, action: str 
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(AuditEvent.at).desc()).offset(max(page - 1, 0) * per_page).limit(per_page)).all()
     return list(rows), total
+
+
+def live_emails(session: Session, *, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The email of each account in `user_ids` that still exists and is not erased (anonymized)."""
+    if not user_ids:
+        return {}
+    erased = set(session.exec(select(AccountDeletion.user_id).where(col(AccountDeletion.user_id).in_(user_ids),
+                                                                   col(AccountDeletion.completed_at).is_not(None))).all())  # fmt: skip
+    rows = session.exec(select(User.id, User.email).where(col(User.id).in_(user_ids))).all()
+    return {user_id: email for user_id, email in rows if user_id not in erased}

@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 
 import reflex as rx
-from sqlmodel import col, select
+from sqlmodel import Session
 
 from clearbg_app.db import session_scope
-from clearbg_app.models import AccountDeletion, User
+from clearbg_app.models import User
 from clearbg_app.services import admin as admin_service, audit, credits, deletion, holds
 from clearbg_app.services.deletion_lock import completed_deletion, pending_deletion
 from clearbg_app.services.errors import ServiceError
@@ -23,6 +25,7 @@ from clearbg_app.state.display import parse_uuid, when
 from clearbg_app.storage import get_blob_store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 AUDIT_PER_PAGE = 25
 
 
@@ -45,6 +48,19 @@ class AdminBase(SessionState):
         self.forbidden = True
         self._forget()
         return None
+
+    def _as_admin(self, where: str, work: Callable[[Session, User], T]) -> tuple[bool, T | None]:
+        """The admin guard: check the role (a refusal is audited), run `work(session, admin)` in its
+        own session and say a service error in the notice line. (True, its result) when it ran."""
+        admin = self._admin(where)
+        if admin is None:
+            return False, None
+        try:
+            with session_scope() as session:
+                return True, work(session, admin)
+        except ServiceError as error:
+            self._say(str(error))
+            return False, None
 
     def _forget(self) -> None:
         """Drop whatever admin data the state holds (subclasses clear their own)."""
@@ -325,10 +341,7 @@ class AuditLogState(AdminBase):
             account_ids = {row.actor_id for row in rows if row.actor_id} | {
                 target for row in rows if row.target_type in ("user", "account") and (target := parse_uuid(row.target_id))
             }
-            erased = set(session.exec(select(AccountDeletion.user_id).where(col(AccountDeletion.user_id).in_(account_ids),
-                                                                           col(AccountDeletion.completed_at).is_not(None))).all())  # fmt: skip
-            emails = {user_id: email for user_id, email in session.exec(select(User.id, User.email).where(col(User.id).in_(account_ids))).all()
-                      if user_id not in erased} if account_ids else {}  # fmt: skip
+            emails = audit.live_emails(session, user_ids=account_ids)
 
         def account(user_id: uuid.UUID | None, fallback: str) -> str:
             """Live accounts by email; erased (anonymized) ones only by id."""
