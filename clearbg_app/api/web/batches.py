@@ -4,6 +4,7 @@ and each finished image through `/api/batches/{id}/items/{item}/result`, the sig
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,20 +18,30 @@ from clearbg_app.services import batches
 from clearbg_app.storage import get_blob_store
 
 
+def _owner_or_404(request: Request, session, what: str):
+    signed_in = signed_in_user(request, session)
+    if signed_in is None:
+        raise ApiError(404, "not_found", "Not found", f"No such {what}, or it has expired.")
+    return signed_in.user.id
+
+
+async def _answer(respond: Callable[[], Response]) -> Response:
+    """`respond()` off the event loop; domain errors in remove.bg's shape."""
+    try:
+        return await asyncio.to_thread(respond)
+    except Exception as raised:  # noqa: BLE001 - domain errors become API errors; others propagate
+        return as_api_error(raised).response()
+
+
 async def page_result_zip(request: Request) -> Response:
     """The web page's download: the signed-in user's own batch, by session cookie."""
 
     def respond() -> Response:
         with session_scope() as session:
-            signed_in = signed_in_user(request, session)
-        if signed_in is None:
-            raise ApiError(404, "not_found", "Not found", "No such batch, or it has expired.")
-        return zip_response(signed_in.user.id, request.path_params["batch_id"])
+            user_id = _owner_or_404(request, session, "batch")
+        return zip_response(user_id, request.path_params["batch_id"])
 
-    try:
-        return await asyncio.to_thread(respond)
-    except Exception as raised:  # noqa: BLE001
-        return as_api_error(raised).response()
+    return await _answer(respond)
 
 
 MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp", ".zip": "application/zip"}
@@ -41,12 +52,9 @@ async def page_item_result(request: Request) -> Response:
 
     def respond() -> Response:
         with session_scope() as session:
-            signed_in = signed_in_user(request, session)
-            if signed_in is None:
-                raise ApiError(404, "not_found", "Not found", "No such image, or it has expired.")
             data, name = batches.item_result(
                 session, store=get_blob_store(), batch_id=request.path_params["batch_id"],
-                item_id=request.path_params["item_id"], user_id=signed_in.user.id,
+                item_id=request.path_params["item_id"], user_id=_owner_or_404(request, session, "image"),
             )  # fmt: skip
         media_type = MEDIA_TYPES.get(name[name.rfind("."):].lower(), "application/octet-stream")
         headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
@@ -55,10 +63,7 @@ async def page_item_result(request: Request) -> Response:
             headers["Content-Disposition"] = f'attachment; filename="{ascii_name or "image"}"'
         return Response(data, media_type=media_type, headers=headers)
 
-    try:
-        return await asyncio.to_thread(respond)
-    except Exception as raised:  # noqa: BLE001
-        return as_api_error(raised).response()
+    return await _answer(respond)
 
 
 def page_batch_routes() -> list[Route]:
