@@ -118,8 +118,8 @@ def test_the_audit_log_names_live_accounts_by_email_and_erased_ones_by_id(sessio
     assert anonymize_accounts_job(clock=clock)["accounts_anonymized"] == 1
     log = state_for(AuditLogState, cookie)
     log.load()
-    targets = [event["target"] for event in log.events if event["action"] == "credits.adjusted"]
+    targets = [event.target for event in log.events if event.action == "credits.adjusted"]
     assert sorted(targets) == sorted(["user live@example.com", f"user erased account {gone.id}"])
-    assert {event["who"] for event in log.events if event["action"] == "credits.adjusted"} == {"ops@example.com"}
-    assert [e["who"] for e in log.events if e["action"] == "account.deletion_requested"] == [f"erased account {gone.id}"]
+    assert {event.who for event in log.events if event.action == "credits.adjusted"} == {"ops@example.com"}
+    assert [e.who for e in log.events if e.action == "account.deletion_requested"] == [f"erased account {gone.id}"]
     assert "gone@example.com" not in repr(log.events) and "deleted.invalid" not in repr(log.events)

@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TypeVar
 
@@ -324,10 +325,23 @@ def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
 
 
+@dataclass(frozen=True)
+class AuditRow:
+    """One line of the audit log as the page shows it."""
+
+    at: str
+    who: str
+    kind: str
+    action: str
+    target: str
+    before: str
+    after: str
+
+
 class AuditLogState(AdminBase):
     """`/admin/audit`: every admin action and refused attempt, newest first."""
 
-    events: list[dict[str, str]] = []
+    events: list[AuditRow] = []
     audit_page: int = 1
     audit_pages: int = 1
     total: int = 0
@@ -350,16 +364,16 @@ class AuditLogState(AdminBase):
         self.total, self.audit_page = total, page
         self.audit_pages = max(1, -(-total // AUDIT_PER_PAGE))
         self.events = [
-            {
-                "at": when(row.at, "never"),
-                "who": account(row.actor_id, row.actor_kind),
-                "kind": row.actor_kind,
-                "action": row.action,
-                "target": (f"{row.target_type} {account(target, row.target_id)}" if row.target_type in ("user", "account")
-                           and (target := parse_uuid(row.target_id)) else f"{row.target_type} {row.target_id}").strip(),  # fmt: skip
-                "before": _json(row.before),
-                "after": _json(row.after),
-            }
+            AuditRow(
+                at=when(row.at, "never"),
+                who=account(row.actor_id, row.actor_kind),
+                kind=row.actor_kind,
+                action=row.action,
+                target=(f"{row.target_type} {account(target, row.target_id)}" if row.target_type in ("user", "account")
+                        and (target := parse_uuid(row.target_id)) else f"{row.target_type} {row.target_id}").strip(),  # fmt: skip
+                before=_json(row.before),
+                after=_json(row.after),
+            )
             for row in rows
         ]
 
