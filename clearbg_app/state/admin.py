@@ -70,15 +70,53 @@ class AdminBase(SessionState):
         self.admin_notice, self.admin_notice_kind = message, kind
 
 
+@dataclass(frozen=True)
+class JobRow:
+    """A scheduled job's health on the dashboard."""
+
+    name: str
+    every: str
+    status: str
+    alarming: str  # "yes" when it failed or is overdue
+    started: str
+    finished: str
+    counts: str
+    error: str
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """An account found by the user lookup."""
+
+    id: str
+    email: str
+    name: str
+    role: str
+    verified: str
+    status: str
+    created: str
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One credit ledger entry of the open account."""
+
+    at: str
+    kind: str
+    amount: str
+    balance: str
+    reason: str
+
+
 class AdminState(AdminBase):
     """`/admin`: the dashboard and the user lookup."""
 
     stats: dict[str, str] = {}
-    jobs: list[dict[str, str]] = []
+    jobs: list[JobRow] = []
     query: str = ""
-    users: list[dict[str, str]] = []
+    users: list[UserRow] = []
     account: dict[str, str] = {}
-    ledger: list[dict[str, str]] = []
+    ledger: list[LedgerRow] = []
     grant_notice: str = ""  # shown beside the grant form
     grant_notice_kind: str = ""
     confirming_suspension: bool = False  # the confirmation dialog is open
@@ -114,16 +152,16 @@ class AdminState(AdminBase):
             "requests_overdue": str(found.requests_overdue),
         }
         self.jobs = [
-            {
-                "name": job.name,
-                "every": f"{job.interval_seconds // 60} min" if job.interval_seconds else "-",
-                "status": job.status + (" (overdue)" if job.overdue else ""),
-                "alarming": "yes" if job.alarming else "",
-                "started": when(job.started_at, "never"),
-                "finished": when(job.finished_at, "never"),
-                "counts": ", ".join(f"{key} {value}" for key, value in job.counts.items()) or "-",
-                "error": job.error[:300],
-            }
+            JobRow(
+                name=job.name,
+                every=f"{job.interval_seconds // 60} min" if job.interval_seconds else "-",
+                status=job.status + (" (overdue)" if job.overdue else ""),
+                alarming="yes" if job.alarming else "",
+                started=when(job.started_at, "never"),
+                finished=when(job.finished_at, "never"),
+                counts=", ".join(f"{key} {value}" for key, value in job.counts.items()) or "-",
+                error=job.error[:300],
+            )
             for job in found.jobs
         ]
 
@@ -131,15 +169,15 @@ class AdminState(AdminBase):
         with session_scope() as session:
             found = admin_service.find_users(session, admin=admin, query=query)
         self.users = [
-            {
-                "id": str(user.id),
-                "email": user.email,
-                "name": user.display_name,
-                "role": user.role,
-                "verified": "yes" if user.is_verified else "no",
-                "status": "suspended" if user.suspended_at else "active",
-                "created": when(user.created_at, "never"),
-            }
+            UserRow(
+                id=str(user.id),
+                email=user.email,
+                name=user.display_name,
+                role=user.role,
+                verified="yes" if user.is_verified else "no",
+                status="suspended" if user.suspended_at else "active",
+                created=when(user.created_at, "never"),
+            )
             for user in found
         ]
 
@@ -181,13 +219,13 @@ class AdminState(AdminBase):
                                                      else f"scheduled for {when(pending.purge_after, 'never')}" if pending else ""),
         }
         self.ledger = [
-            {
-                "at": when(entry.created_at, "never"),
-                "kind": entry.kind,
-                "amount": credits.format_credits(entry.amount_units),
-                "balance": credits.format_credits(entry.balance_after_units),
-                "reason": entry.reason,
-            }
+            LedgerRow(
+                at=when(entry.created_at, "never"),
+                kind=entry.kind,
+                amount=credits.format_credits(entry.amount_units),
+                balance=credits.format_credits(entry.balance_after_units),
+                reason=entry.reason,
+            )
             for entry in view.ledger
         ]
 

@@ -3,6 +3,8 @@ handler starts with `_admin()` (the role checked on the server, refusals audited
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import reflex as rx
 
 from clearbg_app.db import session_scope
@@ -16,11 +18,34 @@ from clearbg_app.storage import get_blob_store
 FILTERS = {"open": "Open", "all": "All", **{status.value: requests.STATUS_LABELS[status] for status in requests.QUEUE_STATUSES}}
 
 
+@dataclass(frozen=True)
+class RequestRow:
+    """A privacy request in the queue."""
+
+    id: str
+    ref: str
+    kind: str
+    email: str
+    account: str
+    status: str
+    received: str
+    due: str
+    overdue: str  # "yes" past its due date
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    """A reply sent to the person who asked."""
+
+    at: str
+    body: str
+
+
 class AdminRequestsState(AdminBase):
     status_filter: str = "open"
-    rows: list[dict[str, str]] = []
+    rows: list[RequestRow] = []
     current: dict[str, str] = {}
-    replies: list[dict[str, str]] = []
+    replies: list[ReplyRow] = []
 
     def _forget(self) -> None:
         self.rows, self.current, self.replies = [], {}, []
@@ -29,17 +54,17 @@ class AdminRequestsState(AdminBase):
         with session_scope() as session:
             found = requests.queue(session, admin=admin, status=self.status_filter)
         self.rows = [
-            {
-                "id": str(row.request.id),
-                "ref": str(row.request.id)[:8],
-                "kind": requests.KINDS[row.request.kind],
-                "email": row.request.email,
-                "account": row.account_email or "no account",
-                "status": requests.STATUS_LABELS[row.request.status],
-                "received": when(row.request.confirmed_at, 'never'),
-                "due": when(row.request.due_at, 'never'),
-                "overdue": "yes" if row.overdue else "",
-            }
+            RequestRow(
+                id=str(row.request.id),
+                ref=str(row.request.id)[:8],
+                kind=requests.KINDS[row.request.kind],
+                email=row.request.email,
+                account=row.account_email or "no account",
+                status=requests.STATUS_LABELS[row.request.status],
+                received=when(row.request.confirmed_at, 'never'),
+                due=when(row.request.due_at, 'never'),
+                overdue="yes" if row.overdue else "",
+            )
             for row in found
         ]
 
@@ -54,7 +79,7 @@ class AdminRequestsState(AdminBase):
             "status": request.status, "status_label": requests.STATUS_LABELS[request.status],
             "received": when(request.confirmed_at, 'never'), "due": when(request.due_at, 'never'), "refusal": request.refusal_reason,
         }  # fmt: skip
-        self.replies = [{"at": when(answer.at, 'never'), "body": answer.body} for answer in answers]
+        self.replies = [ReplyRow(at=when(answer.at, "never"), body=answer.body) for answer in answers]
 
     @rx.event
     def load(self):

@@ -127,7 +127,7 @@ def test_the_same_events_work_for_an_admin(session, clock):
     state.load()
     assert not state.forbidden and state.stats["users_total"] == "2"
     state.search({"query": "ADA@"})
-    assert [row["email"] for row in state.users] == ["ada@example.com"]
+    assert [row.email for row in state.users] == ["ada@example.com"]
     state.open_account(str(user.id))
     state.adjust_credits({"amount": "5", "reason": "Goodwill"})
     assert state.account["balance"] == "5" and state.grant_notice_kind == "info" and "Granted 5 credits" in state.grant_notice

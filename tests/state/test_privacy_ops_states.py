@@ -78,13 +78,13 @@ def test_an_admin_works_the_queue_holds_and_news_through_the_states(session, clo
 
     queue = state_for(AdminRequestsState, cookie)
     queue.load()
-    assert [row["email"] for row in queue.rows] == ["asker@example.com"] and queue.rows[0]["account"] == "asker@example.com"
+    assert [row.email for row in queue.rows] == ["asker@example.com"] and queue.rows[0].account == "asker@example.com"
     queue.open_request(str(request.id))
     assert queue.current["message"] == "Please delete my account." and queue.current["account_id"] == str(person.id)
     queue.set_status({"status": "refused", "reason": ""})
     assert "Say why" in queue.admin_notice and queue.current["status"] == "new"
     queue.reply({"body": "We are on it."})
-    assert queue.admin_notice_kind == "info" and [r["body"] for r in queue.replies] == ["We are on it."]
+    assert queue.admin_notice_kind == "info" and [r.body for r in queue.replies] == ["We are on it."]
     queue.run_deletion({})
     assert "Tick the box" in queue.admin_notice
     queue.run_deletion({"confirm": "on"})
@@ -114,7 +114,7 @@ def test_an_admin_works_the_queue_holds_and_news_through_the_states(session, clo
     assert "<strong>Batch</strong>" in composer.preview_html and composer.preview_recipients == 0  # the person's account is locked
     audit = state_for(AuditLogState, cookie)
     audit.load()
-    assert {"legal_hold.placed", "legal_hold.lifted", "account.minor_flagged", "privacy_request.replied"} <= {e["action"] for e in audit.events}
+    assert {"legal_hold.placed", "legal_hold.lifted", "account.minor_flagged", "privacy_request.replied"} <= {e.action for e in audit.events}
 
 
 def test_the_contact_state_sends_a_confirmation_and_keeps_nothing_typed(session, clock, data_dir):
