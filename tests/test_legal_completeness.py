@@ -50,9 +50,9 @@ def test_subprocessors_are_marked_in_use_from_the_configuration(session, clock, 
     assert subprocessors.in_use(rows["Hosting provider (to be named by the operator)"])
     public = state_for(SubprocessorsState)
     public.load()
-    notes = {row["name"]: row["use_note"] for row in public.active_subprocessors}
+    notes = {row.name: row.use_note for row in public.active_subprocessors}
     assert notes["Google"] == "not in use: Google sign-in is off on this site" and notes["Stripe"].startswith("not in use")
-    assert public.active_subprocessors[0]["in_use"] == "yes" and public.active_subprocessors[-1]["in_use"] == ""  # in use first
+    assert public.active_subprocessors[0].in_use == "yes" and public.active_subprocessors[-1].in_use == ""  # in use first
 
     monkeypatch.setenv("CLEARBG_GOOGLE_CLIENT_ID", "client")
     monkeypatch.setenv("CLEARBG_GOOGLE_CLIENT_SECRET", "secret")
@@ -61,7 +61,7 @@ def test_subprocessors_are_marked_in_use_from_the_configuration(session, clock, 
     monkeypatch.setenv("CLEARBG_SMTP_HOST", "127.0.0.1")
     get_settings.cache_clear()
     public.load()
-    assert all(row["in_use"] == "yes" and row["use_note"] == "in use" for row in public.active_subprocessors)
+    assert all(row.in_use == "yes" and row.use_note == "in use" for row in public.active_subprocessors)
 
 
 def test_a_bad_feature_for_a_subprocessor_is_refused(session, clock):

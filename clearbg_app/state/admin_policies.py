@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 
 import reflex as rx
@@ -16,7 +17,7 @@ from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.subprocessors import SubprocessorFields
 from clearbg_app.state.admin import AdminBase
 from clearbg_app.state.display import parse_uuid
-from clearbg_app.state.policies import subprocessor_row, version_row
+from clearbg_app.state.policies import SubprocessorRow, VersionRow, subprocessor_row, version_row
 
 
 def _date_field(raw: str) -> datetime | None:
@@ -34,7 +35,7 @@ class AdminPoliciesState(AdminBase):
     """`/admin/policies`: versions of both documents; a draft editor with preview, publish and discard.
     The editor keeps the revision it loaded: saving over someone else's newer save is refused."""
 
-    policy_versions: list[dict[str, str]] = []
+    policy_versions: list[VersionRow] = []
     edit_id: str = ""
     edit_kind: str = "privacy"
     edit_label: str = ""
@@ -57,7 +58,7 @@ class AdminPoliciesState(AdminBase):
         now = utcnow()
         with session_scope() as session:
             self.policy_versions = [
-                {**version_row(version, now), "title": policies.TITLES[version.kind]}
+                replace(version_row(version, now), title=policies.TITLES[version.kind])
                 for kind in POLICY_KINDS
                 for version in policies.all_versions(session, kind=kind)
             ]
@@ -199,7 +200,7 @@ class AdminPoliciesState(AdminBase):
 class AdminSubprocessorsState(AdminBase):
     """`/admin/subprocessors`: add, edit and retire entries (each change audited)."""
 
-    entries: list[dict[str, str]] = []
+    entries: list[SubprocessorRow] = []
     sp_editing: bool = False
     sp: dict[str, str] = {}
     sp_key: int = 0
@@ -222,7 +223,7 @@ class AdminSubprocessorsState(AdminBase):
     def start_edit(self, entry_id: str):
         if self._admin("edit subprocessor") is None:
             return
-        self.sp = next((row for row in self.entries if row["id"] == entry_id), {}) if entry_id else {}
+        self.sp = next((asdict(row) for row in self.entries if row.id == entry_id), {}) if entry_id else {}
         self.sp_editing, self.sp_key = True, self.sp_key + 1
 
     @rx.event

@@ -3,6 +3,7 @@ editors are `state/admin_policies.py`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import reflex as rx
@@ -21,22 +22,39 @@ def day(moment) -> str:
     return f"{as_utc(moment):%d %B %Y}".lstrip("0") if moment else ""
 
 
-def version_row(version: PolicyVersion, now: datetime) -> dict[str, str]:
+@dataclass(frozen=True)
+class VersionRow:
+    """A policy version in a list: the public version lists, the banner's notices, the admin editor."""
+
+    id: str
+    kind: str
+    label: str
+    status: str
+    when: str
+    summary: str
+    material: str  # "material change" or ""
+    href: str
+    title: str = ""  # the document's title (the admin list)
+    doc: str = ""  # the document, in a sentence (the banner)
+    path: str = ""  # the document's page (the banner)
+
+
+def version_row(version: PolicyVersion, now: datetime) -> VersionRow:
     effective = as_utc(version.effective_at)
     if not version.is_published:
         when = f"planned for {day(effective)}" if effective > now else "takes effect when published"
     else:
         when = f"{'in effect since' if effective <= now else 'takes effect on'} {day(effective)}"
-    return {
-        "id": str(version.id),
-        "kind": version.kind,
-        "label": version.label,
-        "status": version.status,
-        "when": when,
-        "summary": version.summary,
-        "material": "material change" if version.material else "",
-        "href": f"{policies.PATHS[version.kind]}/versions/{version.label}",
-    }
+    return VersionRow(
+        id=str(version.id),
+        kind=version.kind,
+        label=version.label,
+        status=version.status,
+        when=when,
+        summary=version.summary,
+        material="material change" if version.material else "",
+        href=f"{policies.PATHS[version.kind]}/versions/{version.label}",
+    )
 
 
 class LegalState(SessionState):
@@ -51,7 +69,7 @@ class LegalState(SessionState):
     doc_is_current: bool = True
     versions_href: str = ""
     current_href: str = ""
-    versions: list[dict[str, str]] = []
+    versions: list[VersionRow] = []
 
     @rx.event
     def load(self):
@@ -73,7 +91,7 @@ class LegalState(SessionState):
             return
         self.doc_missing = ""
         self.doc_label, self.doc_summary = shown.label, shown.summary
-        self.doc_when = version_row(shown, now)["when"]
+        self.doc_when = version_row(shown, now).when
         self.doc_is_current = current is not None and shown.id == current.id
         self.doc_html = policies.render_markdown(shown.body)
 
@@ -81,14 +99,14 @@ class LegalState(SessionState):
 class PolicyBannerState(SessionState):
     """Material changes in effect that the signed-in user has not acknowledged yet."""
 
-    notices: list[dict[str, str]] = []
+    notices: list[VersionRow] = []
 
     def _refresh(self, user) -> None:
         now = utcnow()
         with session_scope() as session:
             pending = policies.pending_notices(session, user=user, now=now) if user else []
         self.notices = [
-            {**version_row(version, now), "doc": policies.TITLES[version.kind].lower(), "path": policies.PATHS[version.kind]}
+            replace(version_row(version, now), doc=policies.TITLES[version.kind].lower(), path=policies.PATHS[version.kind])
             for version in pending
         ]
 
@@ -112,30 +130,50 @@ class PolicyBannerState(SessionState):
 # Subprocessors --------------------------------------------------------------------------------------------
 
 
-def subprocessor_row(row: Subprocessor) -> dict[str, str]:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "purpose": row.purpose,
-        "data_categories": row.data_categories,
-        "location": row.location,
-        "transfer_safeguard": row.transfer_safeguard,
-        "dpa_url": row.dpa_url,
-        "active_since": row.active_since.isoformat(),
-        "active_until": row.active_until.isoformat() if row.active_until else "",
-        "placeholder": "yes" if row.placeholder else "",
-        "changed": day(row.updated_at),
-        "used_for": row.used_for,
-        "in_use": "yes" if subprocessors.in_use(row) else "",
-        "use_note": subprocessors.use_note(row),
-    }
+@dataclass(frozen=True)
+class SubprocessorRow:
+    """A subprocessor as the public list and the admin editor show it."""
+
+    id: str
+    name: str
+    purpose: str
+    data_categories: str
+    location: str
+    transfer_safeguard: str
+    dpa_url: str
+    active_since: str
+    active_until: str
+    placeholder: str  # "yes" for an example entry the operator has not replaced
+    changed: str
+    used_for: str
+    in_use: str  # "yes" when the feature it serves is on
+    use_note: str
+
+
+def subprocessor_row(row: Subprocessor) -> SubprocessorRow:
+    return SubprocessorRow(
+        id=str(row.id),
+        name=row.name,
+        purpose=row.purpose,
+        data_categories=row.data_categories,
+        location=row.location,
+        transfer_safeguard=row.transfer_safeguard,
+        dpa_url=row.dpa_url,
+        active_since=row.active_since.isoformat(),
+        active_until=row.active_until.isoformat() if row.active_until else "",
+        placeholder="yes" if row.placeholder else "",
+        changed=day(row.updated_at),
+        used_for=row.used_for,
+        in_use="yes" if subprocessors.in_use(row) else "",
+        use_note=subprocessors.use_note(row),
+    )
 
 
 class SubprocessorsState(SessionState):
     """`/subprocessors`: who processes personal data for the operator, and recent changes."""
 
-    active_subprocessors: list[dict[str, str]] = []
-    retired_subprocessors: list[dict[str, str]] = []
+    active_subprocessors: list[SubprocessorRow] = []
+    retired_subprocessors: list[SubprocessorRow] = []
     list_changed: str = ""
 
     @rx.event
