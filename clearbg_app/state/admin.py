@@ -63,6 +63,25 @@ class AdminBase(SessionState):
             self._say(str(error))
             return False, None
 
+    def _act_on(self, where: str, target: uuid.UUID | None, missing: str, action, *, errors: tuple = (ServiceError,)) -> User | None:
+        """The guard for an action on the open record: check the role, say `missing` without a record,
+        run `action(session, admin, target)` and say its message or the error. Returns the admin, for
+        the caller to show the record again (None when refused or without a record)."""
+        admin = self._admin(where)
+        if admin is None:
+            return None
+        if target is None:
+            self._say(missing)
+            return None
+        try:
+            with session_scope() as session:
+                message = action(session, admin, target)
+        except errors as error:
+            self._say(str(error))
+        else:
+            self._say(message, "info")
+        return admin
+
     def _forget(self) -> None:
         """Drop whatever admin data the state holds (subclasses clear their own)."""
 
@@ -260,20 +279,10 @@ class AdminState(AdminBase):
 
     def _account_action(self, where: str, action) -> None:
         """Run `action(session, admin, user_id)` on the open account, then show it again with a message."""
-        admin = self._admin(where)
-        if admin is None:
-            return
         target = parse_uuid(self.account.get("id", ""))
-        if target is None:
-            self._say("Open an account first.")
+        admin = self._act_on(where, target, "Open an account first.", action, errors=(ServiceError, PermissionError))
+        if admin is None or target is None:
             return
-        try:
-            with session_scope() as session:
-                message = action(session, admin, target)
-        except (ServiceError, PermissionError) as error:
-            self._say(str(error))
-        else:
-            self._say(message, "info")
         try:
             self._show_account(admin, target)
         except ServiceError:  # deleted meanwhile

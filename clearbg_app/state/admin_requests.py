@@ -111,20 +111,10 @@ class AdminRequestsState(AdminBase):
 
     def _request_action(self, where: str, action) -> None:
         """Run `action(session, admin, request_id)` on the open request, then show it and the queue again."""
-        admin = self._admin(where)
-        if admin is None:
-            return
         request_id = parse_uuid(self.current.get("id", ""))
-        if request_id is None:
-            self._say("Open a request first.")
+        admin = self._act_on(where, request_id, "Open a request first.", action)
+        if admin is None or request_id is None:
             return
-        try:
-            with session_scope() as session:
-                message = action(session, admin, request_id)
-        except ServiceError as error:
-            self._say(str(error))
-        else:
-            self._say(message, "info")
         self._open(admin, request_id)
         self._list(admin)
 
