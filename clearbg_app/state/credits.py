@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 
 import reflex as rx
 
@@ -28,6 +29,42 @@ ENTRY_LABELS = {
     "expiry": "Expired",
     "admin_adjustment": "Adjustment",
 }
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A credit pack or a subscription plan on /pricing."""
+
+    code: str
+    kind: str
+    name: str
+    credits: str
+    price: str
+    per_credit: str
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One line of the person's credit history."""
+
+    when: str
+    what: str
+    reason: str
+    amount: str
+    balance: str
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One of the person's orders, with its receipt link once paid."""
+
+    id: str
+    when: str
+    plan: str
+    credits: str
+    price: str
+    status: str
+    receipt: str
 
 
 def _day(moment) -> str:
@@ -67,8 +104,8 @@ class BalanceState(SessionState):
 
 
 class PricingState(BalanceState):
-    packs: list[dict[str, str]] = []
-    plans: list[dict[str, str]] = []
+    packs: list[PlanRow] = []
+    plans: list[PlanRow] = []
     payments_enabled: bool = False
     free_monthly: str = ""
     expiry_days: int = 0
@@ -81,18 +118,18 @@ class PricingState(BalanceState):
         self.expiry_days = settings.credit_expiry_days
         with session_scope() as session:
             rows = [
-                {
-                    "code": plan.code,
-                    "kind": plan.kind,
-                    "name": plan.name,
-                    "credits": credits.format_credits(plan.credits_units),
-                    "price": _money(plan.price_cents, plan.currency),
-                    "per_credit": _money(round(plan.price_cents * 100 / plan.credits_units), plan.currency),
-                }
+                PlanRow(
+                    code=plan.code,
+                    kind=plan.kind,
+                    name=plan.name,
+                    credits=credits.format_credits(plan.credits_units),
+                    price=_money(plan.price_cents, plan.currency),
+                    per_credit=_money(round(plan.price_cents * 100 / plan.credits_units), plan.currency),
+                )
                 for plan in billing.list_plans(session)
             ]
-        self.packs = [row for row in rows if row["kind"] == PlanKind.PACK]
-        self.plans = [row for row in rows if row["kind"] == PlanKind.SUBSCRIPTION]
+        self.packs = [row for row in rows if row.kind == PlanKind.PACK]
+        self.plans = [row for row in rows if row.kind == PlanKind.SUBSCRIPTION]
 
 
 def allowance_text(user_id: uuid.UUID, *, verified: bool) -> str:
@@ -116,8 +153,8 @@ def allowance_text(user_id: uuid.UUID, *, verified: bool) -> str:
 class CreditsState(BalanceState):
     payments_enabled: bool = False
     allowance: str = ""
-    orders: list[dict[str, str]] = []
-    entries: list[dict[str, str]] = []
+    orders: list[OrderRow] = []
+    entries: list[LedgerLine] = []
     ledger_page: int = 1
     ledger_pages: int = 1
     orders_page: int = 1
@@ -135,25 +172,25 @@ class CreditsState(BalanceState):
             orders, order_count = billing.orders_page(session, user_id=user_id, page=self.orders_page, per_page=ORDERS_PER_PAGE)
         self.ledger_pages, self.orders_pages = _pages(entry_count, LEDGER_PER_PAGE), _pages(order_count, ORDERS_PER_PAGE)
         self.entries = [
-            {
-                "when": _day(entry.created_at),
-                "what": ENTRY_LABELS.get(entry.kind, entry.kind),
-                "reason": labels.get(entry.reference, entry.reason),
-                "amount": ("+" if entry.amount_units > 0 else "") + credits.format_credits(entry.amount_units),
-                "balance": credits.format_credits(entry.balance_after_units),
-            }
+            LedgerLine(
+                when=_day(entry.created_at),
+                what=ENTRY_LABELS.get(entry.kind, entry.kind),
+                reason=labels.get(entry.reference, entry.reason),
+                amount=("+" if entry.amount_units > 0 else "") + credits.format_credits(entry.amount_units),
+                balance=credits.format_credits(entry.balance_after_units),
+            )
             for entry in entries
         ]
         self.orders = [
-            {
-                "id": str(order.id),
-                "when": _day(order.created_at),
-                "plan": plan.name,
-                "credits": credits.format_credits(order.credits_units),
-                "price": _money(order.amount_cents, order.currency),
-                "status": order.status.replace("_", " "),
-                "receipt": f"/billing/receipt/{order.id}" if order.paid_at else "",
-            }
+            OrderRow(
+                id=str(order.id),
+                when=_day(order.created_at),
+                plan=plan.name,
+                credits=credits.format_credits(order.credits_units),
+                price=_money(order.amount_cents, order.currency),
+                status=order.status.replace("_", " "),
+                receipt=f"/billing/receipt/{order.id}" if order.paid_at else "",
+            )
             for order, plan in orders
         ]
 
