@@ -47,4 +47,6 @@ def test_the_deletion_form_names_the_credits_lost_and_the_subscription(session, 
     account.subscription_status, account.subscription_id = "active", "sub_1"
     session.add(account)
     session.commit()
-    assert deletion_losses(session, user_id=user.id)[1].startswith("Your active subscription ends with the account")
+    subscription = deletion_losses(session, user_id=user.id)[1]
+    assert subscription.startswith("Your active subscription ends when you confirm: we cancel it at Stripe at once")
+    assert "cancel it first" not in subscription

@@ -45,8 +45,8 @@ def deletion_losses(session, *, user_id) -> list[str]:
         losses.append(f"Your {plural(credits.format_credits(units), 'credit')} will be lost; they are not refunded.")
     if billing.has_active_subscription(session, user_id=user_id):
         losses.append(
-            "Your active subscription ends with the account: cancel it first under \"Manage subscription\" on "
-            "Your credits, so that it does not renew."
+            "Your active subscription ends when you confirm: we cancel it at Stripe at once, so it does not renew "
+            "and nothing more is charged. Keeping the account during the grace period does not restart it."
         )
     return losses
 
