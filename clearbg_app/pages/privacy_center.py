@@ -9,7 +9,7 @@ import reflex as rx
 from clearbg_app.components.forms import checkbox, flash_callout, form_flash, message_callout, post_form, submit
 from clearbg_app.components.layout import narrow_page, page
 from clearbg_app.components.tables import dict_table
-from clearbg_app.pages.account import credentials, notice as account_notice, profile, section
+from clearbg_app.pages.account import credentials, profile, section
 from clearbg_app.pages.route import route
 from clearbg_app.state.account import AccountState
 from clearbg_app.state.privacy import PrivacyState
@@ -153,8 +153,7 @@ def privacy_center() -> rx.Component:
         export_section(),
         rx.heading("Correct your details", size="5", margin_top="0.5em"),
         rx.text("Your display name and email address (a new address is confirmed by email before it is used).", size="2"),
-        account_notice(),
-        profile(),
+        profile(),  # its answers show inside it
         credentials(back="/privacy-center"),
         data_held(),
         delete_section(),
