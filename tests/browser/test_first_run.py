@@ -177,8 +177,9 @@ def test_several_files_on_one_photo_offer_the_batch_when_signed_in(page, smtp):
         HORSE_B64,
     )
     page.locator("#multi-drop-batch").click()  # the files move to the Batch tab; the unconfirmed account has 0 credits
-    expect(page.locator("#batch-error")).to_contain_text("2 images x 0.25 credit = 0.5 credit; your balance is 0 credits. Nothing was started.")
-    expect(page.locator("#batch-get-credits")).to_have_attribute("href", "/credits")
+    expect(page.locator("#batch-cost")).to_have_text("2 images x 0.25 credit = 0.5 credit; your balance is 0 credits.")
+    expect(page.locator("#batch-cost-get-credits")).to_have_attribute("href", "/credits")
+    expect(page.locator("#batch-start")).to_be_disabled()  # before anything starts
     expect(page.locator(".batch-item")).to_have_count(0)
     shot(page, "batch-short-of-credits")
 
