@@ -19,6 +19,7 @@ def consent_switches() -> rx.Component:
     return section(
         "Your consents",
         rx.text("Each is off until you turn it on, and off again with one click. Changes apply at once.", size="2"),
+        notice("consents"),
         rx.foreach(
             PrivacyState.consents,
             lambda item: rx.hstack(
@@ -56,6 +57,11 @@ def consent_switches() -> rx.Component:
     )
 
 
+def notice(form: str) -> rx.Component:
+    """The answer to the section's own control, shown in the section."""
+    return rx.cond(PrivacyState.notice_form == form, message_callout(PrivacyState.notice, PrivacyState.notice_kind, id=f"{form}-notice"))
+
+
 def export_section() -> rx.Component:
     return section(
         "Get a copy of your data",
@@ -65,6 +71,7 @@ def export_section() -> rx.Component:
             "a limited time, then the file is deleted.",
             size="2",
         ),
+        notice("export"),
         rx.hstack(
             rx.button(
                 "Request my data",
@@ -148,7 +155,6 @@ def privacy_center() -> rx.Component:
         rx.heading("Privacy center", size="7"),
         rx.text("Everything about your personal data, in one place, without writing to us.", color_scheme="gray"),
         flash_callout(),
-        message_callout(PrivacyState.notice, PrivacyState.notice_kind, id="privacy-notice"),
         consent_switches(),
         export_section(),
         rx.heading("Correct your details", size="5", margin_top="0.5em"),

@@ -39,14 +39,14 @@ def test_consents_history_export_and_deletion(page, smtp, tmp_path):
     analytics.wait_for()
     assert analytics.get_attribute("data-state") == "unchecked"
     analytics.click()
-    page.locator("#privacy-notice", has_text="consent given").wait_for()
+    page.locator("#consents #consents-notice", has_text="consent given").wait_for()
     assert analytics.get_attribute("data-state") == "checked"
     analytics.click()
-    page.locator("#privacy-notice", has_text="consent withdrawn").wait_for()
+    page.locator("#consents #consents-notice", has_text="consent withdrawn").wait_for()
     assert "withdrawn" in page.locator("#consent-history").inner_text()
 
     page.locator("#consent-processing_history").click()
-    page.locator("#privacy-notice", has_text="consent given").wait_for()
+    page.locator("#consents #consents-notice", has_text="consent given").wait_for()
     page.goto("/")
     page.get_by_text("Drop a photo here").wait_for()
     page.set_input_files("input[type=file]", str(SAMPLES / "images" / "horse.jpg"))
@@ -60,6 +60,8 @@ def test_consents_history_export_and_deletion(page, smtp, tmp_path):
     before = len(smtp.messages)
     page.locator("#request-export").click()
     page.locator("#export-ready").wait_for(timeout=60_000)
+    expect(page.locator("#export #export-notice")).to_have_text("Your export is ready.")  # beside the button, not at the top
+    expect(page.locator("#consents-notice")).to_have_count(0)
     mail = wait_for_mail(smtp, page, before + 1)
     assert mail["Subject"] == "Your ClearBG data export is ready" and mail["To"] == EMAIL
     with page.expect_download() as download_info:
