@@ -4,6 +4,7 @@ Checkout server, webhooks signed with Stripe's scheme and posted to the real rou
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -464,3 +465,22 @@ def test_a_deletion_cancelled_before_stripe_could_be_reached_keeps_the_subscript
     get_settings.cache_clear()
     assert anonymize_accounts_job(clock=clock)["subscriptions_cancelled"] == 0
     assert stripe_fake.subscriptions[subscription_id]["status"] == "active" and cancels(stripe_fake) == []
+
+
+def test_a_stripe_that_never_answers_holds_the_deletion_seconds_not_minutes(session, clock, store, stripe_fake, api, monkeypatch):
+    """Stripe reachable but silent: the request's one try gives up after a few seconds; the job cancels later."""
+    user, subscription_id = subscribed_user(session, clock, stripe_fake, api)
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setenv("CLEARBG_STRIPE_API_BASE", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        get_settings.cache_clear()
+        started = time.monotonic()
+        deletion.request_deletion(session, user=user, store=store, password=PASSWORD, now=clock())
+        waited = time.monotonic() - started
+    assert deletion.CANCEL_WHILE_WAITING_SECONDS <= waited < deletion.CANCEL_WHILE_WAITING_SECONDS + 3, waited
+    assert fresh(session, CreditAccount, user.id).subscription_status == "active"
+    monkeypatch.setenv("CLEARBG_STRIPE_API_BASE", stripe_fake.url)
+    get_settings.cache_clear()
+    assert anonymize_accounts_job(clock=clock)["subscriptions_cancelled"] == 1
+    assert stripe_fake.subscriptions[subscription_id]["status"] == "canceled"

@@ -52,14 +52,17 @@ class BillingUnavailable(BillingError):
         super().__init__("Payments are not set up on this ClearBG server, so credits cannot be bought here.")
 
 
-def client() -> stripe.StripeClient:
+def client(*, timeout: float | None = None) -> stripe.StripeClient:
+    """The Stripe client; with a `timeout` (seconds), one try that gives up after it (for a call made
+    while a person waits, whose failure something else retries)."""
     settings = get_settings()
     if not settings.stripe_enabled:
         raise BillingUnavailable()
     return stripe.StripeClient(
         settings.stripe_secret_key.get_secret_value(),
         base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
-        max_network_retries=2,
+        max_network_retries=2 if timeout is None else 0,
+        http_client=stripe.new_default_http_client(timeout=timeout) if timeout is not None else None,
     )
 
 
@@ -196,29 +199,32 @@ def start_checkout(session: Session, *, user: User, plan_code: str, now: datetim
     return order, checkout.url
 
 
-def _ended_at_stripe(subscription_id: str) -> bool:
+def _ended_at_stripe(stripe_client: stripe.StripeClient, subscription_id: str) -> bool:
     """Whether Stripe says the subscription is over: canceled, or unknown to it (Stripe answers a cancel
     of an already canceled subscription with "No such subscription")."""
     try:
-        return client().v1.subscriptions.retrieve(subscription_id).status == "canceled"
+        return stripe_client.v1.subscriptions.retrieve(subscription_id).status == "canceled"
     except stripe.InvalidRequestError as error:
         return error.http_status == 404
 
 
-def cancel_subscription(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> str | None:
+def cancel_subscription(
+    session: Session, *, user_id: uuid.UUID, now: datetime | None = None, timeout: float | None = None
+) -> str | None:
     """Cancel the user's active subscription at Stripe now (DELETE /v1/subscriptions/{id}: no renewal, no
     refund) and record it (the caller commits); returns the canceled subscription's id, or None when
     there was none. `BillingError` when Stripe cannot be reached or refuses: the subscription stays active here, so
-    a later call tries again; a subscription already over at Stripe is recorded as canceled."""
+    a later call tries again; a subscription already over at Stripe is recorded as canceled. `timeout`:
+    see `client`."""
     account = session.get(CreditAccount, user_id, populate_existing=True)
     if account is None or account.subscription_status != "active" or not account.subscription_id:
         return None
-    subscription_id = account.subscription_id
+    subscription_id, stripe_client = account.subscription_id, client(timeout=timeout)
     try:
-        client().v1.subscriptions.cancel(subscription_id)
+        stripe_client.v1.subscriptions.cancel(subscription_id)
     except stripe.InvalidRequestError as error:
         try:
-            ended = _ended_at_stripe(subscription_id)
+            ended = _ended_at_stripe(stripe_client, subscription_id)
         except stripe.StripeError:
             ended = False
         if not ended:

@@ -26,6 +26,7 @@ from clearbg_app.storage import BlobStore
 log = logging.getLogger(__name__)
 
 ERASED = "[erased]"
+CANCEL_WHILE_WAITING_SECONDS = 5.0  # Stripe's answer to a cancel with the deletion request; the job retries
 
 
 class DeletionError(ServiceError):
@@ -62,16 +63,17 @@ def request_deletion(
     session.commit()
     accounts.revoke_sessions(session, user=user, now=now)
     exports.cancel_all(session, store=store, user_id=user.id)
-    end_subscription(session, user_id=user.id, now=now)
+    end_subscription(session, user_id=user.id, now=now, timeout=CANCEL_WHILE_WAITING_SECONDS)
     return deletion
 
 
-def end_subscription(session: Session, *, user_id: uuid.UUID, now: datetime) -> bool:
+def end_subscription(session: Session, *, user_id: uuid.UUID, now: datetime, timeout: float | None = None) -> bool:
     """Cancel the account's active subscription at Stripe, so that it is never charged again, with an
     audit record; False (logged, nothing raised) when Stripe could not do it now: the caller's deletion
-    stands and the anonymization job tries again."""
+    stands and the anonymization job tries again. With the request, one short try (`timeout` seconds):
+    the person is waiting for the answer."""
     try:
-        subscription_id = billing.cancel_subscription(session, user_id=user_id, now=now)
+        subscription_id = billing.cancel_subscription(session, user_id=user_id, now=now, timeout=timeout)
     except billing.BillingError as error:  # nothing was written
         log.warning("account %s: subscription not cancelled yet: %s", personal_data.pseudonym(user_id), error)
         return False
@@ -120,7 +122,7 @@ def delete_minor(
     session.commit()
     accounts.revoke_sessions(session, user=user, now=now)
     exports.cancel_all(session, store=store, user_id=user.id)
-    end_subscription(session, user_id=user.id, now=now)
+    end_subscription(session, user_id=user.id, now=now, timeout=CANCEL_WHILE_WAITING_SECONDS)
     return deletion
 
 
