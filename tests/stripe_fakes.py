@@ -1,6 +1,6 @@
 """Stripe on loopback for tests: `localstripe` (customers, payment intents, charges, refunds) and a small
 server of ours in front of it that answers what localstripe lacks (Prices, Checkout Sessions, the
-Customer Portal) in Stripe's JSON shapes, plays the hosted Checkout page, and delivers webhook events
+Customer Portal) and the Subscriptions on those Prices (create, retrieve, cancel) in Stripe's JSON shapes, plays the hosted Checkout page, and delivers webhook events
 signed with Stripe's scheme. Every other `/v1/...` request is passed through to localstripe."""
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ class FakeStripe:
         self.delivery_delay = 0.0
         self.prices: dict[str, dict] = {}
         self.sessions: dict[str, dict] = {}
+        self.subscriptions: dict[str, dict] = {}
+        self.sent_events: list[dict] = []  # what Stripe sends on its own (a cancelled subscription's event)
         self.requests: list[tuple[str, str, dict]] = []
         self.deliveries: list[tuple[dict, int]] = []
         self.ls = httpx.Client(base_url=localstripe_url, auth=(SECRET_KEY, ""), timeout=10)
@@ -112,6 +114,43 @@ class FakeStripe:
         self.sessions[checkout_id] = checkout
         return 200, checkout
 
+    def create_subscription(self, params: dict) -> tuple[int, dict]:
+        """POST /v1/subscriptions: one item on one of our Prices, for a customer localstripe knows."""
+        items = params.get("items") or []
+        if len(items) != 1 or items[0].get("price") not in self.prices:
+            return 400, {"error": {"type": "invalid_request_error", "message": "No such price", "param": "items"}}
+        if self.ls.get(f"/v1/customers/{params.get('customer')}").status_code != 200:
+            return 400, {"error": {"type": "invalid_request_error", "message": "No such customer", "param": "customer"}}
+        now = int(time.time())
+        subscription = {
+            "id": f"sub_{secrets.token_hex(8)}", "object": "subscription", "customer": params["customer"], "status": "active",
+            "created": now, "start_date": now, "canceled_at": None, "ended_at": None, "cancel_at_period_end": False,
+            "metadata": params.get("metadata", {}), "livemode": False,
+            "items": {"object": "list", "data": [{"id": f"si_{secrets.token_hex(6)}", "object": "subscription_item",
+                                                  "price": self.prices[items[0]["price"]], "quantity": 1}]},
+        }  # fmt: skip
+        self.subscriptions[subscription["id"]] = subscription
+        return 200, subscription
+
+    def cancel_subscription(self, subscription_id: str) -> tuple[int, dict]:
+        """DELETE /v1/subscriptions/{id}: canceled at once, and `customer.subscription.deleted` sent. As Stripe
+        does, a subscription already canceled is "No such subscription" (a 404), though it can still be retrieved."""
+        subscription = self.subscriptions.get(subscription_id)
+        if subscription is None or subscription["status"] == "canceled":
+            return self.missing("subscription", subscription_id)
+        now = int(time.time())
+        subscription.update(status="canceled", canceled_at=now, ended_at=now)
+        deleted = event("customer.subscription.deleted", dict(subscription))
+        self.sent_events.append(deleted)
+        if self.webhook_url:
+            threading.Thread(target=self._deliver_later, args=([deleted],), daemon=True).start()
+        return 200, subscription
+
+    @staticmethod
+    def missing(kind: str, object_id: str) -> tuple[int, dict]:
+        return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "param": "id",
+                               "message": f"No such {kind}: '{object_id}'"}}  # fmt: skip
+
     def public(self, checkout: dict) -> dict:
         return {k: v for k, v in checkout.items() if not k.startswith("_")}
 
@@ -136,9 +175,12 @@ class FakeStripe:
                 checkout["payment_status"] = "paid"
                 events.append(event("checkout.session.async_payment_succeeded", self.public(checkout)))
             return events
-        checkout["subscription"] = f"sub_{secrets.token_hex(8)}"
-        checkout.update(status="complete", payment_status="paid")
         metadata = (params.get("subscription_data") or {}).get("metadata", {})
+        status, subscription = self.create_subscription({"customer": checkout["customer"], "metadata": metadata,
+                                                         "items": [{"price": params["line_items"][0]["price"]}]})  # fmt: skip
+        assert status == 200, subscription
+        checkout["subscription"] = subscription["id"]
+        checkout.update(status="complete", payment_status="paid")
         first = self.invoice(checkout, metadata=metadata, reason="subscription_create")
         return [event("checkout.session.completed", self.public(checkout)), event("invoice.paid", first)]
 
@@ -206,15 +248,20 @@ class FakeStripe:
                     return self.reply(200, fake.prices[parts[2]])
                 if path.startswith("/v1/checkout/sessions/") and parts[3] in fake.sessions:
                     return self.reply(200, fake.public(fake.sessions[parts[3]]))
+                if path.startswith("/v1/subscriptions/") and len(parts) == 3:
+                    found = fake.subscriptions.get(parts[2])
+                    return self.reply(*((200, found) if found else fake.missing("subscription", parts[2])))
                 self.proxy("GET")
 
             def do_POST(self):
                 path = urlsplit(self.path).path
-                if path in ("/v1/prices", "/v1/checkout/sessions", "/v1/billing_portal/sessions"):
+                if path in ("/v1/prices", "/v1/checkout/sessions", "/v1/billing_portal/sessions", "/v1/subscriptions"):
                     params = decode_form(self.body())
                     fake.requests.append(("POST", path, params))
                     if path == "/v1/prices":
                         return self.reply(200, fake.create_price(params))
+                    if path == "/v1/subscriptions":
+                        return self.reply(*fake.create_subscription(params))
                     if path == "/v1/checkout/sessions":
                         status, body = fake.create_session(params)
                         return self.reply(status, fake.public(body) if status == 200 else body)
@@ -224,6 +271,11 @@ class FakeStripe:
                 self.proxy("POST", self.body().encode())
 
             def do_DELETE(self):
+                path = urlsplit(self.path).path
+                parts = path.strip("/").split("/")
+                if path.startswith("/v1/subscriptions/") and len(parts) == 3:
+                    fake.requests.append(("DELETE", path, {}))
+                    return self.reply(*fake.cancel_subscription(parts[2]))
                 self.proxy("DELETE")
 
             def proxy(self, method: str, data: bytes | None = None):

@@ -19,7 +19,7 @@ from clearbg_app.components.layout import page
 from clearbg_app.components.tables import dict_table, rows_table
 from clearbg_app.pages.route import route
 from clearbg_app.services.accounts import MIN_PASSWORD
-from clearbg_app.state.account import NEW_KEY_FIELD, WEBHOOK_SECRET_FIELD, AccountState
+from clearbg_app.state.account import KEY_LABEL_FIELD, NEW_KEY_FIELD, WEBHOOK_SECRET_FIELD, AccountState
 from clearbg_app.state.base import SessionState
 
 
@@ -27,17 +27,20 @@ def section(title: str, *children: rx.Component, **props) -> rx.Component:
     return rx.card(rx.vstack(rx.heading(title, size="4"), *children, spacing="3", width="100%"), width="100%", **props)
 
 
-def notice() -> rx.Component:
-    return message_callout(AccountState.notice, AccountState.notice_kind, id="account-notice")
+def notice(form: str) -> rx.Component:
+    """The answer of the section's own form (an error or a confirmation), shown beside it."""
+    return rx.cond(AccountState.notice_form == form, message_callout(AccountState.notice, AccountState.notice_kind, id=f"{form}-notice"))
 
 
 def profile() -> rx.Component:
     return section(
         "Profile",
+        notice("profile"),
         rx.form(
             rx.hstack(
-                rx.input(name="display_name", default_value=AccountState.display_name, max_length=80, size="3", width="100%"),
-                rx.button("Save name", type="submit", size="3"),
+                rx.input(name="display_name", id="account-display-name", default_value=AccountState.display_name, max_length=80,
+                         size="3", width="100%", aria_label="Display name"),  # fmt: skip
+                rx.button("Save name", type="submit", size="3", id="save-name"),
                 width="100%",
             ),
             on_submit=AccountState.save_display_name,
@@ -58,6 +61,7 @@ def profile() -> rx.Component:
             ),
             align="center",
         ),
+        id="profile",
     )
 
 
@@ -89,6 +93,7 @@ def credentials(back: str = "/account") -> rx.Component:
 def sessions() -> rx.Component:
     return section(
         "Signed-in browsers",
+        notice("sessions"),
         rows_table(
             AccountState.sessions,
             ("Browser", "Network", "Signed in", "Last seen", ""),
@@ -110,6 +115,7 @@ def api_keys() -> rx.Component:
     return section(
         "API keys",
         rx.text("Use a key in the X-Api-Key header of API requests. Keys act as you; keep them secret.", size="2"),
+        notice("keys"),
         rx.callout.root(  # always in the page, shown with the key: the create event fills its field
             rx.vstack(
                 rx.text("Your new key (shown only once):", size="2"),
@@ -126,12 +132,12 @@ def api_keys() -> rx.Component:
             AccountState.email_verified,
             rx.form(
                 rx.hstack(
-                    rx.input(name="label", placeholder="Label, e.g. Shop importer", max_length=80, required=True, size="3", width="100%"),
+                    rx.input(name="label", id=KEY_LABEL_FIELD, placeholder="Label, e.g. Shop importer", max_length=80, required=True,
+                             size="3", width="100%", aria_label="Key label"),  # fmt: skip
                     rx.button("Create key", type="submit", size="3", id="create-key"),
                     width="100%",
                 ),
                 on_submit=AccountState.create_key,
-                reset_on_submit=True,
             ),
             rx.text("Confirm your email address to create API keys.", color_scheme="orange", size="2"),
         ),
@@ -149,6 +155,7 @@ def api_keys() -> rx.Component:
             empty="No API keys yet.",
         ),
         webhook_secret(),
+        id="keys",
     )
 
 
@@ -190,7 +197,6 @@ def account() -> rx.Component:
         rx.heading("Your account", size="7"),
         rx.text("Consents, a copy of your data, your processing history and account deletion: ", rx.link("privacy center", href="/privacy-center", id="account-privacy-link"), size="2"),
         flash_callout(),
-        notice(),
         profile(),
         api_keys(),
         api_usage(),

@@ -4,11 +4,16 @@ photos in batch mode, follow each one and download them all as a ZIP."""
 from __future__ import annotations
 
 import reflex as rx
+import reflex_components_core.core.upload as upload_module
+from reflex.event import EventChain
+from reflex.vars.base import VarData
+from reflex_components_core.core.upload import get_upload_files_context_var_data
 
 from clearbg_app.components.editor import editor
 from clearbg_app.components.layout import page
 from clearbg_app.components.tables import rows_table
 from clearbg_app.inference.decode import SUPPORTED
+from clearbg_app.models.billing import UNITS_PER_CREDIT
 from clearbg_app.pages.route import route
 from clearbg_app.samples import LICENCE_URL, SAMPLES
 from clearbg_app.settings import get_settings
@@ -248,8 +253,35 @@ CHECKERBOARD = {
 STATUS_COLOURS = (("done", "green"), ("failed", "red"), ("processing", "blue"), ("cancelled", "gray"))
 
 
+def _change_chosen(update: str, *uses: rx.Var) -> rx.Var:
+    """A change to the photos chosen for the batch, which stay in the browser (rx.upload's `filesById`)
+    until "Start": `update` is a JavaScript expression of `chosen` (the list now) and `args` (the trigger's)."""
+    key = f'"{BATCH_UPLOAD_ID}"'
+    return rx.Var(
+        _js_expr=f"((...args) => setFilesById((byId) => ({{...byId, [{key}]: ((chosen) => {update})(byId[{key}] || [])}})))",
+        _var_type=EventChain,
+        _var_data=VarData.merge(get_upload_files_context_var_data(), *(use._get_all_var_data() for use in uses)),
+    )
+
+
+def _add_to_chosen(upload_id: str) -> rx.Var:
+    """A drop adds its photos to those chosen (a photo chosen twice counts once)."""
+    same = "(a, b) => a.name === b.name && a.size === b.size && a.lastModified === b.lastModified"
+    return _change_chosen(f"[...chosen, ...args[0].filter((file) => !chosen.some((old) => ({same})(old, file)))]")
+
+
 def batch_drop_zone() -> rx.Component:
+    """Photos dropped or picked here are added to those chosen; nothing is sent before "Start". (rx.upload's
+    own trigger, `upload_file`, would replace them, and it takes no other trigger without sending.)"""
     settings = get_settings()
+    default, upload_module.upload_file = upload_module.upload_file, _add_to_chosen
+    try:
+        return _batch_upload(settings)
+    finally:
+        upload_module.upload_file = default
+
+
+def _batch_upload(settings) -> rx.Component:
     return rx.upload(
         rx.vstack(
             rx.icon("images", size=40),
@@ -265,14 +297,64 @@ def batch_drop_zone() -> rx.Component:
         max_files=settings.batch_max_items,
         max_size=settings.max_upload_bytes,
         on_drop_rejected=lambda rejections: BatchState.drop_rejected(rejection_codes(rejections)),
-        on_drop=BatchState.handle_batch_upload(
-            rx.upload_files(upload_id=BATCH_UPLOAD_ID, on_upload_progress=BatchState.upload_progress)
-        ),
         border="2px dashed var(--gray-7)",
         border_radius="12px",
         padding="2em",
         width="100%",
         cursor="pointer",
+    )
+
+
+def chosen_photos() -> rx.Component:
+    """The photos chosen, each with "Remove", and before anything starts what they cost against the
+    balance ("N images x price = X credits; your balance is Y"), with "Get credits" when it is short."""
+    chosen = rx.selected_files(BATCH_UPLOAD_ID)
+    count = chosen.length()
+    total = count * BatchState.each_units
+    singular = (total == UNITS_PER_CREDIT) | ((total > 0) & (total < UNITS_PER_CREDIT))  # as wording.plural
+    short = total > BatchState.balance_units
+    return rx.vstack(
+        rx.hstack(
+            rx.text(
+                count.to_string(), rx.cond(count == 1, " image", " images"), " x ", BatchState.each_label, " = ",
+                (total / UNITS_PER_CREDIT).to_string(), rx.cond(singular, " credit", " credits"), "; your balance is ",
+                BatchState.balance_label, ".", size="2", weight="medium", id="batch-cost",
+            ),  # fmt: skip
+            rx.cond(short, get_credits_link(id="batch-cost-get-credits")),
+            align="center",
+            wrap="wrap",
+        ),
+        rx.flex(
+            rx.foreach(
+                chosen,
+                lambda name, index: rx.badge(
+                    name,
+                    rx.icon_button(rx.icon("x", size=12), size="1", variant="ghost", aria_label="Remove " + name,
+                                   on_click=_change_chosen(f"chosen.filter((_, at) => at !== {index})", index)),  # fmt: skip
+                    size="2", variant="surface", class_name="batch-chosen",
+                ),  # fmt: skip
+            ),
+            wrap="wrap",
+            gap="2",
+        ),
+        rx.hstack(
+            rx.button(
+                rx.icon("play"), "Start batch", size="3", id="batch-start", disabled=short | BatchState.uploading,
+                on_click=[  # the event takes the files with it; the choice then starts afresh
+                    BatchState.handle_batch_upload(
+                        rx.upload_files(upload_id=BATCH_UPLOAD_ID, on_upload_progress=BatchState.upload_progress)
+                    ),
+                    rx.clear_selected_files(BATCH_UPLOAD_ID),
+                ],
+            ),  # fmt: skip
+            rx.button("Clear", size="3", variant="soft", id="batch-clear", on_click=rx.clear_selected_files(BATCH_UPLOAD_ID)),
+            spacing="3",
+            wrap="wrap",
+            class_name="action-row",
+        ),
+        width="100%",
+        spacing="2",
+        id="batch-chosen",
     )
 
 
@@ -369,6 +451,7 @@ def batch_mode() -> rx.Component:
             ),
             rx.text(BatchState.price_line, size="2", id="batch-price"),
             batch_drop_zone(),
+            rx.cond(rx.selected_files(BATCH_UPLOAD_ID).length() > 0, chosen_photos()),
             rx.cond(
                 BatchState.error != "",
                 rx.callout(

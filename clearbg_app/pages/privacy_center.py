@@ -9,7 +9,7 @@ import reflex as rx
 from clearbg_app.components.forms import checkbox, flash_callout, form_flash, message_callout, post_form, submit
 from clearbg_app.components.layout import narrow_page, page
 from clearbg_app.components.tables import dict_table
-from clearbg_app.pages.account import credentials, notice as account_notice, profile, section
+from clearbg_app.pages.account import credentials, profile, section
 from clearbg_app.pages.route import route
 from clearbg_app.state.account import AccountState
 from clearbg_app.state.privacy import PrivacyState
@@ -19,6 +19,7 @@ def consent_switches() -> rx.Component:
     return section(
         "Your consents",
         rx.text("Each is off until you turn it on, and off again with one click. Changes apply at once.", size="2"),
+        notice("consents"),
         rx.foreach(
             PrivacyState.consents,
             lambda item: rx.hstack(
@@ -56,6 +57,11 @@ def consent_switches() -> rx.Component:
     )
 
 
+def notice(form: str) -> rx.Component:
+    """The answer to the section's own control, shown in the section."""
+    return rx.cond(PrivacyState.notice_form == form, message_callout(PrivacyState.notice, PrivacyState.notice_kind, id=f"{form}-notice"))
+
+
 def export_section() -> rx.Component:
     return section(
         "Get a copy of your data",
@@ -65,6 +71,7 @@ def export_section() -> rx.Component:
             "a limited time, then the file is deleted.",
             size="2",
         ),
+        notice("export"),
         rx.hstack(
             rx.button(
                 "Request my data",
@@ -148,13 +155,11 @@ def privacy_center() -> rx.Component:
         rx.heading("Privacy center", size="7"),
         rx.text("Everything about your personal data, in one place, without writing to us.", color_scheme="gray"),
         flash_callout(),
-        message_callout(PrivacyState.notice, PrivacyState.notice_kind, id="privacy-notice"),
         consent_switches(),
         export_section(),
         rx.heading("Correct your details", size="5", margin_top="0.5em"),
         rx.text("Your display name and email address (a new address is confirmed by email before it is used).", size="2"),
-        account_notice(),
-        profile(),
+        profile(),  # its answers show inside it
         credentials(back="/privacy-center"),
         data_held(),
         delete_section(),

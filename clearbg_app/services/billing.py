@@ -54,14 +54,17 @@ class BillingUnavailable(BillingError):
         super().__init__("Payments are not set up on this ClearBG server, so credits cannot be bought here.")
 
 
-def client() -> stripe.StripeClient:
+def client(*, timeout: float | None = None) -> stripe.StripeClient:
+    """The Stripe client; with a `timeout` (seconds), one try that gives up after it (for a call made
+    while a person waits, whose failure something else retries)."""
     settings = get_settings()
     if not settings.stripe_enabled:
         raise BillingUnavailable()
     return stripe.StripeClient(
         settings.stripe_secret_key.get_secret_value(),
         base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
-        max_network_retries=2,
+        max_network_retries=2 if timeout is None else 0,
+        http_client=stripe.new_default_http_client(timeout=timeout) if timeout is not None else None,
     )
 
 
@@ -196,6 +199,44 @@ def start_checkout(session: Session, *, user: User, plan_code: str, now: datetim
     if not checkout.url:
         raise BillingError("The payment service opened no payment page; nothing was charged. Please try again.")
     return order, checkout.url
+
+
+def _ended_at_stripe(stripe_client: stripe.StripeClient, subscription_id: str) -> bool:
+    """Whether Stripe says the subscription is over: canceled, or unknown to it (Stripe answers a cancel
+    of an already canceled subscription with "No such subscription")."""
+    try:
+        return stripe_client.v1.subscriptions.retrieve(subscription_id).status == "canceled"
+    except stripe.InvalidRequestError as error:
+        return error.http_status == 404
+
+
+def cancel_subscription(
+    session: Session, *, user_id: uuid.UUID, now: datetime | None = None, timeout: float | None = None
+) -> str | None:
+    """Cancel the user's active subscription at Stripe now (DELETE /v1/subscriptions/{id}: no renewal, no
+    refund) and record it (the caller commits); returns the canceled subscription's id, or None when
+    there was none. `BillingError` when Stripe cannot be reached or refuses: the subscription stays active here, so
+    a later call tries again; a subscription already over at Stripe is recorded as canceled. `timeout`:
+    see `client`."""
+    account = session.get(CreditAccount, user_id, populate_existing=True)
+    if account is None or account.subscription_status != "active" or not account.subscription_id:
+        return None
+    subscription_id, stripe_client = account.subscription_id, client(timeout=timeout)
+    try:
+        stripe_client.v1.subscriptions.cancel(subscription_id)
+    except stripe.InvalidRequestError as error:
+        try:
+            ended = _ended_at_stripe(stripe_client, subscription_id)
+        except stripe.StripeError:
+            ended = False
+        if not ended:
+            log.warning("cancelling subscription %s refused: %s", subscription_id, error.user_message)
+            raise BillingError("Stripe refused to cancel the subscription; it will be tried again.") from None
+    except stripe.StripeError as error:
+        log.warning("cancelling subscription %s failed: %s", subscription_id, type(error).__name__)
+        raise BillingError("The payment service could not be reached; cancelling the subscription is tried again later.") from None
+    _subscription_ended(session, user_id=user_id, subscription_id=subscription_id, now=now or utcnow())
+    return subscription_id
 
 
 def portal_url(session: Session, *, user: User) -> str:
@@ -519,20 +560,26 @@ def _charge_refunded(session: Session, charge: dict, now: datetime) -> tuple[str
     ), order
 
 
+def _subscription_ended(session: Session, *, user_id: uuid.UUID, subscription_id: str, now: datetime) -> str:
+    """Record that a subscription ended (at Stripe): the account's is canceled, its rolled-over lots now expire."""
+    account = credits.locked_account(session, user_id=user_id)
+    if account.subscription_id in (None, subscription_id):
+        account.subscription_id, account.subscription_status = subscription_id, "canceled"
+        session.add(account)
+    expires_at = now + timedelta(days=get_settings().credit_expiry_days)
+    lots = credits.set_lot_expiry(session, user_id=user_id, subscription_id=subscription_id, expires_at=expires_at)
+    return f"subscription ended: {lots} credit lots now expire on {expires_at:%Y-%m-%d}"
+
+
 def _subscription_deleted(session: Session, subscription: dict, now: datetime) -> tuple[str, Order | None]:
     account = _account_by_customer(session, subscription.get("customer"))
     if account is None:
         return "unknown customer", None
-    account = credits.locked_account(session, user_id=account.user_id)
-    if account.subscription_id in (None, subscription["id"]):
-        account.subscription_id, account.subscription_status = subscription["id"], "canceled"
-        session.add(account)
-    expires_at = now + timedelta(days=get_settings().credit_expiry_days)
-    lots = credits.set_lot_expiry(session, user_id=account.user_id, subscription_id=subscription["id"], expires_at=expires_at)
+    outcome = _subscription_ended(session, user_id=account.user_id, subscription_id=subscription["id"], now=now)
     order = session.exec(
         select(Order).where(Order.subscription_id == subscription["id"]).order_by(col(Order.created_at).desc())
     ).first()
-    return f"subscription ended: {lots} credit lots now expire on {expires_at:%Y-%m-%d}", order
+    return outcome, order
 
 
 _HANDLERS = {

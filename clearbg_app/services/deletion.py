@@ -1,6 +1,8 @@
 """Account deletion: a confirmed request locks the account at once (sessions and API keys revoked,
 exports cancelled), a grace period lets the person cancel by signing in, then the anonymization job
-erases what the personal-data registry lists and keeps the accounting records under a pseudonym."""
+erases what the personal-data registry lists and keeps the accounting records under a pseudonym.
+An active subscription is cancelled at Stripe with the request; while Stripe cannot be reached, the
+anonymization job tries again on every run."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
-from clearbg_app.models import AccountDeletion, ApiKey, AuthSession, OAuthIdentity, OutboxMail, RequestLog, User
-from clearbg_app.services import accounts, audit, exports, holds, mail, personal_data
+from clearbg_app.models import AccountDeletion, ApiKey, AuthSession, CreditAccount, OAuthIdentity, OutboxMail, RequestLog, User
+from clearbg_app.services import accounts, audit, billing, exports, holds, mail, personal_data
 from clearbg_app.services.deletion_lock import CANCEL_PURPOSE, completed_deletion, pending_deletion
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.security import InvalidToken, unsign, verify_password
@@ -24,6 +26,7 @@ from clearbg_app.storage import BlobStore
 log = logging.getLogger(__name__)
 
 ERASED = "[erased]"
+CANCEL_WHILE_WAITING_SECONDS = 5.0  # Stripe's answer to a cancel with the deletion request; the job retries
 
 
 class DeletionError(ServiceError):
@@ -60,7 +63,31 @@ def request_deletion(
     session.commit()
     accounts.revoke_sessions(session, user=user, now=now)
     exports.cancel_all(session, store=store, user_id=user.id)
+    end_subscription(session, user_id=user.id, now=now, timeout=CANCEL_WHILE_WAITING_SECONDS)
     return deletion
+
+
+def end_subscription(session: Session, *, user_id: uuid.UUID, now: datetime, timeout: float | None = None) -> bool:
+    """Cancel the account's active subscription at Stripe, so that it is never charged again, with an
+    audit record; False (logged, nothing raised) when Stripe could not do it now: the caller's deletion
+    stands and the anonymization job tries again. With the request, one short try (`timeout` seconds):
+    the person is waiting for the answer."""
+    try:
+        subscription_id = billing.cancel_subscription(session, user_id=user_id, now=now, timeout=timeout)
+    except billing.BillingError as error:  # nothing was written
+        log.warning("account %s: subscription not cancelled yet: %s", personal_data.pseudonym(user_id), error)
+        return False
+    if subscription_id:
+        audit.record(session, action="subscription.cancelled", actor=None, target_type="account", now=now,
+                     target_id=personal_data.pseudonym(user_id), after={"subscription": subscription_id, "why": "account deletion"})  # fmt: skip
+        session.commit()
+    return True
+
+
+def _subscriptions_left(session: Session) -> list[uuid.UUID]:
+    """Accounts deleted or being deleted whose subscription is still active (Stripe could not cancel it yet)."""
+    query = select(AccountDeletion.user_id).join(CreditAccount, col(CreditAccount.user_id) == col(AccountDeletion.user_id))
+    return list(session.exec(query.where(col(AccountDeletion.cancelled_at).is_(None), CreditAccount.subscription_status == "active")).all())
 
 
 MINOR_SOURCES = ("request", "report")
@@ -95,6 +122,7 @@ def delete_minor(
     session.commit()
     accounts.revoke_sessions(session, user=user, now=now)
     exports.cancel_all(session, store=store, user_id=user.id)
+    end_subscription(session, user_id=user.id, now=now, timeout=CANCEL_WHILE_WAITING_SECONDS)
     return deletion
 
 
@@ -214,11 +242,14 @@ def anonymize(session: Session, *, store: BlobStore, deletion: AccountDeletion, 
 
 
 def anonymize_due(session: Session, *, store: BlobStore, clock: Clock = utcnow) -> dict[str, int]:
-    """Anonymize every account whose grace period is over, but those under a legal hold (counted as
-    `accounts_held`: they are anonymized by the first run after the hold ends); returns the summed counts."""
+    """Cancel the subscriptions that Stripe could not cancel with the deletion request, then anonymize
+    every account whose grace period is over, but those under a legal hold (counted as `accounts_held`:
+    they are anonymized by the first run after the hold ends); returns the summed counts."""
     now = clock()
     totals = {"accounts_anonymized": 0, "accounts_held": 0, "rows_deleted": 0, "rows_erased": 0, "blobs_deleted": 0,
-              "outbox_files_deleted": 0}  # fmt: skip
+              "outbox_files_deleted": 0, "subscriptions_cancelled": 0, "subscriptions_not_yet_cancelled": 0}  # fmt: skip
+    for user_id in _subscriptions_left(session):
+        totals["subscriptions_cancelled" if end_subscription(session, user_id=user_id, now=now) else "subscriptions_not_yet_cancelled"] += 1
     due = session.exec(
         select(AccountDeletion).where(
             col(AccountDeletion.purge_after) <= now,

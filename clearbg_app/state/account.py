@@ -16,6 +16,7 @@ from clearbg_app.state.display import when
 
 NEW_KEY_FIELD = "new-key-secret"
 WEBHOOK_SECRET_FIELD = "webhook-secret"
+KEY_LABEL_FIELD = "key-label"
 
 
 class AccountState(SessionState):
@@ -27,9 +28,11 @@ class AccountState(SessionState):
     key_shown: bool = False
     notice: str = ""
     notice_kind: str = ""
+    notice_form: str = ""  # the section whose form the notice answers: "profile", "keys" or "sessions"
 
-    def _say(self, message: str, kind: str = "error") -> None:
-        self.notice, self.notice_kind = message, kind
+    def _say(self, message: str, kind: str = "error", *, form: str) -> None:
+        """A message shown beside the form (`form`) that it answers."""
+        self.notice, self.notice_kind, self.notice_form = message, kind, form
 
     @rx.event
     def show_webhook_secret(self):
@@ -100,9 +103,9 @@ class AccountState(SessionState):
                 accounts.update_display_name(session, user=user, display_name=str(form.get("display_name", "")))
                 self._show_profile(user)
         except ServiceError as error:
-            self._say(str(error))
+            self._say(str(error), form="profile")  # what was typed stays in the field
             return
-        self._say("Your display name is saved.", "info")
+        self._say("Your display name is saved.", "info", form="profile")
 
     @rx.event
     def create_key(self, form: dict):
@@ -113,12 +116,12 @@ class AccountState(SessionState):
             with session_scope() as session:
                 _, secret = api_keys.create_key(session, user=signed_in.user, label=str(form.get("label", "")))
         except ServiceError as error:
-            self._say(str(error))
+            self._say(str(error), form="keys")  # the label typed stays in the field
             return
         self.key_shown = True
-        self._say("Copy your new key now: it is shown only this once.", "info")
+        self._say("Copy your new key now: it is shown only this once.", "info", form="keys")
         self._refresh(signed_in)
-        return rx.set_value(NEW_KEY_FIELD, secret)
+        return [rx.set_value(NEW_KEY_FIELD, secret), rx.set_value(KEY_LABEL_FIELD, "")]
 
     @rx.event
     def dismiss_secret(self):
@@ -134,9 +137,9 @@ class AccountState(SessionState):
             with session_scope() as session:
                 api_keys.revoke_key(session, user=signed_in.user, key_id=uuid.UUID(key_id))
         except (ServiceError, ValueError):
-            self._say("That key was already revoked.")
+            self._say("That key was already revoked.", form="keys")
         else:
-            self._say("The key is revoked; requests with it are refused from now on.", "info")
+            self._say("The key is revoked; requests with it are refused from now on.", "info", form="keys")
         self._refresh(signed_in)
 
     @rx.event
@@ -152,7 +155,7 @@ class AccountState(SessionState):
             accounts.revoke_sessions(session, user=signed_in.user, session_id=target)
         if target == signed_in.auth_session.id:
             return rx.redirect("/login", is_external=True)
-        self._say("That browser is signed out.", "info")
+        self._say("That browser is signed out.", "info", form="sessions")
         self._refresh(signed_in)
 
     @rx.event
@@ -162,5 +165,5 @@ class AccountState(SessionState):
             return rx.redirect("/login?next=/account")
         with session_scope() as session:
             count = accounts.revoke_sessions(session, user=signed_in.user, keep_id=signed_in.auth_session.id)
-        self._say(f"Signed out {count} other browser{'s' if count != 1 else ''}.", "info")
+        self._say(f"Signed out {count} other browser{'s' if count != 1 else ''}.", "info", form="sessions")
         self._refresh(signed_in)

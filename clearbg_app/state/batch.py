@@ -27,6 +27,15 @@ MOST_PER_IMAGE = {"preview": credits.PREVIEW_API_UNITS, "full": credits.FULL_RES
 RECENT_HOURS = 24
 
 
+def cost_line(count: int, each: int, balance: int) -> str:
+    """"N images x price = X credits; your balance is Y." (the page shows the same line as photos are chosen)."""
+    return (
+        f"{plural(count, 'image')} x {plural(credits.format_credits(each), 'credit')} = "
+        f"{plural(credits.format_credits(count * each), 'credit')}; your balance is "
+        f"{plural(credits.format_credits(balance), 'credit')}."
+    )
+
+
 class BatchState(SessionState):
     """The visitor's current batch: its id and a row per image (name, status, message)."""
 
@@ -39,18 +48,27 @@ class BatchState(SessionState):
     size_label: str = next(iter(SIZES))
     credits_charged: str = "0"
     balance_units: int = 0
-    short_of_credits: bool = False  # the last drop cost more than the balance: offer "Get credits"
+    short_of_credits: bool = False  # the batch started cost more than the balance: offer "Get credits"
     recent: list[dict[str, str]] = []  # the last 24 hours' batches, with their ZIPs
 
     @rx.var
+    def each_units(self) -> int:
+        """The most one image of the chosen size costs."""
+        return MOST_PER_IMAGE[SIZES[self.size_label]]
+
+    @rx.var
+    def each_label(self) -> str:
+        return plural(credits.format_credits(self.each_units), "credit")
+
+    @rx.var
+    def balance_label(self) -> str:
+        return plural(credits.format_credits(self.balance_units), "credit")
+
+    @rx.var
     def price_line(self) -> str:
-        """What a batch costs before it starts, and what the balance covers."""
-        each = MOST_PER_IMAGE[SIZES[self.size_label]]
-        enough = self.balance_units // each
-        return (
-            f"Each image costs up to {plural(credits.format_credits(each), 'credit')}; your balance is "
-            f"{plural(credits.format_credits(self.balance_units), 'credit')}, enough for {plural(enough, 'image')}."
-        )
+        """What a batch costs before any photo is chosen, and what the balance covers."""
+        enough = self.balance_units // self.each_units
+        return f"Each image costs up to {self.each_label}; your balance is {self.balance_label}, enough for {plural(enough, 'image')}."
 
     @rx.var
     def retryable_count(self) -> int:
@@ -95,7 +113,7 @@ class BatchState(SessionState):
 
     @rx.event
     async def handle_batch_upload(self, files: list[rx.UploadFile]):
-        """Queue the dropped files as a new batch (the service checks the limits)."""
+        """Queue the chosen files as a new batch (the service checks the limits)."""
         self.uploading, self.error = False, ""
         if not files:
             return
@@ -103,16 +121,11 @@ class BatchState(SessionState):
         if user is None:
             self.error = "Batch mode needs an account (each image is charged like an API call); sign in first."
             return
-        each = MOST_PER_IMAGE[SIZES[self.size_label]]
         with session_scope() as session:
             self.balance_units = credits.balance(session, user_id=user.id)
-        if len(files) * each > self.balance_units:
+        if len(files) * self.each_units > self.balance_units:  # the balance changed since the photos were chosen
             self.short_of_credits = True
-            self.error = (
-                f"{plural(len(files), 'image')} x {plural(credits.format_credits(each), 'credit')} = "
-                f"{plural(credits.format_credits(len(files) * each), 'credit')}; your balance is "
-                f"{plural(credits.format_credits(self.balance_units), 'credit')}. Nothing was started."
-            )
+            self.error = f"{cost_line(len(files), self.each_units, self.balance_units)} Nothing was started."
             return
         self.short_of_credits = False
         limit = get_settings().max_upload_bytes

@@ -45,8 +45,8 @@ def deletion_losses(session, *, user_id) -> list[str]:
         losses.append(f"Your {plural(credits.format_credits(units), 'credit')} will be lost; they are not refunded.")
     if billing.has_active_subscription(session, user_id=user_id):
         losses.append(
-            "Your active subscription ends with the account: cancel it first under \"Manage subscription\" on "
-            "Your credits, so that it does not renew."
+            "Your active subscription ends when you confirm: we cancel it at Stripe at once, so it does not renew "
+            "and nothing more is charged. Keeping the account during the grace period does not restart it."
         )
     return losses
 
@@ -64,8 +64,11 @@ class PrivacyState(SessionState):
     notice: str = ""
     notice_kind: str = ""
 
-    def _say(self, message: str, kind: str = "error") -> None:
-        self.notice, self.notice_kind = message, kind
+    notice_form: str = ""  # the section the notice answers: "consents" or "export"
+
+    def _say(self, message: str, kind: str = "error", *, form: str) -> None:
+        """A message shown in the section (`form`) whose control it answers."""
+        self.notice, self.notice_kind, self.notice_form = message, kind, form
 
     def _refresh(self, signed_in: accounts.SignedIn) -> None:
         user = signed_in.user
@@ -124,9 +127,9 @@ class PrivacyState(SessionState):
             with session_scope() as session:
                 privacy_choices.set_consent(session, user=signed_in.user, purpose=str(purpose), granted=bool(granted), source="privacy_center")
         except ServiceError as error:
-            self._say(str(error))
+            self._say(str(error), form="consents")
             return
-        self._say("Saved: " + ("consent given." if granted else "consent withdrawn."), "info")
+        self._say("Saved: " + ("consent given." if granted else "consent withdrawn."), "info", form="consents")
         self._refresh(signed_in)
 
     @rx.event(background=True)
@@ -141,15 +144,15 @@ class PrivacyState(SessionState):
                 with session_scope() as session:
                     exports.request_export(session, user=signed_in.user)
             except ServiceError as error:
-                self._say(str(error))
+                self._say(str(error), form="export")
                 return
-            self._say("We are preparing your export; this page shows the link when it is ready, and we email you.", "info")
+            self._say("We are preparing your export; this page shows the link when it is ready, and we email you.", "info", form="export")
             self._refresh(signed_in)
         await asyncio.to_thread(run_job, job_name(exports_job), exports_job)
         async with self:
             self._refresh(signed_in)
             if self.export_url:
-                self._say("Your export is ready.", "info")
+                self._say("Your export is ready.", "info", form="export")
 
     @rx.event
     def refresh(self):

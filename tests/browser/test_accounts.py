@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.factories import PASSWORD, wait_for_mail
+from tests.browser.factories import PASSWORD, sign_up_confirmed, wait_for_mail
 from tests.mail import link_in
 from tests.oidc_provider import TestUser
 
@@ -85,3 +85,39 @@ def test_sign_up_with_google_needs_the_consents_on_our_page(page, oidc):
     page.wait_for_url("**/account**")
     page.locator("#account-email", has_text="grace@example.com").wait_for()
     expect(page.locator("input[name=display_name]")).to_have_value("Grace Hopper")
+
+
+def test_account_forms_answer_beside_themselves_and_keep_what_was_typed(page, smtp, app_url):
+    """The display-name and create-key forms: each error or confirmation shows in the form's own section,
+    not at the top of /account, and a refused value stays typed; a created key's label is cleared."""
+    sign_up_confirmed(page, smtp, app_url, "forms@example.com")
+    page.goto("/account")
+    name = page.locator("#account-display-name")
+    expect(name).to_have_value("Buyer")
+    name.fill("   ")
+    page.click("#save-name")
+    expect(page.locator("#profile #profile-notice")).to_contain_text("Enter a display name")
+    expect(name).to_have_value("   ")  # what was typed stays
+    assert page.locator("#keys-notice, #sessions-notice, #flash-message").count() == 0
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / "account-name-refused-1366.png"), full_page=True)
+    name.fill("Ada Byron")
+    page.click("#save-name")
+    expect(page.locator("#profile #profile-notice")).to_have_text("Your display name is saved.")
+    expect(name).to_have_value("Ada Byron")
+
+    label = page.locator("#key-label")
+    label.fill("  ")
+    page.click("#create-key")
+    expect(page.locator("#keys #keys-notice")).to_contain_text("Give the key a label")
+    expect(page.locator("#profile-notice")).to_have_count(0)  # one answer at a time, beside its form
+    expect(label).to_have_value("  ")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator("#keys-notice").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "account-key-refused-390.png"), full_page=True)
+    label.fill("Shop importer")
+    page.click("#create-key")
+    expect(page.locator("#keys #keys-notice")).to_contain_text("shown only this once")
+    expect(page.locator("#new-key-secret")).to_have_value(re.compile(r"^cbg_live_[\w-]{40,}$"))
+    expect(label).to_have_value("")  # created: the form is ready for the next key
+    page.screenshot(path=str(ARTIFACTS / "account-key-created-390.png"), full_page=True)

@@ -177,8 +177,9 @@ def test_several_files_on_one_photo_offer_the_batch_when_signed_in(page, smtp):
         HORSE_B64,
     )
     page.locator("#multi-drop-batch").click()  # the files move to the Batch tab; the unconfirmed account has 0 credits
-    expect(page.locator("#batch-error")).to_contain_text("2 images x 0.25 credit = 0.5 credit; your balance is 0 credits. Nothing was started.")
-    expect(page.locator("#batch-get-credits")).to_have_attribute("href", "/credits")
+    expect(page.locator("#batch-cost")).to_have_text("2 images x 0.25 credit = 0.5 credit; your balance is 0 credits.")
+    expect(page.locator("#batch-cost-get-credits")).to_have_attribute("href", "/credits")
+    expect(page.locator("#batch-start")).to_be_disabled()  # before anything starts
     expect(page.locator(".batch-item")).to_have_count(0)
     shot(page, "batch-short-of-credits")
 
@@ -240,3 +241,24 @@ def test_a_suspended_account_is_signed_out_at_its_next_click_and_nothing_is_proc
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(ProcessedImage)).one() == images_before
     engine.dispose()
+
+
+def test_api_docs_code_blocks_stay_in_the_column_and_copy(page):
+    """Each code block of /docs/api wraps inside the text column (at 390 px too) and has a copy button that copies it."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    for viewport in (DESKTOP, PHONE):
+        page.set_viewport_size(viewport)
+        page.goto("/docs/api")
+        blocks = page.locator("pre")
+        blocks.first.wait_for()
+        count = blocks.count()
+        assert count >= 4 and page.get_by_role("button", name="Copy code").count() == count
+        column = page.locator(".rt-Container").first.bounding_box()
+        for index in range(count):
+            box = blocks.nth(index).bounding_box()
+            assert box["x"] >= column["x"] - 1 and box["x"] + box["width"] <= column["x"] + column["width"] + 1, (index, box, column)
+        no_sideways_scroll(page)
+    page.get_by_role("button", name="Copy code").first.click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.strip() and copied.strip() == blocks.first.inner_text().strip()
+    assert "curl" in page.locator("pre", has_text="curl").first.inner_text()

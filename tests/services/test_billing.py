@@ -4,6 +4,7 @@ Checkout server, webhooks signed with Stripe's scheme and posted to the real rou
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -17,12 +18,14 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.clock import utcnow
 from clearbg_app.http.flash import read_flash
-from clearbg_app.models import CreditAccount, CreditLot, LedgerEntry, Order, StripeEvent
-from clearbg_app.services import accounts, billing, credits
+from clearbg_app.models import AccountDeletion, AuditEvent, CreditAccount, CreditLot, LedgerEntry, Order, StripeEvent
+from clearbg_app.services import accounts, billing, credits, deletion, personal_data
 from clearbg_app.services.billing import BillingError, BillingUnavailable
+from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.services.errors import NotFound
+from clearbg_app.services.jobs import anonymize_accounts_job
 from clearbg_app.settings import get_settings
-from tests.factories import assert_consistent, sign_up, verified_user
+from tests.factories import PASSWORD, assert_consistent, sign_up, verified_user
 from tests.stripe_fakes import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, event, sign, stripe_on_loopback
 
 
@@ -40,6 +43,7 @@ def stripe_fake(loopback, db_url, monkeypatch) -> FakeStripe:
     monkeypatch.setenv("CLEARBG_PUBLIC_URL", "https://clearbg.example")
     get_settings.cache_clear()
     loopback.requests.clear()
+    loopback.sent_events.clear()
     return loopback
 
 
@@ -364,3 +368,119 @@ def test_checkout_and_portal_routes(session, clock, stripe_fake, api, monkeypatc
     location = urlsplit(response.headers["location"])
     assert location.path == "/pricing" and "Payments are not set up" in read_flash(dict(parse_qsl(location.query)))["msg"]
     assert len(session.exec(select(Order)).all()) == 1
+
+
+# Account deletion ends the subscription ------------------------------------------------------------------
+
+
+def subscribed_user(session, clock, stripe_fake, api):
+    user = verified_user(session, clock)
+    _, checkout_id = checkout(session, user, code="monthly_100")
+    deliver(api, stripe_fake.pay(checkout_id))
+    account = fresh(session, CreditAccount, user.id)
+    assert account.subscription_status == "active"
+    assert stripe_fake.subscriptions[account.subscription_id]["status"] == "active"
+    return user, account.subscription_id
+
+
+def cancels(stripe_fake) -> list[str]:
+    return [path for method, path, _ in stripe_fake.requests if method == "DELETE"]
+
+
+def test_deleting_the_account_cancels_its_subscription_at_stripe(session, clock, store, stripe_fake, api):
+    user, subscription_id = subscribed_user(session, clock, stripe_fake, api)
+    deletion.request_deletion(session, user=user, store=store, password=PASSWORD, now=clock())
+    assert cancels(stripe_fake) == [f"/v1/subscriptions/{subscription_id}"]
+    assert stripe_fake.subscriptions[subscription_id]["status"] == "canceled"
+    assert fresh(session, CreditAccount, user.id).subscription_status == "canceled"
+    [record] = session.exec(select(AuditEvent).where(AuditEvent.action == "subscription.cancelled")).all()
+    assert record.after == {"subscription": subscription_id, "why": "account deletion"}
+    assert record.target_id == personal_data.pseudonym(user.id)
+    session.expire_all()
+    assert all(lot.expires_at is not None for lot in session.exec(select(CreditLot)).all())  # as when it ends at Stripe
+    # Stripe's own event about it changes nothing more, and neither do later job runs.
+    [deleted] = stripe_fake.sent_events
+    assert deliver(api, [deleted])[0].startswith("subscription ended")
+    clock.advance(days=get_settings().deletion_grace_days + 1)
+    counts = anonymize_accounts_job(clock=clock)
+    assert (counts["accounts_anonymized"], counts["subscriptions_cancelled"], counts["subscriptions_not_yet_cancelled"]) == (1, 0, 0)
+    assert len(cancels(stripe_fake)) == 1
+
+
+def test_with_stripe_down_the_deletion_stands_and_the_job_cancels_later_once(session, clock, store, stripe_fake, api, monkeypatch):
+    user, subscription_id = subscribed_user(session, clock, stripe_fake, api)
+    browser = signed_in_client(session, user, api)
+    monkeypatch.setenv("CLEARBG_STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens there
+    get_settings.cache_clear()
+    response = browser.post("/privacy/delete", data={"password": PASSWORD, "confirm": "on"},
+                            headers={"origin": "https://clearbg.example"}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303 and urlsplit(response.headers["location"]).path == "/login", response.text
+    assert "will be deleted on" in read_flash(dict(parse_qsl(urlsplit(response.headers["location"]).query)))["msg"]
+    session.expire_all()
+    assert session.exec(select(AccountDeletion).where(AccountDeletion.user_id == user.id)).one().completed_at is None
+    assert fresh(session, CreditAccount, user.id).subscription_status == "active"  # not cancelled yet: tried again
+    assert stripe_fake.subscriptions[subscription_id]["status"] == "active" and cancels(stripe_fake) == []
+    clock.advance(hours=1)
+    assert anonymize_accounts_job(clock=clock)["subscriptions_not_yet_cancelled"] == 1  # still down
+
+    monkeypatch.setenv("CLEARBG_STRIPE_API_BASE", stripe_fake.url)  # Stripe is back
+    get_settings.cache_clear()
+    clock.advance(hours=1)
+    counts = anonymize_accounts_job(clock=clock)
+    assert (counts["subscriptions_cancelled"], counts["subscriptions_not_yet_cancelled"], counts["accounts_anonymized"]) == (1, 0, 0)
+    assert stripe_fake.subscriptions[subscription_id]["status"] == "canceled"
+    assert fresh(session, CreditAccount, user.id).subscription_status == "canceled"
+    clock.advance(days=get_settings().deletion_grace_days)
+    assert anonymize_accounts_job(clock=clock)["subscriptions_cancelled"] == 0
+    assert cancels(stripe_fake) == [f"/v1/subscriptions/{subscription_id}"]  # cancelled once
+
+
+def test_a_subscription_already_over_at_stripe_or_unknown_to_it_is_recorded_as_canceled(session, clock, store, stripe_fake, api):
+    user, subscription_id = subscribed_user(session, clock, stripe_fake, api)
+    assert stripe_fake.cancel_subscription(subscription_id)[0] == 200  # ended at Stripe; its event never arrived
+    assert stripe_fake.cancel_subscription(subscription_id)[0] == 404  # Stripe: "No such subscription"
+    assert billing.cancel_subscription(session, user_id=user.id, now=clock()) == subscription_id
+    session.commit()
+    assert fresh(session, CreditAccount, user.id).subscription_status == "canceled"
+    assert billing.cancel_subscription(session, user_id=user.id, now=clock()) is None  # nothing active: no call
+    assert len(cancels(stripe_fake)) == 1  # the 404 answer, then a retrieve saying "canceled"
+    # Stale or odd ids on record: Stripe knows no such subscription, so nothing can be charged: recorded as over.
+    for stale in ("sub_unknown", "sub_../../v1/customers", "sub_%00"):
+        account = fresh(session, CreditAccount, user.id)
+        account.subscription_id, account.subscription_status = stale, "active"
+        session.add(account)
+        session.commit()
+        assert billing.cancel_subscription(session, user_id=user.id, now=clock()) == stale  # unknown to Stripe: over
+
+
+def test_a_deletion_cancelled_before_stripe_could_be_reached_keeps_the_subscription(session, clock, store, stripe_fake, api, monkeypatch):
+    user, subscription_id = subscribed_user(session, clock, stripe_fake, api)
+    monkeypatch.setenv("CLEARBG_STRIPE_SECRET_KEY", "")  # payments switched off meanwhile: the cancel cannot happen now
+    get_settings.cache_clear()
+    deletion.request_deletion(session, user=user, store=store, password=PASSWORD, now=clock())
+    with pytest.raises(DeletionPending) as pending:
+        accounts.authenticate(session, email=user.email, password=PASSWORD, ip="127.0.0.1", now=clock())
+    deletion.cancel_deletion(session, token=pending.value.token, now=clock())
+    monkeypatch.setenv("CLEARBG_STRIPE_SECRET_KEY", SECRET_KEY)
+    get_settings.cache_clear()
+    assert anonymize_accounts_job(clock=clock)["subscriptions_cancelled"] == 0
+    assert stripe_fake.subscriptions[subscription_id]["status"] == "active" and cancels(stripe_fake) == []
+
+
+def test_a_stripe_that_never_answers_holds_the_deletion_seconds_not_minutes(session, clock, store, stripe_fake, api, monkeypatch):
+    """Stripe reachable but silent: the request's one try gives up after a few seconds; the job cancels later."""
+    user, subscription_id = subscribed_user(session, clock, stripe_fake, api)
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setenv("CLEARBG_STRIPE_API_BASE", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        get_settings.cache_clear()
+        started = time.monotonic()
+        deletion.request_deletion(session, user=user, store=store, password=PASSWORD, now=clock())
+        waited = time.monotonic() - started
+    assert deletion.CANCEL_WHILE_WAITING_SECONDS <= waited < deletion.CANCEL_WHILE_WAITING_SECONDS + 3, waited
+    assert fresh(session, CreditAccount, user.id).subscription_status == "active"
+    monkeypatch.setenv("CLEARBG_STRIPE_API_BASE", stripe_fake.url)
+    get_settings.cache_clear()
+    assert anonymize_accounts_job(clock=clock)["subscriptions_cancelled"] == 1
+    assert stripe_fake.subscriptions[subscription_id]["status"] == "canceled"

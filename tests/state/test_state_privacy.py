@@ -35,6 +35,8 @@ NOT_PERSONAL = {
     ("AdminSubprocessorsState", "sp"), ("PrivacyState", "categories"), ("PrivacyState", "retention"),
     ("BatchState", "size_label"), ("LegalState", "doc_label"), ("CreditsState", "ledger_page"),
     ("CreditsState", "ledger_pages"), ("CreditsState", "orders_page"), ("CreditsState", "orders_pages"),
+    ("BatchState", "each_label"),  # the price of one image, from the settings
+    ("BatchState", "balance_label"),  # `balance_units` (a count, like every int var) as words: "12.5 credits"
 }  # fmt: skip
 
 
