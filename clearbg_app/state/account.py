@@ -5,6 +5,7 @@ page's read-only field (`rx.set_value`), once."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import reflex as rx
 
@@ -14,6 +15,43 @@ from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import when
 
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A signed-in browser of the account (coarse device and network only)."""
+
+    id: str
+    device: str
+    network: str
+    created: str
+    last_seen: str
+    current: str
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """An API key as the account page lists it: its label and prefix, never the secret."""
+
+    id: str
+    label: str
+    prefix: str
+    created: str
+    last_used: str
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One API call or batch item of the account."""
+
+    at: str
+    key: str
+    size: str
+    model: str
+    credits: str
+    latency: str
+    status: str
+
+
 NEW_KEY_FIELD = "new-key-secret"
 WEBHOOK_SECRET_FIELD = "webhook-secret"
 KEY_LABEL_FIELD = "key-label"
@@ -22,9 +60,9 @@ KEY_LABEL_FIELD = "key-label"
 class AccountState(SessionState):
     email: str = ""
     display_name: str = ""
-    sessions: list[dict[str, str]] = []
-    keys: list[dict[str, str]] = []
-    usage: list[dict[str, str]] = []
+    sessions: list[SessionRow] = []
+    keys: list[KeyRow] = []
+    usage: list[UsageRow] = []
     key_shown: bool = False
     notice: str = ""
     notice_kind: str = ""
@@ -50,36 +88,36 @@ class AccountState(SessionState):
     def _refresh(self, signed_in: accounts.SignedIn) -> None:
         with session_scope() as session:
             self.sessions = [
-                {
-                    "id": str(item.id),
-                    "device": item.user_agent or "Unknown browser",  # stored coarse: "Firefox 128 on Windows"
-                    "network": item.ip_prefix or "unknown",
-                    "created": when(item.created_at, "never"),
-                    "last_seen": when(item.last_seen_at, "never"),
-                    "current": "yes" if item.id == signed_in.auth_session.id else "",
-                }
+                SessionRow(
+                    id=str(item.id),
+                    device=item.user_agent or "Unknown browser",  # stored coarse: "Firefox 128 on Windows"
+                    network=item.ip_prefix or "unknown",
+                    created=when(item.created_at, "never"),
+                    last_seen=when(item.last_seen_at, "never"),
+                    current="yes" if item.id == signed_in.auth_session.id else "",
+                )
                 for item in accounts.active_sessions(session, user=signed_in.user)
             ]
             self.keys = [
-                {
-                    "id": str(key.id),
-                    "label": key.label,
-                    "prefix": key.prefix + "…",
-                    "created": when(key.created_at, "never"),
-                    "last_used": when(key.last_used_at, "never"),
-                }
+                KeyRow(
+                    id=str(key.id),
+                    label=key.label,
+                    prefix=key.prefix + "…",
+                    created=when(key.created_at, "never"),
+                    last_used=when(key.last_used_at, "never"),
+                )
                 for key in api_keys.list_keys(session, user=signed_in.user)
             ]
             self.usage = [
-                {
-                    "at": when(row.at, "never"),
-                    "key": source,
-                    "size": f"{row.size} {row.width}x{row.height}" if row.width else (row.size or "-"),
-                    "model": row.model or "-",
-                    "credits": credits.format_credits(row.credits_units),
-                    "latency": f"{row.latency_ms} ms",
-                    "status": str(row.status) if row.status == 200 else f"{row.status} {row.error_code or ''}".strip(),
-                }
+                UsageRow(
+                    at=when(row.at, "never"),
+                    key=source,
+                    size=f"{row.size} {row.width}x{row.height}" if row.width else (row.size or "-"),
+                    model=row.model or "-",
+                    credits=credits.format_credits(row.credits_units),
+                    latency=f"{row.latency_ms} ms",
+                    status=str(row.status) if row.status == 200 else f"{row.status} {row.error_code or ''}".strip(),
+                )
                 for row, source in removal.recent_usage(session, user_id=signed_in.user.id)
             ]
         self._show_profile(signed_in.user)

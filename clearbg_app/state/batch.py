@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 
 import reflex as rx
 
@@ -19,6 +20,30 @@ from clearbg_app.state.base import SessionState
 from clearbg_app.state.credits import BalanceState
 from clearbg_app.storage import get_blob_store
 from clearbg_app.wording import plural
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One image of the batch being followed, with its thumbnail and download once done."""
+
+    id: str
+    name: str
+    status: str
+    message: str
+    retryable: str
+    thumb: str
+    download: str
+
+
+@dataclass(frozen=True)
+class RecentBatch:
+    """A batch of the last 24 hours, with its ZIP."""
+
+    id: str
+    when: str
+    summary: str
+    zip: str
+
 
 BATCH_UPLOAD_ID = "batch_upload"
 POLL_SECONDS = 1.0
@@ -40,7 +65,7 @@ class BatchState(SessionState):
     """The visitor's current batch: its id and a row per image (name, status, message)."""
 
     batch_id: str = ""
-    items: list[dict[str, str]] = []
+    items: list[ItemRow] = []
     running: bool = False
     error: str = ""
     uploaded_percent: int = 0
@@ -49,7 +74,7 @@ class BatchState(SessionState):
     credits_charged: str = "0"
     balance_units: int = 0
     short_of_credits: bool = False  # the batch started cost more than the balance: offer "Get credits"
-    recent: list[dict[str, str]] = []  # the last 24 hours' batches, with their ZIPs
+    recent: list[RecentBatch] = []  # the last 24 hours' batches, with their ZIPs
 
     @rx.var
     def each_units(self) -> int:
@@ -72,19 +97,19 @@ class BatchState(SessionState):
 
     @rx.var
     def retryable_count(self) -> int:
-        return sum(item["retryable"] == "yes" for item in self.items)
+        return sum(item.retryable == "yes" for item in self.items)
 
     @rx.var
     def done_count(self) -> int:
-        return sum(item["status"] == "done" for item in self.items)
+        return sum(item.status == "done" for item in self.items)
 
     @rx.var
     def failed_count(self) -> int:
-        return sum(item["status"] == "failed" for item in self.items)
+        return sum(item.status == "failed" for item in self.items)
 
     @rx.var
     def finished_percent(self) -> int:
-        finished = sum(item["status"] in ("done", "failed", "cancelled") for item in self.items)
+        finished = sum(item.status in ("done", "failed", "cancelled") for item in self.items)
         return round(100 * finished / len(self.items)) if self.items else 0
 
     @rx.var
@@ -148,15 +173,15 @@ class BatchState(SessionState):
         self.credits_charged = view["credits_charged"]
         base = f"/api/batches/{view['id']}/items"
         self.items = [
-            {
-                "id": item["id"],
-                "name": item["filename"],
-                "status": item["status"],
-                "message": item["errors"][0]["detail"] if item.get("errors") else "",
-                "retryable": "yes" if item.get("errors") and item["errors"][0]["code"] in batches.RETRYABLE_CODES else "",
-                "thumb": f"{base}/{item['id']}/result" if item["status"] == "done" else "",
-                "download": f"{base}/{item['id']}/result?download=1" if item["status"] == "done" else "",
-            }
+            ItemRow(
+                id=item["id"],
+                name=item["filename"],
+                status=item["status"],
+                message=item["errors"][0]["detail"] if item.get("errors") else "",
+                retryable="yes" if item.get("errors") and item["errors"][0]["code"] in batches.RETRYABLE_CODES else "",
+                thumb=f"{base}/{item['id']}/result" if item["status"] == "done" else "",
+                download=f"{base}/{item['id']}/result?download=1" if item["status"] == "done" else "",
+            )
             for item in view["items"]
         ]
 
@@ -188,12 +213,12 @@ class BatchState(SessionState):
             self.balance_units = credits.balance(session, user_id=user_id)
             rows = batches.recent_batches(session, user_id=user_id, hours=RECENT_HOURS)
         self.recent = [
-            {
-                "id": str(batch.id),
-                "when": as_utc(batch.created_at).strftime("%Y-%m-%d %H:%M UTC"),
-                "summary": f"{plural(sum(counts.values()), 'image')}: {counts['done']} done, {counts['failed']} failed",
-                "zip": f"/api/batches/{batch.id}/result.zip" if counts["done"] else "",
-            }
+            RecentBatch(
+                id=str(batch.id),
+                when=as_utc(batch.created_at).strftime("%Y-%m-%d %H:%M UTC"),
+                summary=f"{plural(sum(counts.values()), 'image')}: {counts['done']} done, {counts['failed']} failed",
+                zip=f"/api/batches/{batch.id}/result.zip" if counts["done"] else "",
+            )
             for batch, counts in rows
         ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 
 import reflex as rx
 
@@ -20,6 +21,41 @@ from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import when
 from clearbg_app.storage import get_blob_store
 from clearbg_app.wording import plural
+
+
+@dataclass(frozen=True)
+class ConsentRow:
+    """One purpose and whether the person consents to it."""
+
+    key: str
+    title: str
+    description: str
+    granted: str
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """One grant or withdrawal, with the policy version in force."""
+
+    at: str
+    purpose: str
+    change: str
+    policy: str
+
+
+@dataclass(frozen=True)
+class HistoryImage:
+    """An image of the processing history, with its links."""
+
+    id: str
+    name: str
+    uploaded: str
+    expires: str
+    thumb: str
+    download: str
+    original: str
+    short: str
+
 
 CENTER = "/privacy-center"
 
@@ -52,8 +88,8 @@ def deletion_losses(session, *, user_id) -> list[str]:
 
 
 class PrivacyState(SessionState):
-    consents: list[dict[str, str]] = []
-    consent_history: list[dict[str, str]] = []
+    consents: list[ConsentRow] = []
+    consent_history: list[ConsentChange] = []
     categories: list[dict[str, str]] = []
     retention: list[dict[str, str]] = []
     export_status: str = ""
@@ -76,22 +112,22 @@ class PrivacyState(SessionState):
         with session_scope() as session:
             state = consents.current(session, user_id=user.id)
             self.consents = [
-                {
-                    "key": purpose.key,
-                    "title": purpose.title,
-                    "description": purpose.description.format(days=settings.history_retention_days, minutes=settings.retention_minutes),
-                    "granted": "yes" if state[purpose.key] else "",
-                }
+                ConsentRow(
+                    key=purpose.key,
+                    title=purpose.title,
+                    description=purpose.description.format(days=settings.history_retention_days, minutes=settings.retention_minutes),
+                    granted="yes" if state[purpose.key] else "",
+                )
                 for purpose in consents.PURPOSES
             ]
             titles = {purpose.key: purpose.title for purpose in consents.PURPOSES}
             self.consent_history = [
-                {
-                    "at": when(event.at),
-                    "purpose": titles.get(event.purpose, event.purpose),
-                    "change": "granted" if event.granted else "withdrawn",
-                    "policy": event.policy_version,
-                }
+                ConsentChange(
+                    at=when(event.at),
+                    purpose=titles.get(event.purpose, event.purpose),
+                    change="granted" if event.granted else "withdrawn",
+                    policy=event.policy_version,
+                )
                 for event in consents.history(session, user_id=user.id)[:20]
             ]
             export = exports.latest(session, user_id=user.id)
@@ -166,7 +202,7 @@ class HistoryState(SessionState):
     """`/history`: the person's kept images, only with the processing-history consent."""
 
     enabled: bool = False
-    items: list[dict[str, str]] = []
+    items: list[HistoryImage] = []
     days: int = 30
     notice: str = ""
     notice_kind: str = ""
@@ -177,16 +213,16 @@ class HistoryState(SessionState):
             rows = images.user_images(session, user_id=signed_in.user.id) if self.enabled else []
         self.days = get_settings().history_retention_days
         self.items = [
-            {
-                "id": str(image.id),
-                "name": image.original_filename or "image",
-                "uploaded": when(image.created_at),
-                "expires": when(image.expires_at),
-                "thumb": f"/api/images/{image.id}/result" if image.result_key else f"/api/images/{image.id}/original",
-                "download": f"/api/images/{image.id}/{'full' if image.full_result_key else 'result'}?download=1" if image.result_key else "",
-                "original": f"/api/images/{image.id}/original?download=1",
-                "short": "yes" if as_utc(image.expires_at) < images.history_expiry(image) else "",  # from before the consent
-            }
+            HistoryImage(
+                id=str(image.id),
+                name=image.original_filename or "image",
+                uploaded=when(image.created_at),
+                expires=when(image.expires_at),
+                thumb=f"/api/images/{image.id}/result" if image.result_key else f"/api/images/{image.id}/original",
+                download=f"/api/images/{image.id}/{'full' if image.full_result_key else 'result'}?download=1" if image.result_key else "",
+                original=f"/api/images/{image.id}/original?download=1",
+                short="yes" if as_utc(image.expires_at) < images.history_expiry(image) else "",  # from before the consent
+            )
             for image in rows
         ]
         self._publish(signed_in.user)

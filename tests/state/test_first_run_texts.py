@@ -92,4 +92,4 @@ def test_batch_lines_and_retry_only_for_what_a_retry_can_fix(data_dir):
         for n, code in enumerate(("server_busy", "insufficient_credits", "unreadable_image", "image_too_large"))
     ]
     state._show({"id": "b1", "status": "done", "credits_charged": "0", "items": items})
-    assert [item["retryable"] for item in state.items] == ["yes", "yes", "", ""] and state.retryable_count == 2
+    assert [item.retryable for item in state.items] == ["yes", "yes", "", ""] and state.retryable_count == 2

@@ -18,7 +18,7 @@ from clearbg_app.services import accounts, personal_data
 from clearbg_app.settings import PROJECT_ROOT, get_settings
 from clearbg_app.state.account import AccountState
 from clearbg_app.state.base import SessionState
-from clearbg_app.state.privacy import HistoryState
+from clearbg_app.state.privacy import HistoryImage, HistoryState
 from tests.factories import state_for, verified_user
 
 SECRET_LOOKING = re.compile(r"secret|password|passwd|token|cookie|api_?key|signing|credential|hash|whsec|cbg_live")
@@ -139,7 +139,7 @@ def test_a_tab_forgets_the_account_when_it_signs_out_or_another_signs_in(session
     root.router = handshake_router(session, ada)
     run("load_session", tab)
     run("load", account)
-    history.items = [{"id": "1", "name": "ada-holiday.jpg"}]
+    history.items = [HistoryImage(id="1", name="ada-holiday.jpg", uploaded="", expires="", thumb="", download="", original="", short="")]
     assert (tab.signed_in, account.email) == (True, "ada@example.com")
 
     root.router = handshake_router(session)  # signed out: the next page's load
@@ -148,7 +148,7 @@ def test_a_tab_forgets_the_account_when_it_signs_out_or_another_signs_in(session
 
     root.router = handshake_router(session, ada)
     run("load_session", tab)
-    history.items = [{"id": "1", "name": "ada-holiday.jpg"}]
+    history.items = [HistoryImage(id="1", name="ada-holiday.jpg", uploaded="", expires="", thumb="", download="", original="", short="")]
     root.router = handshake_router(session, bob)  # another account signs in on the same tab
     run("load_session", tab)
     assert tab.signed_in and history.items == []
