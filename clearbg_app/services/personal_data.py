@@ -314,12 +314,20 @@ def entries() -> tuple[Entry, ...]:
     return REGISTRY
 
 
-def categories(settings: Settings | None = None) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class Kept:
+    """A category of personal data and how long it is kept, as the privacy center lists it."""
+
+    category: str
+    retention: str
+
+
+def categories(settings: Settings | None = None) -> list[Kept]:
     """What the privacy center lists: each category (tables, then the other stores) and its retention
     rule as configured now."""
     settings = settings or get_settings()
     listed: tuple[Entry | Store, ...] = (*REGISTRY, *STORES)
-    return [{"category": entry.category, "retention": entry.retention(settings)} for entry in listed]
+    return [Kept(entry.category, entry.retention(settings)) for entry in listed]
 
 
 @dataclass(frozen=True)

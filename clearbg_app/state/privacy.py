@@ -60,16 +60,24 @@ class HistoryImage:
 CENTER = "/privacy-center"
 
 
-def retention_periods() -> list[dict[str, str]]:
-    """The periods in force, from the settings (what the privacy policy promises)."""
+@dataclass(frozen=True)
+class RetentionPeriod:
+    """A retention period in force, from the settings (what the privacy policy promises)."""
+
+    what: str
+    period: str
+
+
+def retention_periods() -> list[RetentionPeriod]:
+    """The periods in force, from the settings."""
     s = get_settings()
     return [
-        {"what": "Uploads and results", "period": plural(s.retention_minutes, "minute")},
-        {"what": "With the processing-history consent", "period": plural(s.history_retention_days, "day")},
-        {"what": "Data exports", "period": plural(s.export_link_days, "day") + " after they are ready"},
-        {"what": "Request logs: IP prefix", "period": plural(s.request_log_ip_days, "day")},
-        {"what": "Request logs", "period": plural(s.request_log_days, "day")},
-        {"what": "Grace period after a deletion request", "period": plural(s.deletion_grace_days, "day")},
+        RetentionPeriod("Uploads and results", plural(s.retention_minutes, "minute")),
+        RetentionPeriod("With the processing-history consent", plural(s.history_retention_days, "day")),
+        RetentionPeriod("Data exports", plural(s.export_link_days, "day") + " after they are ready"),
+        RetentionPeriod("Request logs: IP prefix", plural(s.request_log_ip_days, "day")),
+        RetentionPeriod("Request logs", plural(s.request_log_days, "day")),
+        RetentionPeriod("Grace period after a deletion request", plural(s.deletion_grace_days, "day")),
     ]
 
 
@@ -90,8 +98,8 @@ def deletion_losses(session, *, user_id) -> list[str]:
 class PrivacyState(SessionState):
     consents: list[ConsentRow] = []
     consent_history: list[ConsentChange] = []
-    categories: list[dict[str, str]] = []
-    retention: list[dict[str, str]] = []
+    categories: list[personal_data.Kept] = []
+    retention: list[RetentionPeriod] = []
     export_status: str = ""
     export_url: str = ""
     export_until: str = ""

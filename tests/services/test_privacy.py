@@ -107,7 +107,7 @@ def test_registry_columns_exist_and_categories_show_the_configured_periods(data_
     from clearbg_app.settings import get_settings
 
     get_settings.cache_clear()
-    shown = {item["category"]: item["retention"] for item in personal_data.categories()}
+    shown = {item.category: item.retention for item in personal_data.categories()}
     assert "45 days" in shown["Uploaded images and results"] and "60 minutes" in shown["Uploaded images and results"]
 
 
