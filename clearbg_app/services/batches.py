@@ -593,6 +593,12 @@ class BatchWorker:
         )  # fmt: skip
 
 
+def dead_letters(session: Session, *, limit: int = 20) -> list[BatchItem]:
+    """The latest dead-lettered items (their workers kept dying on them), newest first: for /admin."""
+    query = select(BatchItem).where(BatchItem.status == ItemStatus.FAILED, BatchItem.error_code == DEAD_LETTER[1])
+    return list(session.exec(query.order_by(col(BatchItem.finished_at).desc()).limit(limit)).all())
+
+
 def _usage_channel(batch: Batch) -> str:
     return "web_batch" if batch.channel == "web" else "api"
 

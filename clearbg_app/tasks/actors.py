@@ -66,8 +66,12 @@ def process_batch_item(item_id: object = None) -> None:
 @dramatiq.actor(actor_name=INFER_ACTOR, queue_name=INFER_QUEUE, priority=0, max_retries=0)
 def infer(job_key: object = None) -> None:
     """One single image of a web process (`CLEARBG_INFERENCE=queue`): its caller waits for the result."""
-    if (text := _text(job_key)) is not None and served.pool is not None:
-        serve(served.pool, text, broker.redis_client())
+    if (text := _text(job_key)) is None or served.pool is None:
+        return
+    if broker.embedded:  # web processes of the embedded default hold the pool and never send these
+        log.warning("tasks: an inference message on the in-process queue; dropped")
+        return
+    serve(served.pool, text, broker.redis_client())
 
 
 @dramatiq.actor(queue_name="default", priority=10, **RETRIES)
