@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -180,6 +181,10 @@ class Settings(BaseSettings):
         candidates = [self.public_url, *self.cors_origins.split(",")]
         origins = [origin for url in candidates if (origin := canonical_origin(url))]
         return list(dict.fromkeys(origins))
+
+    def instance(self) -> str:
+        """This process's name in job-run records: CLEARBG_INSTANCE_NAME, or host name and process id."""
+        return self.instance_name or f"{socket.gethostname()}-{os.getpid()}"
 
     def problems(self) -> list[str]:
         """Settings that must not be used as they are (insecure defaults are refused in production)."""

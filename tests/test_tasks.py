@@ -13,12 +13,14 @@ from sqlmodel import select
 
 from clearbg_app.api.v1 import error_fields
 from clearbg_app.db import make_engine, session_scope
+from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, LedgerEntry
-from clearbg_app.services import batches
+from clearbg_app.services import accounts, batches
 from clearbg_app.services.job_runs import single_runner
 from clearbg_app.settings import get_settings
+from clearbg_app.state.admin import AdminState
 from clearbg_app.tasks import actors, broker, worker as queue_worker
-from tests.factories import SMALL, balance, create
+from tests.factories import SMALL, balance, create, state_for
 from tests.loopback import loopback_only
 
 
@@ -95,7 +97,7 @@ def test_malformed_messages_end_cleanly_and_the_queue_goes_on(client, key, serve
 
 
 def test_an_item_whose_workers_kept_dying_is_dead_lettered_uncharged_and_the_batch_reports_it(
-    client, session, owner, key, pool, db_url
+    client, session, owner, key, pool, db_url, clock
 ):
     batch_id = create(client, key, (("a.jpg", SMALL), ("b.jpg", SMALL))).json()["data"]["id"]
     poison, fine = items_of(batch_id)
@@ -116,6 +118,10 @@ def test_an_item_whose_workers_kept_dying_is_dead_lettered_uncharged_and_the_bat
     assert view["status"] == "done" and view["counts"]["failed"] == 1
     assert view["items"][0]["errors"][0]["code"] == "dead_letter"
     assert [item.id for item in batches.dead_letters(session)] == [poison.id]
+    admin = accounts.make_admin(session, email="ops@example.com", now=clock())[0]
+    state = state_for(AdminState, f"{SESSION_COOKIE}={accounts.start_session(session, user=admin, user_agent='t', ip='10.0.0.1')}")
+    state.load()  # /admin lists it
+    assert [(row["item"], row["file"], row["attempts"]) for row in state.dead_items] == [(str(poison.id), "a.jpg", "3")]
     assert processor.process_item(poison.id).requeued is False  # a later delivery changes nothing
 
 

@@ -17,9 +17,7 @@ import io
 import json
 import logging
 import math
-import os
 import pickle
-import socket
 import threading
 import uuid
 from typing import Any, Protocol
@@ -113,10 +111,6 @@ def heartbeat(pool: InferencePool, client: Redisish, name: str) -> None:
     """Announce this worker and its models (read by web processes' `available_models` and readyz)."""
     client.set(WORKER_PREFIX + name, json.dumps({"models": pool.available_models(), "workers": pool.config.worker_count}).encode(),
                ex=HEARTBEAT_SECONDS * 3)  # fmt: skip
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class QueuePool(InferencePool):

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, delete, func, select, update
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import get_engine, session_scope
@@ -62,6 +62,7 @@ from clearbg_app.storage import BlobStore, StorageUnavailable, deleted_on_failur
 log = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUTS = Timeouts(5, 10, 15)
+WEBHOOK_LEASE = timedelta(minutes=1)  # an attempt in hand: longer than its timeouts add up to
 WEBHOOK_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=12))
 SIGNATURE_HEADER = "ClearBG-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -664,15 +665,23 @@ def _post(url: str, body: bytes, headers: dict[str, str], *, policy: AddressPoli
 def deliver_webhook(
     batch_id: uuid.UUID, *, policy: AddressPolicy = public_only, clock: Clock = utcnow, timeouts: Timeouts = WEBHOOK_TIMEOUTS
 ) -> bool:
-    """One attempt: POST the signed summary; 2xx delivers, anything else schedules the next attempt
-    (1 min, 5 min, 30 min, 2 h, 12 h after the previous one) or gives up after the last."""
+    """One attempt, if it is due: POST the signed summary; 2xx delivers, anything else schedules the
+    next attempt (1 min, 5 min, 30 min, 2 h, 12 h after the previous one) or gives up after the last.
+    The attempt is claimed first (its due time moves past a lease), so the queue's task and the
+    scheduled sweep never make the same attempt twice."""
+    now = clock()
     with session_scope() as session:
-        batch = session.get(Batch, batch_id)
-        if batch is None or batch.webhook_status != WebhookStatus.PENDING or not batch.webhook_url:
+        claimed = session.exec(
+            update(Batch)
+            .where(col(Batch.id) == batch_id, col(Batch.webhook_status) == WebhookStatus.PENDING, col(Batch.webhook_next_at) <= now)
+            .values(webhook_next_at=now + WEBHOOK_LEASE)
+        )  # fmt: skip
+        session.commit()
+        batch = session.get(Batch, batch_id) if claimed.rowcount == 1 else None
+        if batch is None or not batch.webhook_url:
             return False
         body = json.dumps({"type": "batch.completed", "data": summary(session, batch=batch)}, separators=(",", ":")).encode()
         url, user_id = batch.webhook_url, batch.user_id
-    now = clock()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "ClearBG webhooks",

@@ -25,6 +25,7 @@ from clearbg_app.db import get_engine, session_scope
 from clearbg_app.log_format import log_context
 from clearbg_app.metrics import job_runs
 from clearbg_app.models import JobRun, JobStatus
+from clearbg_app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def run_job(name: str, work: Callable[..., Counts], *, clock: Clock = utcnow, en
             job_runs.labels(name, "skipped").inc()
             return None
         with session_scope(engine) as session:
-            run = JobRun(job=name, started_at=clock())
+            run = JobRun(job=name, started_at=clock(), instance=get_settings().instance()[:100])
             session.add(run)
         try:
             with log_context(f"job-{name}-{run.id}"):

@@ -13,10 +13,11 @@ import dramatiq
 
 from clearbg_app.db import session_scope
 from clearbg_app.inference import InferencePool
-from clearbg_app.inference.remote import HEARTBEAT_SECONDS, heartbeat, worker_name
+from clearbg_app.inference.remote import HEARTBEAT_SECONDS, heartbeat
 from clearbg_app.services import batches
 from clearbg_app.services.background import announce
 from clearbg_app.services.url_fetch import AddressPolicy, public_only
+from clearbg_app.settings import get_settings
 from clearbg_app.tasks import actors, broker
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,14 @@ def start(
         broker.broker.flush_all()
     processor = batches.BatchWorker(pool=pool, describe_error=describe_error, url_policy=url_policy)
     actors.served.processor, actors.served.pool = processor, pool
-    # Room for every inference worker plus the batch items waiting for one of them to be idle.
-    worker = dramatiq.Worker(broker.broker, worker_threads=threads or pool.config.worker_count * 2 + 2, worker_timeout=200)
+    # A thread per inference worker and two more, so a single image is taken while batch items wait for
+    # an idle inference worker; each queue prefetches no more than that (Dramatiq's default, twice as
+    # many, lets the first worker of several take a whole batch, and a killed worker hold more items).
+    threads = threads or pool.config.worker_count + 2
+    worker = dramatiq.Worker(broker.broker, worker_threads=threads, worker_timeout=200)
+    worker.queue_prefetch = threads
     worker.start()
-    running = Running(worker=worker, processor=processor, name=worker_name())
+    running = Running(worker=worker, processor=processor, name=get_settings().instance())
     with session_scope() as session:
         if open_items := batches.open_item_ids(session):
             log.info("tasks: %d open batch items sent to the queue again", len(open_items))
