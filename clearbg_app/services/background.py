@@ -1,5 +1,4 @@
-"""Background work, announced: a service that commits work for later (batch items, mail, a webhook,
-an export) calls `announce(kind, ...)`, and the task queue (`clearbg_app.tasks`, which registers a
+"""Background work, announced: a service that commits work for later (batch items, mail, a webhook) calls `announce(kind, ...)`, and the task queue (`clearbg_app.tasks`, which registers a
 sender for each kind when it is imported) sends the message. Services never import the queue; with
 no sender registered (a service used on its own, as in unit tests) the work waits in its table.
 

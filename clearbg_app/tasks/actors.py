@@ -1,10 +1,11 @@
 """The tasks. Each message carries an id (or a key), never the work itself: the database is the
 record, so a message delivered twice, late, or naming nothing ends without effect, and a task that
 raises is retried with exponential back-off by Dramatiq. Importing this module registers the
-senders of `services.background.announce`.
+senders of `services.background.announce`. (Data exports are built by the request that asks for one,
+which waits for it, and by the scheduled exports job, once per period across instances.)
 
-Priorities (lower first, when a worker holds several messages): single images 0, mail, webhooks
-and exports 10, batch items 100; batch items also start only on an idle inference worker.
+Priorities (lower first, when a worker holds several messages): single images 0, mail and webhooks
+10, batch items 100; batch items also start only on an idle inference worker.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from clearbg_app.inference.remote import INFER_ACTOR, INFER_QUEUE, serve
 from clearbg_app.models import Batch, WebhookStatus
 from clearbg_app.services import batches, mail
 from clearbg_app.services.background import register_sender
-from clearbg_app.services.job_runs import run_job
-from clearbg_app.services.jobs import exports_job, job_name
 from clearbg_app.services.url_fetch import public_only
 from clearbg_app.tasks import broker
 
@@ -104,12 +103,6 @@ def deliver_mail() -> None:
         deliver_mail.send_with_options(delay=int(delay.total_seconds() * 1000))
 
 
-@dramatiq.actor(queue_name="default", priority=10, max_retries=0)
-def build_exports() -> None:
-    """The data exports asked for (the scheduled run records it and keeps it to one instance)."""
-    run_job(job_name(exports_job), exports_job)
-
-
 def send_items(item_ids: list[uuid.UUID]) -> None:
     for item_id in item_ids:
         process_batch_item.send(str(item_id))
@@ -117,5 +110,4 @@ def send_items(item_ids: list[uuid.UUID]) -> None:
 
 register_sender("batch_items", send_items)
 register_sender("mail", deliver_mail.send)
-register_sender("exports", build_exports.send)
 register_sender("webhook", lambda batch_id: deliver_webhook.send(str(batch_id)))

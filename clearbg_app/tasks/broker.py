@@ -14,7 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 from clearbg_app.settings import get_settings
 
 NAMESPACE = "clearbg"
-QUEUES = ("inference", "default", "batch")  # single images, mail/webhooks/exports, batch items
+QUEUES = ("inference", "default", "batch")  # single images, mail and webhooks, batch items
 
 
 class QueueUnavailable(Exception):
