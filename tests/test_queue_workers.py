@@ -7,7 +7,6 @@ down at start-up is a clear error."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,6 @@ import pytest
 import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import text
 from sqlmodel import select
 
 from clearbg_app.db import get_engine, session_scope
@@ -25,10 +23,10 @@ from clearbg_app.inference import InferenceConfig, Job, ModelNotFound, ServerBus
 from clearbg_app.inference.remote import WORKER_PREFIX, QueuePool
 from clearbg_app.models import BatchItem, ItemStatus, LedgerEntry
 from clearbg_app.services import batches, removal
-from clearbg_app.services.job_runs import lock_key
 from clearbg_app.settings import PROJECT_ROOT
 from tests.factories import HORSE, SMALL, balance
 from tests.mail import free_port
+from tests.queue_workers import FAST_RECOVERY, WorkerProcess, held_keys, item_keys
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 
@@ -50,41 +48,12 @@ def queue_url():
     client.close()
 
 
-class WorkerProcess:
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
-        self.name, self.log = name, log
-        with log.open("w") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "clearbg_app", "worker"], cwd=PROJECT_ROOT, env=env,
-                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-
-    def wait_serving(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while "serving the queue" not in self.log.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"worker {self.name} did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 def worker_env(db_url: str, data_dir: Path, queue_url: str, name: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CLEARBG_")}
-    return env | {
-        "CLEARBG_DATABASE_URL": f"{db_url}?application_name={name}" if "?" not in db_url else f"{db_url}&application_name={name}",
-        "CLEARBG_DATA_DIR": str(data_dir), "CLEARBG_QUEUE_URL": queue_url, "CLEARBG_SECRET_KEY": "k" * 40,
-        "CLEARBG_INFERENCE_WORKERS": "1", "CLEARBG_INFERENCE_THREADS": "1", "CLEARBG_INFERENCE_WARM_UP": "false",
-        "CLEARBG_QUEUE_HEARTBEAT_MS": "3000", "CLEARBG_QUEUE_MAINTENANCE_CHANCE": "1000000",
+    return env | FAST_RECOVERY | {
+        "CLEARBG_DATABASE_URL": db_url, "CLEARBG_DATA_DIR": str(data_dir), "CLEARBG_QUEUE_URL": queue_url,
+        "CLEARBG_SECRET_KEY": "k" * 40, "CLEARBG_INFERENCE_WORKERS": "1", "CLEARBG_INFERENCE_THREADS": "1",
+        "CLEARBG_INFERENCE_WARM_UP": "false",
     }  # fmt: skip
 
 
@@ -136,22 +105,9 @@ def test_single_images_go_through_the_queue_to_a_worker_and_its_errors_come_back
     assert any(key.startswith(WORKER_PREFIX.encode()) for key in client.keys())  # its heartbeat
 
 
-def held_items(application_name: str) -> set[int]:
-    """The advisory-lock keys the worker connected as `application_name` holds."""
-    with get_engine().connect() as connection:
-        rows = connection.execute(text(
-            "SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = :name"), {"name": application_name}).all()  # fmt: skip
-    return {row[0] for row in rows}
-
-
 def processing(item_id) -> bool:
     with session_scope() as session:
         return session.get_one(BatchItem, item_id).status == ItemStatus.PROCESSING
-
-
-def unsigned(key: int) -> int:
-    return key & 0xFFFFFFFFFFFFFFFF
 
 
 def test_two_workers_share_a_batch_and_a_killed_workers_item_finishes_on_the_other_charged_once(
@@ -167,11 +123,11 @@ def test_two_workers_share_a_batch_and_a_killed_workers_item_finishes_on_the_oth
     sender = RedisBroker(url=queue_url, namespace="clearbg")
     for item in items:
         sender.enqueue(Message(queue_name="batch", actor_name="process_batch_item", args=(str(item.id),), kwargs={}, options={}))
-    keys = {unsigned(lock_key(f"batch-item:{item.id}")): item.id for item in items}
+    keys = item_keys([item.id for item in items])
     deadline = time.monotonic() + 120
     taken_by_b: set[int] = set()
-    while not (held := [keys[key] for key in held_items("worker-a") & set(keys) if processing(keys[key])]) or not taken_by_b:
-        taken_by_b |= held_items("worker-b") & set(keys)  # both workers take items of the one batch
+    while not (held := [keys[key] for key in held_keys(get_engine(), "worker-a") & set(keys) if processing(keys[key])]) or not taken_by_b:
+        taken_by_b |= held_keys(get_engine(), "worker-b") & set(keys)  # both workers take items of the one batch
         assert time.monotonic() < deadline, "the two workers did not both take items"
         time.sleep(0.01)
     first.kill()  # mid-item: its lock goes with its connection, its unacknowledged messages go back
