@@ -147,7 +147,7 @@ def test_two_workers_share_a_batch_and_a_killed_workers_item_finishes_on_the_oth
     assert session.get_one(BatchItem, victim).attempts >= 2  # taken again by worker-b after worker-a died holding it
 
 
-def test_a_worker_refuses_to_start_when_the_broker_is_down(db_url, data_dir, tmp_path):
+def test_a_worker_and_a_web_process_refuse_to_start_when_the_broker_is_down(db_url, data_dir, tmp_path):
     env = worker_env(db_url, data_dir, f"redis://127.0.0.1:{free_port()}/0", "nobody")
     done = subprocess.run([sys.executable, "-m", "clearbg_app", "worker"], cwd=PROJECT_ROOT, env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
@@ -157,6 +157,9 @@ def test_a_worker_refuses_to_start_when_the_broker_is_down(db_url, data_dir, tmp
     refused = subprocess.run([sys.executable, "-m", "clearbg_app", "worker"], cwd=PROJECT_ROOT, env=without, capture_output=True,
                              text=True, timeout=120)  # fmt: skip
     assert refused.returncode == 1 and "set CLEARBG_QUEUE_URL" in refused.stderr
+    app = subprocess.run([sys.executable, "-c", "import clearbg_app.clearbg_app"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip  # the web process's start-up checks
+    assert app.returncode == 1 and "The task queue at CLEARBG_QUEUE_URL cannot be reached" in app.stderr
 
 
 def test_readyz_says_the_queue_is_down(db_url, monkeypatch):
