@@ -11,7 +11,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 PORT ?= 3000
 
-.PHONY: setup run lint test bench bench-quality bench-api migrate admin clean
+.PHONY: setup run worker lint test bench bench-quality bench-api migrate admin clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ setup: $(VENV)/.installed .tools/.installed
 
 run: setup
 	$(PY) -m reflex run --env prod --single-port --frontend-port $(PORT) --backend-port $(PORT)
+
+# A queue worker (CLEARBG_QUEUE_URL=redis://...): holds the inference pool, serves batch items, mail,
+# webhooks, exports and, for web processes with CLEARBG_INFERENCE=queue, their single images.
+worker: setup
+	$(PY) -m clearbg_app worker
 
 # Lint and types (settings in pyproject.toml); `make test` fails on a new warning before pytest starts.
 lint: $(VENV)/.installed

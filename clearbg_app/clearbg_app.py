@@ -33,10 +33,9 @@ from clearbg_app.pages import (  # noqa: F401 - importing a page module register
     pricing,
     privacy_center,
 )
-from clearbg_app.services.batches import BatchWorker
-from clearbg_app.services.mail import MailWorker
 from clearbg_app.services.removal import default_pool
 from clearbg_app.settings import get_settings
+from clearbg_app.tasks import broker, worker
 
 log = logging.getLogger("clearbg")
 
@@ -44,24 +43,22 @@ log = logging.getLogger("clearbg")
 @contextlib.asynccontextmanager
 async def background_services():
     """Load the inference pool (its model serves the page and the API) before the first request, and
-    run the scheduled jobs, the batch worker and the mail worker while the app is up."""
+    run the scheduled jobs and a queue worker (batch items, mail, webhooks, exports) while the app is
+    up; with CLEARBG_INFERENCE=queue this process holds no model and the worker processes serve the queue."""
     log_redaction.install()  # the servers have set up their log handlers by now
     pool = await asyncio.to_thread(default_pool)
     metrics.watch_pool(pool)
     scheduler = build_scheduler()
     scheduler.start()
-    batch_worker = BatchWorker(pool=pool)
-    await asyncio.to_thread(batch_worker.start)
-    mail_worker = MailWorker()
-    mail_worker.start()
+    queue_worker = None if settings.inference == "queue" else await asyncio.to_thread(worker.start, pool=pool)
     fast = f"; fast mode: {FAST_MODEL}" if settings.enable_fast_mode else "; fast mode off"
     log.info("ClearBG ready: model %s loaded (the large U^2-Net, best cut-outs)%s; scheduler started", DEFAULT_MODEL, fast)
     try:
         yield
     finally:
         scheduler.shutdown(wait=False)
-        await asyncio.to_thread(mail_worker.stop)
-        await asyncio.to_thread(batch_worker.stop)
+        if queue_worker:
+            await asyncio.to_thread(queue_worker.stop)
         await asyncio.to_thread(pool.close)
         request_log_writer.flush()
 
@@ -74,6 +71,10 @@ except InferenceError as error:
     raise SystemExit(f"clearbg: {error}") from None
 if problems := verify_configured_models(InferenceConfig.from_settings(settings)) + settings.problems():
     raise SystemExit("clearbg: " + " ".join(problems))
+try:
+    broker.check()
+except broker.QueueUnavailable as error:
+    raise SystemExit(f"clearbg: {error}") from None
 if get_config().state_manager_mode == StateManagerMode.DISK:
     raise SystemExit("clearbg: REFLEX_STATE_MANAGER_MODE=disk would write every tab's state to disk; "
                      "use the default (memory) or REFLEX_REDIS_URL.")  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -83,6 +84,13 @@ class Settings(BaseSettings):
     enable_fast_mode: bool = Field(True, description="offer fast mode (u2netp, loaded on first use)")
 
     redis_url: str = Field("", description="empty: API rate limits are kept in memory (one process)")
+    queue_url: str = Field("", description="redis://... : the task queue (Dramatiq) on Redis; empty: the same tasks run in-process")
+    inference: Literal["local", "queue"] = Field("local", description="queue: web processes hold no model and send images to `worker` processes")
+    queue_max_attempts: int = Field(3, gt=0, description="a batch item whose worker died this many times is dead-lettered (failed, uncharged)")
+    queue_result_timeout_seconds: float = Field(60.0, gt=0, description="CLEARBG_INFERENCE=queue: how long a request waits for a worker")
+    queue_heartbeat_ms: int = Field(60_000, gt=0, description="a worker silent this long is dead: its unfinished messages go to another")
+    queue_maintenance_chance: int = Field(1000, gt=0, description="of a million queue commands, how many check for dead workers")
+    instance_name: str = Field("", description="this process's name in job-run records; empty: host name and process id")
     api_rate_limit_per_key: int = Field(500, gt=0, description="megapixel images per minute per API key")
     api_rate_limit_per_ip: int = Field(1000, gt=0, description="megapixel images (or requests) per minute per IP")
     url_fetch_connect_seconds: float = Field(5.0, gt=0, description="image_url: connect timeout")
@@ -174,6 +182,10 @@ class Settings(BaseSettings):
         origins = [origin for url in candidates if (origin := canonical_origin(url))]
         return list(dict.fromkeys(origins))
 
+    def instance(self) -> str:
+        """This process's name in job-run records: CLEARBG_INSTANCE_NAME, or host name and process id."""
+        return self.instance_name or f"{socket.gethostname()}-{os.getpid()}"
+
     def problems(self) -> list[str]:
         """Settings that must not be used as they are (insecure defaults are refused in production)."""
         found = []
@@ -188,6 +200,10 @@ class Settings(BaseSettings):
                 parse_s3_url(self.storage_url)
             except ValueError as error:
                 found.append(str(error))
+        if self.queue_url and urlsplit(self.queue_url).scheme not in ("redis", "rediss", "unix"):
+            found.append("CLEARBG_QUEUE_URL must be a redis:// (or rediss://) URL, or empty for the in-process queue.")
+        if self.inference == "queue" and not self.queue_url:
+            found.append("CLEARBG_INFERENCE=queue needs CLEARBG_QUEUE_URL: the workers are reached through it.")
         if self.is_production:
             if len(self.secret_key.get_secret_value()) < 32:
                 found.append("CLEARBG_SECRET_KEY must be set to at least 32 random characters in production.")

@@ -62,12 +62,15 @@ def _model() -> None:
     if default_pool.cache_info().currsize == 0:
         raise NotReady("the model is still loading")
     if not default_pool().models:
-        raise NotReady("no model loaded")
+        raise NotReady("no inference worker answers" if get_settings().inference == "queue" else "no model loaded")
 
 
 def readiness_checks() -> dict[str, Callable[[], None]]:
-    """The parts this process needs: database, storage, model, and each configured Redis."""
+    """The parts this process needs: database, storage, model (with CLEARBG_INFERENCE=queue: a live
+    worker's), the task queue's broker when CLEARBG_QUEUE_URL is set, and each configured Redis."""
     checks: dict[str, Callable[[], None]] = {"database": _database, "storage": _storage, "model": _model}
+    if queue_url := get_settings().queue_url:
+        checks["queue"] = _redis(queue_url)
     urls = {"redis": get_settings().redis_url, "reflex_redis": os.environ.get("REFLEX_REDIS_URL", "")}
     if urls["redis"] == urls["reflex_redis"]:
         urls["reflex_redis"] = ""

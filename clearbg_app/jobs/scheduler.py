@@ -1,5 +1,5 @@
 """The in-process scheduler: every job of `services.jobs` at its interval, each run through
-`run_job` (recorded, and on one instance at a time)."""
+`run_job` (recorded, on one instance at a time, once per period however many instances schedule it)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def build_scheduler(clock: Clock = utcnow) -> BackgroundScheduler:
             "interval",
             seconds=seconds,
             args=(job_name(job), job),
-            kwargs={"clock": clock},
+            kwargs={"clock": clock, "period": seconds},  # once per period across instances
             id=job_name(job),
             max_instances=1,
             coalesce=True,

@@ -51,3 +51,4 @@ class JobRun(SQLModel, table=True):
     status: str = Field(default=JobStatus.RUNNING, max_length=16)
     counts: dict[str, int] | None = Field(default=None, sa_column=Column(JSON))
     error: str | None = Field(default=None, sa_column=Column(Text))
+    instance: str = Field(default="", max_length=100)  # which process ran it (several instances share the schedule)

@@ -84,11 +84,12 @@ def dashboard() -> rx.Component:
         rx.heading("Scheduled jobs", size="4"),
         rows_table(
             AdminState.jobs,
-            ("Job", "Every", "Last run", "Finished", "Result", "Counts"),
+            ("Job", "Every", "Last run", "Ran on", "Finished", "Result", "Counts"),
             lambda job: rx.table.row(
                 rx.table.cell(job["name"]),
                 rx.table.cell(job["every"]),
                 rx.table.cell(job["started"]),
+                rx.table.cell(job["instance"]),
                 rx.table.cell(job["finished"]),
                 rx.table.cell(
                     rx.badge(job["status"], color_scheme=rx.cond(job["alarming"] != "", "red", "green")),
@@ -98,6 +99,18 @@ def dashboard() -> rx.Component:
                 class_name=rx.cond(job["alarming"] != "", "job-alarming", "job-ok"),
             ),
             id="admin-jobs",
+        ),
+        rx.heading("Dead-lettered batch items", size="4"),
+        rx.text("Items whose workers kept dying on them: failed with dead_letter, not charged; the owner may retry them.", size="2"),
+        rows_table(
+            AdminState.dead_items,
+            ("Item", "Batch", "File", "Attempts", "Given up"),
+            lambda item: rx.table.row(
+                rx.table.cell(item["item"]), rx.table.cell(item["batch"]), rx.table.cell(item["file"]),
+                rx.table.cell(item["attempts"]), rx.table.cell(item["when"]),
+            ),  # fmt: skip
+            empty="None: every item ended normally.",
+            id="admin-dead-letters",
         ),
         width="100%",
         spacing="4",

@@ -52,6 +52,7 @@ class JobHealth:
     counts: dict[str, int] = field(default_factory=dict)
     error: str = ""
     overdue: bool = False  # no run started within two intervals
+    instance: str = ""  # the process that ran it
 
     @property
     def alarming(self) -> bool:
@@ -104,7 +105,7 @@ def job_health(session: Session, *, jobs: dict[str, int], now: datetime) -> list
             JobHealth(
                 name=name, interval_seconds=interval, status=status, started_at=started,
                 finished_at=as_utc(last.finished_at) if last.finished_at else None, counts=last.counts or {},
-                error=last.error or "", overdue=overdue,
+                error=last.error or "", overdue=overdue, instance=last.instance,
             )  # fmt: skip
         )
     return found

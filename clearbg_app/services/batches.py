@@ -1,6 +1,7 @@
-"""Batch jobs: many images with one set of options, processed in the background by a worker inside the
-app process, charged per item through the same path as single API calls, zipped on request, and
-announced to a signed webhook when finished.
+"""Batch jobs: many images with one set of options, processed in the background by the task queue
+(`clearbg_app.tasks`: one message per item; the table is the record of each item's state), charged
+per item through the same path as single API calls, zipped on request, and announced to a signed
+webhook when finished.
 
 Choices (documented in the API docs):
 - An item the balance cannot cover fails with `insufficient_credits` (402); the other items go on
@@ -8,7 +9,10 @@ Choices (documented in the API docs):
 - Items run through the inference pool's low-priority lane, one at a time: an item starts only when
   a worker is idle, so single requests never queue behind a batch.
 - Each item is charged with the ledger reference `batch-item:<id>` in the transaction that marks it
-  done: an item requeued after a crash is never charged twice.
+  done: an item requeued after a crash is never charged twice. While an item is processed its
+  worker holds a lock on it (a PostgreSQL advisory lock: released when the worker dies), so a second
+  delivery of its message waits for nothing and does nothing; an item whose workers died
+  `queue_max_attempts` times is dead-lettered: failed with `dead_letter`, uncharged.
 - `result.zip` holds the items done so far; before any is done (and while some still run) it is
   refused with 409 `batch_not_ready`. A finished batch with no result gives an empty ZIP.
 """
@@ -29,17 +33,18 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, delete, func, select, update
 
 from clearbg_app.clock import Clock, as_utc, utcnow
-from clearbg_app.db import session_scope
+from clearbg_app.db import get_engine, session_scope
 from clearbg_app.inference import InferencePool, Rendered, ServerBusy
 from clearbg_app.log_format import log_context
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, WebhookStatus
 from clearbg_app.services import credits, errors, holds, removal
-from clearbg_app.services.background import BackgroundWorker
+from clearbg_app.services.background import announce
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.images import safe_filename
+from clearbg_app.services.job_runs import single_runner
 from clearbg_app.services.url_fetch import (
     AddressPolicy,
     Timeouts,
@@ -57,12 +62,12 @@ from clearbg_app.storage import BlobStore, StorageUnavailable, deleted_on_failur
 log = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUTS = Timeouts(5, 10, 15)
+WEBHOOK_LEASE = timedelta(minutes=1)  # an attempt in hand: longer than its timeouts add up to
 WEBHOOK_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=12))
 SIGNATURE_HEADER = "ClearBG-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
 FINISHED = (ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.CANCELLED)
-
-_work = threading.Event()  # set when items are queued in this process: wakes the worker at once
+DEAD_LETTER = (500, "dead_letter", "Processing kept failing", "This image stopped its worker several times and was given up; nothing was charged.")
 
 
 class BatchRefused(ServiceError):
@@ -202,7 +207,7 @@ def create_batch(
             )
         session.commit()
     log.info("batches: batch %s queued with %d images", batch.id, len(sources))  # links the request's id to batch-<id>
-    _work.set()
+    announce("batch_items", [item.id for item in batch_items(session, batch_id=batch.id)])
     return batch
 
 
@@ -319,7 +324,7 @@ def retry_failed(session: Session, *, batch: Batch, now: datetime | None = None)
         batch.webhook_status, batch.webhook_attempts, batch.webhook_next_at = WebhookStatus.WAITING, 0, None
     session.add(batch)
     session.commit()
-    _work.set()
+    announce("batch_items", [item.id for item in failed])
     return len(failed)
 
 
@@ -386,6 +391,7 @@ def requeue_interrupted(session: Session, *, now: datetime, stale_after: timedel
         item.status, item.started_at = ItemStatus.QUEUED, None
         session.add(item)
     session.commit()
+    announce("batch_items", [item.id for item in stuck])
     return len(stuck)
 
 
@@ -402,12 +408,27 @@ def claim_next(session: Session, *, now: datetime) -> BatchItem | None:
     return item
 
 
-class BatchWorker(BackgroundWorker):
-    """Takes queued items from the database, one at a time, and runs them through the pool's
-    low-priority lane. A failed item records remove.bg's error fields (`services.errors.describe`);
-    unexpected errors fail it as `internal_error` and are logged."""
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What became of one delivery of an item's message, for the task that carried it."""
 
-    thread_name = "clearbg-batches"
+    batch_id: uuid.UUID | None = None
+    requeued: bool = False  # back in the queue, uncharged (busy pool, storage down): send it again later
+    webhook_due: bool = False  # the batch finished with this item: its webhook's first attempt is due
+
+
+def open_item_ids(session: Session) -> list[uuid.UUID]:
+    """Items queued or processing, oldest first: what a starting queue is sent again (a message may be
+    lost with an in-process queue or a flushed broker; a second message for an item does nothing)."""
+    query = select(BatchItem.id).where(col(BatchItem.status).in_([ItemStatus.QUEUED, ItemStatus.PROCESSING]))
+    return list(session.exec(query.order_by(col(BatchItem.created_at), col(BatchItem.position))).all())
+
+
+class BatchWorker:
+    """Processes batch items, one per call, through the pool's low-priority lane: `process_item` for
+    the item a queue message names, `run_once` for the oldest queued one. A failed item records
+    remove.bg's error fields (`services.errors.describe`); unexpected errors fail it as
+    `internal_error` and are logged."""
 
     def __init__(
         self,
@@ -416,42 +437,78 @@ class BatchWorker(BackgroundWorker):
         store: BlobStore | None = None,
         url_policy: AddressPolicy = public_only,
         clock: Clock = utcnow,
-        poll_seconds: float = 2.0,
     ) -> None:
-        super().__init__(wake=_work, poll_seconds=poll_seconds)
         self._pool, self._store = pool, store
         self.url_policy, self.clock = url_policy, clock
+        self._stop = threading.Event()  # set at shutdown: an item waiting for the pool goes back to the queue
 
     @property
     def pool(self) -> InferencePool:
-        return self._pool if isinstance(self._pool, InferencePool) else self._pool()
+        return self._pool() if callable(self._pool) else self._pool
 
     @property
     def store(self) -> BlobStore:
         return self._store or get_blob_store()
 
-    def start(self) -> None:
-        """Queue again what a dead instance left `processing`, then start (stopping mid-item, an item
-        waiting for a pool worker goes back to the queue)."""
-        with session_scope() as session:
-            if requeued := requeue_interrupted(session, now=self.clock()):
-                log.info("batches: %d interrupted items queued again", requeued)
-        super().start()
+    def stop(self) -> None:
+        self._stop.set()
+
+    def process_item(self, item_id: uuid.UUID | str) -> ItemOutcome:
+        """Process the item a message names, once: an unknown id, a finished item or one another live
+        worker holds end here without effect; an item whose workers kept dying is dead-lettered."""
+        try:
+            item_id = uuid.UUID(str(item_id))
+        except ValueError:
+            log.warning("batches: a queue message named no item (%r); dropped", str(item_id)[:80])
+            return ItemOutcome()
+        with single_runner(f"batch-item:{item_id}", get_engine()) as mine:
+            if not mine:
+                log.info("batches: item %s is being processed by another worker", item_id)
+                return ItemOutcome()
+            with session_scope() as session:
+                item = session.exec(select(BatchItem).where(BatchItem.id == item_id).with_for_update()).first()
+                if item is None or item.status not in (ItemStatus.QUEUED, ItemStatus.PROCESSING):
+                    session.rollback()
+                    return ItemOutcome(batch_id=item.batch_id if item else None)
+                if item.status == ItemStatus.PROCESSING and item.attempts >= get_settings().queue_max_attempts:
+                    self._dead_letter(session, item)
+                    return self._after(session, item)
+                item.status, item.started_at, item.attempts = ItemStatus.PROCESSING, self.clock(), item.attempts + 1
+                session.add(item)
+                session.commit()
+                return self._handle(session, item)
 
     def run_once(self) -> bool:
-        """Process the next queued item, if any; True when there was one."""
+        """Process the oldest queued item, if any; True when there was one."""
         with session_scope() as session:
             item = claim_next(session, now=self.clock())
             if item is None:
                 return False
-            with log_context(f"batch-{item.batch_id}"):
-                self._process(session, item)
-            _finish_if_complete(session, batch_id=item.batch_id, now=self.clock())
-            batch = session.get(Batch, item.batch_id)
-            due = batch is not None and batch.webhook_status == WebhookStatus.PENDING and batch.webhook_attempts == 0
-        if due:
+            outcome = self._handle(session, item)
+        if outcome.webhook_due:
             deliver_webhook(item.batch_id, policy=self.url_policy, clock=self.clock)
         return True
+
+    def _handle(self, session: Session, item: BatchItem) -> ItemOutcome:
+        with log_context(f"batch-{item.batch_id}"):
+            self._process(session, item)
+        return self._after(session, item)
+
+    def _after(self, session: Session, item: BatchItem) -> ItemOutcome:
+        session.refresh(item)
+        requeued = item.status == ItemStatus.QUEUED
+        finished = _finish_if_complete(session, batch_id=item.batch_id, now=self.clock())
+        batch = session.get(Batch, item.batch_id)
+        due = finished and batch is not None and batch.webhook_status == WebhookStatus.PENDING and batch.webhook_attempts == 0
+        return ItemOutcome(batch_id=item.batch_id, requeued=requeued, webhook_due=due)
+
+    def _dead_letter(self, session: Session, item: BatchItem) -> None:
+        status, code, title, detail = DEAD_LETTER
+        log.error("batches: item %s dead-lettered after %d attempts", item.id, item.attempts)
+        item.status, item.finished_at, item.credits_units, item.result_key = ItemStatus.FAILED, self.clock(), 0, None
+        item.error_status, item.error_code, item.error_title, item.error_detail = status, code, title, detail
+        session.add(item)
+        session.commit()
 
     def _process(self, session: Session, item: BatchItem) -> None:
         batch = session.get_one(Batch, item.batch_id)
@@ -493,8 +550,9 @@ class BatchWorker(BackgroundWorker):
         self._stop.wait(STORAGE_RETRY_SECONDS)
 
     def _requeue(self, session: Session, item: BatchItem) -> None:
+        """Back to the queue, uncharged; the attempt does not count towards dead-lettering."""
         session.rollback()
-        item.status, item.started_at = ItemStatus.QUEUED, None
+        item.status, item.started_at, item.attempts = ItemStatus.QUEUED, None, max(0, item.attempts - 1)
         session.add(item)
         session.commit()
 
@@ -513,6 +571,12 @@ class BatchWorker(BackgroundWorker):
             session, user_id=batch.user_id, api_key_id=batch.api_key_id, sized=sized, status=status, code=code[:40],
             started=started, now=self.clock(), channel=_usage_channel(batch), reference=f"batch-item:{item.id}",
         )  # fmt: skip
+
+
+def dead_letters(session: Session, *, limit: int = 20) -> list[BatchItem]:
+    """The latest dead-lettered items (their workers kept dying on them), newest first: for /admin."""
+    query = select(BatchItem).where(BatchItem.status == ItemStatus.FAILED, BatchItem.error_code == DEAD_LETTER[1])
+    return list(session.exec(query.order_by(col(BatchItem.finished_at).desc()).limit(limit)).all())
 
 
 def _usage_channel(batch: Batch) -> removal.Channel:
@@ -580,15 +644,23 @@ def _post(url: str, body: bytes, headers: dict[str, str], *, policy: AddressPoli
 def deliver_webhook(
     batch_id: uuid.UUID, *, policy: AddressPolicy = public_only, clock: Clock = utcnow, timeouts: Timeouts = WEBHOOK_TIMEOUTS
 ) -> bool:
-    """One attempt: POST the signed summary; 2xx delivers, anything else schedules the next attempt
-    (1 min, 5 min, 30 min, 2 h, 12 h after the previous one) or gives up after the last."""
+    """One attempt, if it is due: POST the signed summary; 2xx delivers, anything else schedules the
+    next attempt (1 min, 5 min, 30 min, 2 h, 12 h after the previous one) or gives up after the last.
+    The attempt is claimed first (its due time moves past a lease), so the queue's task and the
+    scheduled sweep never make the same attempt twice."""
+    now = clock()
     with session_scope() as session:
-        batch = session.get(Batch, batch_id)
-        if batch is None or batch.webhook_status != WebhookStatus.PENDING or not batch.webhook_url:
+        claimed = session.exec(
+            update(Batch)
+            .where(col(Batch.id) == batch_id, col(Batch.webhook_status) == WebhookStatus.PENDING, col(Batch.webhook_next_at) <= now)
+            .values(webhook_next_at=now + WEBHOOK_LEASE)
+        )  # fmt: skip
+        session.commit()
+        batch = session.get(Batch, batch_id) if claimed.rowcount == 1 else None
+        if batch is None or not batch.webhook_url:
             return False
         body = json.dumps({"type": "batch.completed", "data": summary(session, batch=batch)}, separators=(",", ":")).encode()
         url, user_id = batch.webhook_url, batch.user_id
-    now = clock()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "ClearBG webhooks",

@@ -15,16 +15,18 @@ import logging
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
-from clearbg_app.clock import Clock, utcnow
+from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import get_engine, session_scope
 from clearbg_app.log_format import log_context
 from clearbg_app.metrics import job_runs
 from clearbg_app.models import JobRun, JobStatus
+from clearbg_app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +56,25 @@ def single_runner(job: str, engine: Engine) -> Iterator[bool]:
                 connection.commit()
 
 
-def run_job(name: str, work: Callable[..., Counts], *, clock: Clock = utcnow, engine: Engine | None = None) -> JobRun | None:
+def run_job(
+    name: str, work: Callable[..., Counts], *, clock: Clock = utcnow, engine: Engine | None = None, period: float | None = None
+) -> JobRun | None:
     """Run `work(clock=clock)` under the single-runner lock and record it. None when another
-    instance is running it. An error is recorded (and logged), not raised: the scheduler keeps going."""
+    instance is running it, or (with `period`, the scheduler's interval in seconds) has started it
+    within the last half period: each instance schedules every job, and one run per period is made.
+    An error is recorded (and logged), not raised: the scheduler keeps going."""
     engine = engine or get_engine()
     with single_runner(name, engine) as mine:
+        if mine and period:
+            with session_scope(engine) as session:
+                last = session.exec(select(func.max(JobRun.started_at)).where(JobRun.job == name)).one()
+            mine = last is None or as_utc(last) <= clock() - timedelta(seconds=period / 2)
         if not mine:
-            log.info("job %s: running on another instance, skipped", name)
+            log.info("job %s: run on another instance this period, skipped", name)
             job_runs.labels(name, "skipped").inc()
             return None
         with session_scope(engine) as session:
-            run = JobRun(job=name, started_at=clock())
+            run = JobRun(job=name, started_at=clock(), instance=get_settings().instance()[:100])
             session.add(run)
         try:
             with log_context(f"job-{name}-{run.id}"):

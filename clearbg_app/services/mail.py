@@ -1,19 +1,17 @@
 """Service email through an outbox. Requests and jobs only `enqueue` a row in their own transaction, so
-no request waits for SMTP and a mail goes out exactly when the action it reports commits. The mail
-worker (`MailWorker`, started with the app) sends what is due with `deliver_due`, retrying while SMTP
-fails; without SMTP configured, mail is written as `.eml` files to the data dir's outbox folder.
+no request waits for SMTP and a mail goes out exactly when the action it reports commits. A commit that
+queued mail announces it to the task queue, whose `deliver_mail` task sends what is due with
+`deliver_due` and looks again when a retry is due (SMTP failing); without SMTP configured, mail is written as `.eml` files to the data dir's outbox folder.
 
 A row holds no link and no token: each kind's text is written at send time by the function its service
 registers with `@renders(kind)`, which signs the links then, and may find there is nothing to send (a
-reset asked for an address without an account). A later task queue replaces `enqueue` and the worker;
-`deliver` stays the one function that does the work."""
+reset asked for an address without an account). `deliver` is the one function that does the work."""
 
 from __future__ import annotations
 
 import html
 import logging
 import smtplib
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,12 +21,12 @@ from email.utils import make_msgid
 
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.db import session_scope
 from clearbg_app.models import OutboxMail, User
-from clearbg_app.services.background import BackgroundWorker
+from clearbg_app.services.background import announce
 from clearbg_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -89,13 +87,10 @@ def enqueue(
     session.info[_QUEUED] = True
 
 
-_work = threading.Event()  # set when a transaction that queued mail commits in this process: wakes the worker
-
-
 @event.listens_for(OrmSession, "after_commit")
 def _wake_worker(session: OrmSession) -> None:
     if session.info.pop(_QUEUED, False):
-        _work.set()
+        announce("mail")
 
 
 @event.listens_for(OrmSession, "after_rollback")
@@ -140,6 +135,12 @@ def deliver_due(*, clock: Clock = utcnow) -> tuple[int, int]:
                     failed += 1
                     continue
                 session.delete(mail)
+
+
+def next_attempt_at() -> datetime | None:
+    """When the earliest mail still in the outbox is due (None: it is empty)."""
+    with session_scope() as session:
+        return session.exec(select(func.min(OutboxMail.next_attempt_at))).one()
 
 
 def _claim(session: Session, mail_id: uuid.UUID, now: datetime) -> OutboxMail | None:
@@ -195,21 +196,6 @@ def _send(message: Message) -> None:
     path = settings.outbox_dir / f"{utcnow():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.eml"  # sorts by time
     path.write_bytes(bytes(email))
     log.info("mail written to %s (no SMTP configured): %s", path, message.subject)
-
-
-class MailWorker(BackgroundWorker):
-    """The thread that sends queued mail: woken when a transaction that queued mail commits in this
-    process, and every `poll_seconds` for retries and for mail other processes queued."""
-
-    thread_name = "clearbg-mail"
-
-    def __init__(self, *, clock: Clock = utcnow, poll_seconds: float = 10.0) -> None:
-        super().__init__(wake=_work, poll_seconds=poll_seconds)
-        self.clock = clock
-
-    def run_once(self) -> bool:
-        deliver_due(clock=self.clock)
-        return False
 
 
 def erase_outbox(*, addresses: list[str]) -> int:

@@ -50,8 +50,16 @@ Channel = Literal["api", "web", "web_batch"]  # where a removal was asked for
 
 @lru_cache
 def default_pool() -> InferencePool:
-    """The process-wide inference pool (loads the model on first use)."""
-    return InferencePool(InferenceConfig.from_settings(get_settings()))
+    """The process-wide inference pool: local (it loads the model), or with CLEARBG_INFERENCE=queue the
+    worker processes' behind the task queue (this process holds no model)."""
+    settings = get_settings()
+    if settings.inference == "queue":
+        from clearbg_app.inference.remote import QueuePool  # noqa: PLC0415 - only web processes of a queue set-up
+        from clearbg_app.tasks import broker  # noqa: PLC0415
+
+        return QueuePool(InferenceConfig.from_settings(settings), broker.redis_client(), broker.broker.enqueue,
+                         timeout=settings.queue_result_timeout_seconds)  # fmt: skip
+    return InferencePool(InferenceConfig.from_settings(settings))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from clearbg_app.db import session_scope
 from clearbg_app.models import User
-from clearbg_app.services import admin as admin_service, audit, credits, deletion, holds
+from clearbg_app.services import admin as admin_service, audit, batches, credits, deletion, holds
 from clearbg_app.services.deletion_lock import completed_deletion, pending_deletion
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.jobs import job_name, scheduled_jobs
@@ -101,6 +101,18 @@ class JobRow:
     finished: str
     counts: str
     error: str
+    instance: str  # which instance ran it last
+
+
+@dataclass(frozen=True)
+class DeadItemRow:
+    """A batch item the queue gave up on (its workers kept dying on it), uncharged."""
+
+    item: str
+    batch: str
+    file: str
+    attempts: str
+    when: str
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,7 @@ class AdminState(AdminBase):
 
     stats: dict[str, str] = {}
     jobs: list[JobRow] = []
+    dead_items: list[DeadItemRow] = []  # batch items the queue gave up on
     query: str = ""
     users: list[UserRow] = []
     account: dict[str, str] = {}
@@ -141,7 +154,7 @@ class AdminState(AdminBase):
     confirming_suspension: bool = False  # the confirmation dialog is open
 
     def _forget(self) -> None:
-        self.stats, self.jobs, self.users, self.account, self.ledger = {}, [], [], {}, []
+        self.stats, self.jobs, self.users, self.account, self.ledger, self.dead_items = {}, [], [], {}, [], []
 
     @rx.event
     def load(self):
@@ -180,9 +193,16 @@ class AdminState(AdminBase):
                 finished=when(job.finished_at, "never"),
                 counts=", ".join(f"{key} {value}" for key, value in job.counts.items()) or "-",
                 error=job.error[:300],
+                instance=job.instance or "-",
             )
             for job in found.jobs
         ]
+        with session_scope() as session:
+            self.dead_items = [
+                DeadItemRow(item=str(item.id), batch=str(item.batch_id), file=item.filename, attempts=str(item.attempts),
+                            when=when(item.finished_at, "-"))  # fmt: skip
+                for item in batches.dead_letters(session)
+            ]
 
     def _search(self, admin: User, query: str) -> None:
         with session_scope() as session:

@@ -1,5 +1,5 @@
 """Batch items use the inference pool's low-priority lane: a single request is served while a large
-batch is queued, and the worker started in a thread stops cleanly."""
+batch is queued, and the in-process queue worker stops cleanly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlmodel import func, select
 from clearbg_app.db import session_scope
 from clearbg_app.inference import InferenceConfig, InferencePool, Job
 from clearbg_app.models import BatchItem, ItemStatus
-from clearbg_app.services import batches
+from clearbg_app.tasks import worker as queue_worker
 from tests.factories import ENDPOINT, HORSE, SMALL, api_client, create
 from tests.loopback import loopback_only
 
@@ -57,8 +57,7 @@ def test_submit_if_idle_never_queues_behind_or_ahead_of_requests(one_worker_pool
 def test_a_single_request_is_served_while_a_large_batch_is_queued(db_url, one_worker_pool, key, store):
     client = api_client(one_worker_pool, url_policy=loopback_only)
     assert create(client, key, [(f"{n}.jpg", SMALL) for n in range(12)]).status_code == 202
-    worker = batches.BatchWorker(pool=one_worker_pool, store=store, poll_seconds=0.05)
-    worker.start()
+    worker = queue_worker.start(pool=one_worker_pool, threads=2)
     try:
         wait_for(lambda: counts().get(ItemStatus.DONE, 0) >= 1)
         started = time.perf_counter()
@@ -70,8 +69,7 @@ def test_a_single_request_is_served_while_a_large_batch_is_queued(db_url, one_wo
     finally:
         worker.stop()
     assert counts().get(ItemStatus.PROCESSING, 0) == 0  # stopped cleanly: nothing left half-done
-    worker = batches.BatchWorker(pool=one_worker_pool, store=store, poll_seconds=0.05)
-    worker.start()
+    worker = queue_worker.start(pool=one_worker_pool, threads=2)
     try:
         wait_for(lambda: counts().get(ItemStatus.DONE, 0) == 12)
     finally:

@@ -22,6 +22,7 @@ from clearbg_app.models import OutboxMail
 from clearbg_app.services import accounts, consents, deletion, exports, mail, news, policies, privacy_choices, requests
 from clearbg_app.services.deletion_lock import DeletionPending
 from clearbg_app.settings import get_settings
+from clearbg_app.tasks import worker as queue_worker
 from tests.factories import ORIGIN, flash_of, publish_material
 from tests.mail import free_port, smtp_sink
 from tests.privacy_helpers import EMAIL, PASSWORD, new_user
@@ -222,9 +223,8 @@ def test_a_reset_request_does_the_same_work_whether_or_not_the_address_has_an_ac
     assert [message["To"] for message in smtp.messages] == [EMAIL]
 
 
-def test_the_mail_worker_sends_as_soon_as_the_queuing_transaction_commits(session, smtp, clock):
-    worker = mail.MailWorker(poll_seconds=600)  # so only the commit can wake it in time
-    worker.start()
+def test_the_mail_worker_sends_as_soon_as_the_queuing_transaction_commits(session, smtp, clock, pool):
+    worker = queue_worker.start(pool=pool, threads=1)  # the in-process queue
     try:
         accounts.request_password_reset(session, email="nobody@example.com", ip="127.0.0.1")
         user = new_user(session, clock, verified=False)

@@ -205,14 +205,15 @@ def test_dashboard_counts_survive_the_purge_of_images(session, clock, monkeypatc
 
 def test_job_health_highlights_failures_killed_runs_and_jobs_that_never_ran(session, clock):
     admin = make_admin(session, clock)
-    session.add(JobRun(job="purge_images", started_at=clock() - timedelta(minutes=3), finished_at=clock(), status=JobStatus.SUCCEEDED, counts={"images_deleted": 2}))
+    session.add(JobRun(job="purge_images", started_at=clock() - timedelta(minutes=3), finished_at=clock(), status=JobStatus.SUCCEEDED,
+                       counts={"images_deleted": 2}, instance="web-2"))  # fmt: skip
     session.add(JobRun(job="credits", started_at=clock() - timedelta(minutes=5), finished_at=clock(), status=JobStatus.FAILED, error="ValueError: boom"))
     session.add(JobRun(job="policy_notices", started_at=clock() - timedelta(hours=3), status=JobStatus.RUNNING))
     session.commit()
     jobs = {"purge_images": 300, "credits": 3600, "policy_notices": 900, "purge_request_logs": 3600}
     health = {job.name: job for job in admin_service.dashboard(session, admin=admin, jobs=jobs, now=clock()).jobs}
     assert (health["purge_images"].status, health["purge_images"].alarming) == ("succeeded", False)
-    assert health["purge_images"].counts == {"images_deleted": 2}
+    assert health["purge_images"].counts == {"images_deleted": 2} and health["purge_images"].instance == "web-2"
     assert (health["credits"].status, health["credits"].error, health["credits"].alarming) == ("failed", "ValueError: boom", True)
     assert (health["policy_notices"].status, health["policy_notices"].alarming) == ("killed", True)
     assert (health["purge_request_logs"].status, health["purge_request_logs"].alarming) == ("never", True)

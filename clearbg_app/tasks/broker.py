@@ -1,0 +1,70 @@
+"""The one broker of this process, made at import from the settings (Dramatiq binds each actor to
+the broker set when it is declared): a `RedisBroker` for `CLEARBG_QUEUE_URL=redis://...`, otherwise
+Dramatiq's in-process `StubBroker`, which a worker thread of the app serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from clearbg_app.settings import get_settings
+
+NAMESPACE = "clearbg"
+QUEUES = ("inference", "default", "batch")  # single images, mail and webhooks, batch items
+
+
+class QueueUnavailable(Exception):
+    """The broker named by CLEARBG_QUEUE_URL cannot be reached."""
+
+
+def _make_broker() -> dramatiq.Broker:
+    settings = get_settings()
+    if not settings.queue_url:
+        return StubBroker()
+    return RedisBroker(
+        url=settings.queue_url, namespace=NAMESPACE, heartbeat_timeout=settings.queue_heartbeat_ms,
+        maintenance_chance=settings.queue_maintenance_chance, socket_timeout=5, socket_connect_timeout=5,
+    )  # fmt: skip
+
+
+broker = _make_broker()
+dramatiq.set_broker(broker)
+embedded = isinstance(broker, StubBroker)
+
+
+def redis_client() -> Any:
+    """The broker's Redis connection (results of `CLEARBG_INFERENCE=queue` travel through it too)."""
+    if not isinstance(broker, RedisBroker):
+        raise QueueUnavailable("The in-process queue has no Redis; set CLEARBG_QUEUE_URL.")
+    return broker.client
+
+
+def check() -> None:
+    """Raise `QueueUnavailable` with a sentence when the broker cannot be reached (nothing to reach
+    for the in-process queue)."""
+    if embedded:
+        return
+    try:
+        redis_client().ping()
+    except redis.RedisError as error:
+        raise QueueUnavailable(f"The task queue at CLEARBG_QUEUE_URL cannot be reached: {error}") from None
+
+
+def depths() -> dict[str, int]:
+    """Messages waiting in each queue (delayed ones included)."""
+    if isinstance(broker, StubBroker):
+        return {name: sum(broker.queues[q].qsize() for q in (name, f"{name}.DQ") if q in broker.queues) for name in QUEUES}
+    client = redis_client()
+    return {name: int(client.llen(f"{NAMESPACE}:{name}")) + int(client.llen(f"{NAMESPACE}:{name}.DQ")) for name in QUEUES}
+
+
+def dead_letters() -> int:
+    """Messages Dramatiq gave up on (kept a week in its dead-letter queues)."""
+    if isinstance(broker, StubBroker):
+        return len(broker.dead_letters)
+    client = redis_client()
+    return sum(int(client.zcard(f"{NAMESPACE}:{name}.XQ")) for name in QUEUES)
