@@ -22,7 +22,7 @@ from clearbg_app.api.web import google
 from clearbg_app.db import get_engine
 from clearbg_app.inference import InferenceConfig, InferencePool
 from clearbg_app.models import ProcessedImage, User
-from clearbg_app.services import api_keys, batches, images, removal
+from clearbg_app.services import api_keys, batch_worker, images, removal
 from clearbg_app.services.ratelimit import default_limiter
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.settings import PROJECT_ROOT, get_settings
@@ -223,9 +223,9 @@ def client(db_url, pool) -> TestClient:
 
 
 @pytest.fixture
-def worker(pool, store, clock) -> batches.BatchWorker:
+def worker(pool, store, clock) -> batch_worker.BatchWorker:
     """The batch worker on `pool`; `run_all(worker)` processes what is queued."""
-    return batches.BatchWorker(pool=pool, store=store, url_policy=loopback_only, clock=clock)
+    return batch_worker.BatchWorker(pool=pool, store=store, url_policy=loopback_only, clock=clock)
 
 
 @pytest.fixture

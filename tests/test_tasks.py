@@ -14,7 +14,7 @@ from sqlmodel import select
 from clearbg_app.db import make_engine, session_scope
 from clearbg_app.http.cookies import SESSION_COOKIE
 from clearbg_app.models import Batch, BatchItem, BatchStatus, ItemStatus, LedgerEntry
-from clearbg_app.services import accounts, batches
+from clearbg_app.services import accounts, batch_worker, batches
 from clearbg_app.services.job_runs import single_runner
 from clearbg_app.settings import get_settings
 from clearbg_app.state.admin import AdminState
@@ -100,7 +100,7 @@ def test_an_item_whose_workers_kept_dying_is_dead_lettered_uncharged_and_the_bat
 ):
     batch_id = create(client, key, (("a.jpg", SMALL), ("b.jpg", SMALL))).json()["data"]["id"]
     poison, fine = items_of(batch_id)
-    processor = batches.BatchWorker(pool=pool, url_policy=loopback_only)
+    processor = batch_worker.BatchWorker(pool=pool, url_policy=loopback_only)
     # What a worker that dies holding the item leaves behind, `queue_max_attempts` times over.
     with session_scope() as scope:
         row = scope.get_one(BatchItem, poison.id)
@@ -116,7 +116,7 @@ def test_an_item_whose_workers_kept_dying_is_dead_lettered_uncharged_and_the_bat
     view = client.get(f"/api/v1.0/batches/{batch_id}", headers={"X-Api-Key": key}).json()["data"]
     assert view["status"] == "done" and view["counts"]["failed"] == 1
     assert view["items"][0]["errors"][0]["code"] == "dead_letter"
-    assert [item.id for item in batches.dead_letters(session)] == [poison.id]
+    assert [item.id for item in batch_worker.dead_letters(session)] == [poison.id]
     admin = accounts.make_admin(session, email="ops@example.com", now=clock())[0]
     state = state_for(AdminState, f"{SESSION_COOKIE}={accounts.start_session(session, user=admin, user_agent='t', ip='10.0.0.1')}")
     state.load()  # /admin lists it
@@ -127,7 +127,7 @@ def test_an_item_whose_workers_kept_dying_is_dead_lettered_uncharged_and_the_bat
 def test_an_interrupted_item_under_the_limit_is_taken_over_and_charged_once(client, session, owner, key, pool, db_url):
     batch_id = create(client, key, (("a.jpg", SMALL),)).json()["data"]["id"]
     (item,) = items_of(batch_id)
-    processor = batches.BatchWorker(pool=pool, url_policy=loopback_only)
+    processor = batch_worker.BatchWorker(pool=pool, url_policy=loopback_only)
     with session_scope() as scope:  # a worker died holding it once
         row = scope.get_one(BatchItem, item.id)
         row.status, row.attempts = ItemStatus.PROCESSING, 1
@@ -141,7 +141,7 @@ def test_an_interrupted_item_under_the_limit_is_taken_over_and_charged_once(clie
 def test_an_item_another_live_worker_holds_is_left_to_it(client, session, owner, key, pool, db_url):
     batch_id = create(client, key, (("a.jpg", SMALL),)).json()["data"]["id"]
     (item,) = items_of(batch_id)
-    processor = batches.BatchWorker(pool=pool, url_policy=loopback_only)
+    processor = batch_worker.BatchWorker(pool=pool, url_policy=loopback_only)
     other = make_engine(db_url)  # another worker's connection
     try:
         with single_runner(f"batch-item:{item.id}", other) as held:

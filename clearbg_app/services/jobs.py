@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from clearbg_app.clock import Clock, utcnow
 from clearbg_app.db import checkpoint_wal, session_scope
-from clearbg_app.services import batches, credits, deletion, exports, images, policies, request_logs, requests
+from clearbg_app.services import batch_webhooks, batch_worker, batches, credits, deletion, exports, images, policies, request_logs, requests
 from clearbg_app.services.job_runs import Counts
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
@@ -60,13 +60,13 @@ def purge_batches_job(clock: Clock = utcnow) -> Counts:
     with session_scope() as session:
         purged = batches.purge_expired(session, store=get_blob_store(), clock=clock)
     with session_scope() as session:
-        requeued = batches.requeue_interrupted(session, now=clock())
+        requeued = batch_worker.requeue_interrupted(session, now=clock())
     return {"batches_deleted": purged, "items_requeued": requeued}
 
 
 def batch_webhooks_job(clock: Clock = utcnow) -> Counts:
     """Retry the batch webhooks that are due (backoff 1 min, 5 min, 30 min, 2 h, 12 h)."""
-    delivered, failed = batches.deliver_due_webhooks(clock=clock)
+    delivered, failed = batch_webhooks.deliver_due_webhooks(clock=clock)
     return {"webhooks_delivered": delivered, "webhooks_failed": failed}
 
 

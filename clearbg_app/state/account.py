@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import reflex as rx
 
 from clearbg_app.db import session_scope
-from clearbg_app.services import accounts, api_keys, batches, credits, removal
+from clearbg_app.services import accounts, api_keys, batch_webhooks, credits, removal
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import when
@@ -79,7 +79,7 @@ class AccountState(SessionState):
         user = self._current_user()
         if user is None:
             return rx.redirect("/login?next=/account")
-        return rx.set_value(WEBHOOK_SECRET_FIELD, batches.webhook_secret(user.id))
+        return rx.set_value(WEBHOOK_SECRET_FIELD, batch_webhooks.webhook_secret(user.id))
 
     def _show_profile(self, user) -> None:
         self.email, self.display_name = user.email, user.display_name

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from clearbg_app.db import session_scope
 from clearbg_app.models import User
-from clearbg_app.services import admin as admin_service, audit, batches, credits, deletion, holds
+from clearbg_app.services import admin as admin_service, audit, batch_worker, credits, deletion, holds
 from clearbg_app.services.deletion_lock import completed_deletion, pending_deletion
 from clearbg_app.services.errors import ServiceError
 from clearbg_app.services.jobs import job_name, scheduled_jobs
@@ -201,7 +201,7 @@ class AdminState(AdminBase):
             self.dead_items = [
                 DeadItemRow(item=str(item.id), batch=str(item.batch_id), file=item.filename, attempts=str(item.attempts),
                             when=when(item.finished_at, "-"))  # fmt: skip
-                for item in batches.dead_letters(session)
+                for item in batch_worker.dead_letters(session)
             ]
 
     def _search(self, admin: User, query: str) -> None:

@@ -21,7 +21,7 @@ from clearbg_app.db import session_scope
 from clearbg_app.inference import InferencePool
 from clearbg_app.inference.remote import INFER_ACTOR, INFER_QUEUE, serve
 from clearbg_app.models import Batch, WebhookStatus
-from clearbg_app.services import batches, mail
+from clearbg_app.services import batch_webhooks, batch_worker, mail
 from clearbg_app.services.background import register_sender
 from clearbg_app.services.url_fetch import public_only
 from clearbg_app.tasks import broker
@@ -35,7 +35,7 @@ RETRIES = {"max_retries": 8, "min_backoff": 1_000, "max_backoff": 300_000}  # a 
 class _Served:
     """What this process's worker serves with: set by `tasks.worker.start`."""
 
-    processor: batches.BatchWorker | None = None
+    processor: batch_worker.BatchWorker | None = None
     pool: InferencePool | None = None
 
 
@@ -84,7 +84,7 @@ def deliver_webhook(batch_id: object = None) -> None:
         log.warning("tasks: webhook message named no batch (%r); dropped", text)
         return
     policy = served.processor.url_policy if served.processor else public_only
-    if batches.deliver_webhook(parsed, policy=policy):
+    if batch_webhooks.deliver_webhook(parsed, policy=policy):
         return
     with session_scope() as session:
         batch = session.get(Batch, parsed)

@@ -13,7 +13,7 @@ import dramatiq
 from clearbg_app.db import session_scope
 from clearbg_app.inference import InferencePool
 from clearbg_app.inference.remote import HEARTBEAT_SECONDS, heartbeat
-from clearbg_app.services import batches
+from clearbg_app.services import batch_worker
 from clearbg_app.services.background import announce
 from clearbg_app.services.url_fetch import AddressPolicy, public_only
 from clearbg_app.settings import get_settings
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Running:
     worker: dramatiq.Worker
-    processor: batches.BatchWorker
+    processor: batch_worker.BatchWorker
     name: str
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -48,7 +48,7 @@ def start(
     broker.check()
     if broker.embedded:  # what was announced with nobody serving: the sweep below sends what is still open
         broker.broker.flush_all()
-    processor = batches.BatchWorker(pool=pool, url_policy=url_policy)
+    processor = batch_worker.BatchWorker(pool=pool, url_policy=url_policy)
     actors.served.processor, actors.served.pool = processor, pool
     # A thread per inference worker and two more, so a single image is taken while batch items wait for
     # an idle inference worker; each queue prefetches no more than that (Dramatiq's default, twice as
@@ -59,7 +59,7 @@ def start(
     worker.start()
     running = Running(worker=worker, processor=processor, name=get_settings().instance())
     with session_scope() as session:
-        if open_items := batches.open_item_ids(session):
+        if open_items := batch_worker.open_item_ids(session):
             log.info("tasks: %d open batch items sent to the queue again", len(open_items))
             announce("batch_items", open_items)
     announce("mail")

@@ -16,7 +16,7 @@ from sqlmodel import select
 from clearbg_app.clock import as_utc
 from clearbg_app.db import session_scope
 from clearbg_app.models import Batch, BatchItem, EntryKind, ItemStatus, LedgerEntry
-from clearbg_app.services import api_keys, batches
+from clearbg_app.services import api_keys, batch_worker, batches
 from clearbg_app.services.errors import NotFound
 from clearbg_app.services.jobs import batch_webhooks_job, purge_batches_job, scheduled_jobs
 from tests.conftest import _clear_caches
@@ -198,15 +198,15 @@ def test_insufficient_credits_fail_the_items_left_and_the_rest_go_on(client, ses
 def test_an_item_interrupted_by_a_crash_is_requeued_and_charged_once(client, session, owner, key, worker, clock):
     batch_id = create(client, key, (("a.jpg", SMALL),)).json()["data"]["id"]
     with session_scope() as scope:
-        claimed = batches.claim_next(scope, now=clock())  # the process dies here
+        claimed = batch_worker.claim_next(scope, now=clock())  # the process dies here
     assert claimed is not None and claimed.status == ItemStatus.PROCESSING
     assert not worker.run_once()  # nothing queued: the item is stuck in processing
     with session_scope() as scope:
-        assert batches.requeue_interrupted(scope, now=clock()) == 0  # it may be another instance's
+        assert batch_worker.requeue_interrupted(scope, now=clock()) == 0  # it may be another instance's
     clock.advance(minutes=11)
     with session_scope() as scope:
-        assert batches.requeue_interrupted(scope, now=clock()) == 1  # what start() and the purge job do
-        assert batches.requeue_interrupted(scope, now=clock()) == 0
+        assert batch_worker.requeue_interrupted(scope, now=clock()) == 1  # what start() and the purge job do
+        assert batch_worker.requeue_interrupted(scope, now=clock()) == 0
     assert worker.run_once()
     # A crash after the charge committed but before anything else: processing the item again charges nothing more.
     with session_scope() as scope:

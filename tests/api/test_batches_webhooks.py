@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from clearbg_app.models import Batch, WebhookStatus
-from clearbg_app.services import batches
+from clearbg_app.services import batch_webhooks
 from tests.factories import BATCHES, SMALL, create, run_all
 from tests.loopback import loopback_only, serve_asgi
 
@@ -61,20 +61,20 @@ def test_the_completed_batch_is_posted_signed_once(client, key, owner, worker, c
         assert response.json()["data"]["webhook"]["status"] == "waiting"
         run_all(worker)
         assert len(receiver.calls) == 1
-        assert batches.deliver_due_webhooks(policy=loopback_only, clock=clock) == (0, 0)  # nothing more is due
+        assert batch_webhooks.deliver_due_webhooks(policy=loopback_only, clock=clock) == (0, 0)  # nothing more is due
     headers, body = receiver.calls[0]
-    secret = batches.webhook_secret(owner.id)
-    assert secret.startswith("whsec_") and secret != batches.webhook_secret(owner.id.__class__(int=owner.id.int + 1))
+    secret = batch_webhooks.webhook_secret(owner.id)
+    assert secret.startswith("whsec_") and secret != batch_webhooks.webhook_secret(owner.id.__class__(int=owner.id.int + 1))
     header = headers["clearbg-signature"]
     assert header.startswith(f"t={int(clock().timestamp())},v1=")
     assert verify(secret, header, body)
-    assert batches.verify_signature(secret, header, body, now=clock().timestamp())
+    assert batch_webhooks.verify_signature(secret, header, body, now=clock().timestamp())
     # A forged body, a wrong secret, an old timestamp: all detectable.
     forged = body.replace(b'"failed":1', b'"failed":0')
     assert forged != body and not verify(secret, header, forged)
-    assert not batches.verify_signature(secret, header, forged, now=clock().timestamp())
-    assert not batches.verify_signature("whsec_wrong", header, body, now=clock().timestamp())
-    assert not batches.verify_signature(secret, header, body, now=clock().timestamp() + 3600)
+    assert not batch_webhooks.verify_signature(secret, header, forged, now=clock().timestamp())
+    assert not batch_webhooks.verify_signature("whsec_wrong", header, body, now=clock().timestamp())
+    assert not batch_webhooks.verify_signature(secret, header, body, now=clock().timestamp() + 3600)
     event = json.loads(body)
     assert event["type"] == "batch.completed"
     assert event["data"]["id"] == response.json()["data"]["id"] and event["data"]["counts"]["done"] == 1
@@ -86,8 +86,8 @@ def test_the_completed_batch_is_posted_signed_once(client, key, owner, worker, c
 def test_a_failing_receiver_is_retried_with_backoff_until_it_gives_up(client, key, worker, clock, session, monkeypatch):
     import clearbg_app.services.jobs as scheduler
 
-    deliver = batches.deliver_due_webhooks  # the job as scheduled, with the tests' loopback policy
-    monkeypatch.setattr(batches, "deliver_due_webhooks", lambda clock: deliver(policy=loopback_only, clock=clock))
+    deliver = batch_webhooks.deliver_due_webhooks  # the job as scheduled, with the tests' loopback policy
+    monkeypatch.setattr(batch_webhooks, "deliver_due_webhooks", lambda clock: deliver(policy=loopback_only, clock=clock))
     receiver = Receiver(500)
     with serve_asgi(receiver.app(), "webhook receiver") as base:
         batch_id = create(client, key, webhook_url=f"{base}/hook").json()["data"]["id"]
@@ -95,7 +95,7 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_gives_up(client, ke
         finished = clock()
         assert len(receiver.calls) == 1  # the first attempt, at completion
         expected = [finished]
-        for wait in batches.WEBHOOK_BACKOFF:
+        for wait in batch_webhooks.WEBHOOK_BACKOFF:
             clock.advance(seconds=wait.total_seconds() - 1)
             assert scheduler.batch_webhooks_job(clock=clock) == {"webhooks_delivered": 0, "webhooks_failed": 0}  # not yet
             clock.advance(seconds=1)
@@ -104,7 +104,7 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_gives_up(client, ke
         clock.advance(days=2)
         assert scheduler.batch_webhooks_job(clock=clock) == {"webhooks_delivered": 0, "webhooks_failed": 0}
     assert [int(headers["clearbg-signature"].split(",")[0][2:]) for headers, _ in receiver.calls] == [int(t.timestamp()) for t in expected]
-    assert [b - a for a, b in itertools.pairwise(expected)] == list(batches.WEBHOOK_BACKOFF)
+    assert [b - a for a, b in itertools.pairwise(expected)] == list(batch_webhooks.WEBHOOK_BACKOFF)
     session.expire_all()
     batch = session.get(Batch, uuid.UUID(batch_id))
     assert batch.webhook_status == WebhookStatus.FAILED and batch.webhook_attempts == 6 and batch.webhook_last_error == "HTTP 500"
@@ -117,7 +117,7 @@ def test_delivery_stops_at_the_first_2xx(client, key, worker, clock):
         run_all(worker)
         for wait in (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2)):
             clock.advance(seconds=wait.total_seconds())
-            batches.deliver_due_webhooks(policy=loopback_only, clock=clock)
+            batch_webhooks.deliver_due_webhooks(policy=loopback_only, clock=clock)
     assert len(receiver.calls) == 3
     shown = client.get(f"{BATCHES}/{batch_id}", headers={"X-Api-Key": key}).json()["data"]["webhook"]
     assert shown["status"] == "delivered" and shown["attempts"] == 3
@@ -140,10 +140,10 @@ def test_the_documented_python_snippet_verifies_our_signatures(monkeypatch):
     exec(WEBHOOK_VERIFY_EXAMPLE, namespace)  # noqa: S102 - the documentation's own code
     check = namespace["verify_clearbg_webhook"]
     body, now = b'{"type":"batch.completed"}', int(time.time())
-    header = batches.signature_header("whsec_test", now, body)
+    header = batch_webhooks.signature_header("whsec_test", now, body)
     assert check("whsec_test", header, body)
     assert not check("whsec_test", header, body + b" ")
     assert not check("whsec_other", header, body)
-    assert not check("whsec_test", batches.signature_header("whsec_test", now - 3600, body), body)  # a replay
+    assert not check("whsec_test", batch_webhooks.signature_header("whsec_test", now - 3600, body), body)  # a replay
     assert WEBHOOK_VERIFY_EXAMPLE in openapi_document()["info"]["description"]
     assert "verify_clearbg_webhook" in docs_html("http://x")

@@ -17,7 +17,7 @@ from clearbg_app.api import build_api
 from clearbg_app.api.deps import ApiDeps
 from clearbg_app.api.v1.openapi import PARAMETERS
 from clearbg_app.models import BatchItem, ProcessedImage
-from clearbg_app.services import api_keys, batches, images
+from clearbg_app.services import api_keys, batch_worker, images
 from clearbg_app.services.errors import UploadRejected
 from clearbg_app.services.ratelimit import RateLimiter
 from tests.crafted_images import all_crafted, fuzzer_finds, huge_headers, unsupported_files
@@ -184,7 +184,7 @@ def test_crafted_batch_items_fail_as_invalid_image_not_internal_error(client, se
     assert_clean(client.post(BATCHES, files=form, headers={"X-Api-Key": key}), 400)  # a bad background image refuses the batch
     response = client.post(BATCHES, files=form[:-1], data={"roi": "0px 0px 10px 10px"}, headers={"X-Api-Key": key})
     assert_clean(response, 202)
-    worker = batches.BatchWorker(pool=pool, store=store, url_policy=loopback_only, clock=clock)
+    worker = batch_worker.BatchWorker(pool=pool, store=store, url_policy=loopback_only, clock=clock)
     while worker.run_once():
         pass
     items = client.get(f"{BATCHES}/{response.json()['data']['id']}", headers={"X-Api-Key": key}).json()["data"]["items"]

@@ -274,7 +274,7 @@ def test_json_log_lines(client, monkeypatch, own_redis):
 def test_work_outside_requests_logs_under_its_own_id(client, session, clock, store, monkeypatch):
     """A batch item's lines carry `batch-<id>` (its creation is logged with the request's id and the batch
     id, which links the two); a job run's lines carry `job-<name>-<run id>`."""
-    from clearbg_app.services import api_keys, batches  # noqa: PLC0415
+    from clearbg_app.services import api_keys, batch_worker  # noqa: PLC0415
     from clearbg_app.storage import StorageUnavailable  # noqa: PLC0415
 
     stream = io.StringIO()
@@ -295,8 +295,8 @@ def test_work_outside_requests_logs_under_its_own_id(client, session, clock, sto
         def storage_down(*args, **kwargs):
             raise StorageUnavailable("Blob storage (bucket 'b') failed to read a blob: ConnectTimeoutError.")
 
-        monkeypatch.setattr(batches, "STORAGE_RETRY_SECONDS", 0)
-        worker = batches.BatchWorker(pool=default_pool(), store=store, clock=clock)
+        monkeypatch.setattr(batch_worker, "STORAGE_RETRY_SECONDS", 0)
+        worker = batch_worker.BatchWorker(pool=default_pool(), store=store, clock=clock)
         monkeypatch.setattr(worker, "_source", storage_down)
         assert worker.run_once() is True
         run = run_job("logs_under_its_id", lambda clock: logging.getLogger("clearbg_app.test").info("job work") or {})

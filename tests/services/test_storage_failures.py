@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from clearbg_app.api import build_api
 from clearbg_app.http.cookies import VISITOR_COOKIE
 from clearbg_app.models import Batch, BatchItem, ItemStatus, LedgerEntry, ProcessedImage
-from clearbg_app.services import batches, exports, images
+from clearbg_app.services import batch_worker, exports, images
 from clearbg_app.services.jobs import exports_job, purge_images_job
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.storage import StorageUnavailable, get_blob_store
@@ -66,10 +66,10 @@ def test_a_batch_sent_while_s3_is_down_is_refused_whole_and_uncharged(s3, sessio
 
 
 def test_a_batch_item_waits_while_s3_is_down_then_is_done_and_charged_once(s3, session, pool, key, owner, clock, monkeypatch):
-    monkeypatch.setattr(batches, "STORAGE_RETRY_SECONDS", 0)
+    monkeypatch.setattr(batch_worker, "STORAGE_RETRY_SECONDS", 0)
     client = api_client(pool, url_policy=loopback_only)
     assert create(client, key).status_code == 202
-    worker = batches.BatchWorker(pool=pool, store=get_blob_store(), url_policy=loopback_only, clock=clock)
+    worker = batch_worker.BatchWorker(pool=pool, store=get_blob_store(), url_policy=loopback_only, clock=clock)
     before = balance(session, owner)
     s3.cut()
     assert worker.run_once() is True

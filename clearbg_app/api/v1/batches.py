@@ -20,7 +20,7 @@ from clearbg_app.api.errors import ApiError, as_api_error
 from clearbg_app.api.v1.params import FORM_TYPES, body_limit, decode_b64, json_object, json_text
 from clearbg_app.db import session_scope
 from clearbg_app.http.removebg_params import ParameterError, removal_options
-from clearbg_app.services import batches
+from clearbg_app.services import batch_webhooks, batch_zip, batches
 from clearbg_app.services.batches import Source
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
@@ -94,7 +94,7 @@ def zip_response(user_id: uuid.UUID, batch_id: str, headers: dict[str, str] | No
     """result.zip of the user's batch, streamed; 404 for anyone else's, 409 before anything is done."""
     with session_scope() as session:
         batch = batches.owned_batch(session, batch_id=batch_id, user_id=user_id)
-        chunks = batches.zip_stream(session, store=get_blob_store(), batch=batch)
+        chunks = batch_zip.zip_stream(session, store=get_blob_store(), batch=batch)
     if chunks is None:
         raise ApiError(409, "batch_not_ready", "Nothing finished yet", "No image of this batch is done yet; try again shortly.", {"Retry-After": "5"})
     disposition = f'attachment; filename="clearbg-batch-{batch.id.hex[:8]}.zip"'
@@ -186,5 +186,5 @@ class BatchApi:
             user, _, rate = await self._user(request)
         except ApiError as error:
             return error.response(rate)
-        secret = await asyncio.to_thread(batches.webhook_secret, user.id)
-        return JSONResponse({"data": {"signing_secret": secret, "header": batches.SIGNATURE_HEADER}}, headers={**rate, "Cache-Control": "no-store"})
+        secret = await asyncio.to_thread(batch_webhooks.webhook_secret, user.id)
+        return JSONResponse({"data": {"signing_secret": secret, "header": batch_webhooks.SIGNATURE_HEADER}}, headers={**rate, "Cache-Control": "no-store"})
