@@ -120,7 +120,7 @@ def test_an_item_whose_workers_kept_dying_is_dead_lettered_uncharged_and_the_bat
     admin = accounts.make_admin(session, email="ops@example.com", now=clock())[0]
     state = state_for(AdminState, f"{SESSION_COOKIE}={accounts.start_session(session, user=admin, user_agent='t', ip='10.0.0.1')}")
     state.load()  # /admin lists it
-    assert [(row["item"], row["file"], row["attempts"]) for row in state.dead_items] == [(str(poison.id), "a.jpg", "3")]
+    assert [(row.item, row.file, row.attempts) for row in state.dead_items] == [(str(poison.id), "a.jpg", "3")]
     assert processor.process_item(poison.id).requeued is False  # a later delivery changes nothing
 
 
