@@ -153,3 +153,14 @@ def test_an_item_another_live_worker_holds_is_left_to_it(client, session, owner,
         other.dispose()
     session.expire_all()
     assert items_of(batch_id)[0].status == ItemStatus.DONE
+
+
+def test_copies_of_one_message_at_once_process_the_item_once(client, session, owner, key, served):
+    batch_id = create(client, key, (("a.jpg", SMALL),)).json()["data"]["id"]
+    (item,) = items_of(batch_id)
+    actors.process_batch_item.send(str(item.id))  # the worker's other thread gets a copy while the first runs
+    wait_until_done(batch_id)
+    drain()
+    session.expire_all()
+    done = session.get_one(BatchItem, item.id)
+    assert done.status == ItemStatus.DONE and done.attempts == 1 and charges(session, item.id) == 1

@@ -8,7 +8,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -89,6 +90,24 @@ def open_item_ids(session: Session) -> list[uuid.UUID]:
     return list(session.exec(query.order_by(col(BatchItem.created_at), col(BatchItem.position))).all())
 
 
+_in_hand: set[uuid.UUID] = set()  # items this process's threads are processing (SQLite has no advisory lock)
+_in_hand_lock = threading.Lock()
+
+
+@contextmanager
+def _held_here(item_id: uuid.UUID) -> Iterator[bool]:
+    """True when no other thread of this process holds the item (then it is ours until the block ends)."""
+    with _in_hand_lock:
+        free = item_id not in _in_hand
+        _in_hand.add(item_id)
+    try:
+        yield free
+    finally:
+        if free:
+            with _in_hand_lock:
+                _in_hand.discard(item_id)
+
+
 class BatchWorker:
     """Processes batch items, one per call, through the pool's low-priority lane: `process_item` for
     the item a queue message names, `run_once` for the oldest queued one. A failed item records
@@ -126,8 +145,8 @@ class BatchWorker:
         except ValueError:
             log.warning("batches: a queue message named no item (%r); dropped", str(item_id)[:80])
             return ItemOutcome()
-        with single_runner(f"batch-item:{item_id}", get_engine()) as mine:
-            if not mine:
+        with _held_here(item_id) as free, single_runner(f"batch-item:{item_id}", get_engine()) as mine:
+            if not (free and mine):
                 log.info("batches: item %s is being processed by another worker", item_id)
                 return ItemOutcome()
             with session_scope() as session:
