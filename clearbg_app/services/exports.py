@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from clearbg_app.clock import Clock, as_utc, utcnow
 from clearbg_app.models import Batch, BatchItem, DataExport, ExportStatus, OutboxMail, ProcessedImage, User
 from clearbg_app.services import analytics, mail, personal_data
+from clearbg_app.services.background import announce
 from clearbg_app.services.deletion_lock import is_locked
 from clearbg_app.services.errors import NotFound, ServiceError
 from clearbg_app.services.images import safe_filename
@@ -51,6 +52,7 @@ def request_export(session: Session, *, user: User, now: datetime | None = None)
     session.add(export)
     analytics.record_event(session, user_id=user.id, name="export_requested", now=now)
     session.commit()
+    announce("export", export.id)  # built by the task queue; the scheduled job sweeps up any message lost
     return export
 
 
@@ -281,29 +283,32 @@ def _ready_mail(session: Session, queued: OutboxMail, now: datetime) -> mail.Mes
     )
 
 
+def build_one(session: Session, *, store: BlobStore, export_id: uuid.UUID, clock: Clock = utcnow) -> bool:
+    """Build one export if it is still pending (or its builder died) and no other runner has taken it;
+    True when built. A failure marks it failed (it can be asked for again)."""
+    now = clock()
+    if not _claim(session, export_id, now):
+        return False
+    export = session.get_one(DataExport, export_id)
+    session.refresh(export)
+    try:
+        _build(session, store, export, now)
+    except Exception as error:
+        log.exception("export %s failed", export_id)
+        session.rollback()
+        export.status, export.error = ExportStatus.FAILED, type(error).__name__
+        session.add(export)
+        session.commit()
+        return False
+    return True
+
+
 def build_pending(session: Session, *, store: BlobStore, clock: Clock = utcnow) -> int:
     """Build every pending export (and any whose builder died); returns how many were built."""
-    built = 0
-    now = clock()
     candidates = session.exec(
         select(DataExport.id).where(col(DataExport.status).in_(IN_PROGRESS)).order_by(col(DataExport.requested_at))
     ).all()
-    for export_id in candidates:
-        if not _claim(session, export_id, now):
-            continue
-        export = session.get_one(DataExport, export_id)
-        session.refresh(export)
-        try:
-            _build(session, store, export, now)
-        except Exception as error:
-            log.exception("export %s failed", export_id)
-            session.rollback()
-            export.status, export.error = ExportStatus.FAILED, type(error).__name__
-            session.add(export)
-            session.commit()
-            continue
-        built += 1
-    return built
+    return sum(build_one(session, store=store, export_id=export_id, clock=clock) for export_id in candidates)
 
 
 def _delete(session: Session, store: BlobStore, export: DataExport) -> None:

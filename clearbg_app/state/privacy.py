@@ -14,8 +14,6 @@ from clearbg_app.db import session_scope
 from clearbg_app.models import ExportStatus
 from clearbg_app.services import accounts, billing, consents, credits, exports, images, personal_data, privacy_choices
 from clearbg_app.services.errors import ServiceError
-from clearbg_app.services.job_runs import run_job
-from clearbg_app.services.jobs import exports_job, job_name
 from clearbg_app.settings import get_settings
 from clearbg_app.state.base import SessionState
 from clearbg_app.state.display import when
@@ -57,6 +55,7 @@ class HistoryImage:
     short: str
 
 
+EXPORT_WATCH_SECONDS = 300  # the page follows a requested export this long; the email arrives either way
 CENTER = "/privacy-center"
 
 
@@ -178,8 +177,8 @@ class PrivacyState(SessionState):
 
     @rx.event(background=True)
     async def request_export(self):
-        """Queue an export and build it right away on a worker thread (the scheduled job picks up any
-        that a restart interrupted); the page shows the link when it is ready."""
+        """Queue an export (the task queue builds it; the scheduled job sweeps up any message lost) and
+        follow it: the page shows the link when it is ready, for up to `EXPORT_WATCH_SECONDS`."""
         async with self:
             signed_in, go = self._signed_in_or_login()
             if go:
@@ -192,11 +191,16 @@ class PrivacyState(SessionState):
                 return
             self._say("We are preparing your export; this page shows the link when it is ready, and we email you.", "info", form="export")
             self._refresh(signed_in)
-        await asyncio.to_thread(run_job, job_name(exports_job), exports_job)
-        async with self:
-            self._refresh(signed_in)
-            if self.export_url:
-                self._say("Your export is ready.", "info", form="export")
+        for _ in range(EXPORT_WATCH_SECONDS):
+            await asyncio.sleep(1)
+            async with self:
+                self._refresh(signed_in)
+                if self.export_url:
+                    self._say("Your export is ready.", "info", form="export")
+                    return
+                if self.export_status == ExportStatus.FAILED:
+                    self._say("Your export could not be built; please ask for it again.", form="export")
+                    return
 
     @rx.event
     def refresh(self):

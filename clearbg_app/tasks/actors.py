@@ -1,11 +1,11 @@
 """The tasks. Each message carries an id (or a key), never the work itself: the database is the
 record, so a message delivered twice, late, or naming nothing ends without effect, and a task that
 raises is retried with exponential back-off by Dramatiq. Importing this module registers the
-senders of `services.background.announce`. (Data exports are built by the request that asks for one,
-which waits for it, and by the scheduled exports job, once per period across instances.)
+senders of `services.background.announce`. Data exports are built here too; the scheduled exports
+job sweeps up any whose message was lost (once per period across instances).
 
 Priorities (lower first, when a worker holds several messages): single images 0, mail and webhooks
-10, batch items 100; batch items also start only on an idle inference worker.
+10, data exports 50, batch items 100; batch items also start only on an idle inference worker.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from clearbg_app.db import session_scope
 from clearbg_app.inference import InferencePool
 from clearbg_app.inference.remote import INFER_ACTOR, INFER_QUEUE, serve
 from clearbg_app.models import Batch, WebhookStatus
-from clearbg_app.services import batch_webhooks, batch_worker, mail
+from clearbg_app.services import batch_webhooks, batch_worker, exports, mail
 from clearbg_app.services.background import register_sender
 from clearbg_app.services.url_fetch import public_only
+from clearbg_app.storage import get_blob_store
 from clearbg_app.tasks import broker
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,20 @@ def deliver_mail() -> None:
         deliver_mail.send_with_options(delay=int(delay.total_seconds() * 1000))
 
 
+@dramatiq.actor(queue_name="default", priority=50, **RETRIES)
+def build_export(export_id: object = None) -> None:
+    """One data export (`exports.build_one`): a second message, or one for an export built meanwhile, does nothing."""
+    if (text := _text(export_id)) is None:
+        return
+    try:
+        parsed = uuid.UUID(text)
+    except ValueError:
+        log.warning("tasks: export message named no export (%r); dropped", text)
+        return
+    with session_scope() as session:
+        exports.build_one(session, store=get_blob_store(), export_id=parsed)
+
+
 def send_items(item_ids: list[uuid.UUID]) -> None:
     for item_id in item_ids:
         process_batch_item.send(str(item_id))
@@ -111,3 +126,4 @@ def send_items(item_ids: list[uuid.UUID]) -> None:
 register_sender("batch_items", send_items)
 register_sender("mail", deliver_mail.send)
 register_sender("webhook", lambda batch_id: deliver_webhook.send(str(batch_id)))
+register_sender("export", lambda export_id: build_export.send(str(export_id)))

@@ -164,3 +164,22 @@ def test_copies_of_one_message_at_once_process_the_item_once(client, session, ow
     session.expire_all()
     done = session.get_one(BatchItem, item.id)
     assert done.status == ItemStatus.DONE and done.attempts == 1 and charges(session, item.id) == 1
+
+
+def test_a_requested_export_is_built_by_the_queue_once_and_bad_messages_do_nothing(session, clock, owner, served, store):
+    from clearbg_app.models import DataExport, ExportStatus  # noqa: PLC0415
+    from clearbg_app.services import exports  # noqa: PLC0415
+
+    export = exports.request_export(session, user=owner)
+    drain()
+    session.expire_all()
+    built = session.get_one(DataExport, export.id)
+    assert built.status == ExportStatus.READY and built.blob_key and store.exists(built.blob_key)
+    ready_at, key = built.ready_at, built.blob_key
+    for message in (str(export.id), str(uuid.uuid4()), "not-an-id", "", 42, None):  # a copy, an unknown id, malformed
+        actors.build_export.send(message)
+    drain()
+    session.expire_all()
+    again = session.get_one(DataExport, export.id)
+    assert (again.status, again.ready_at, again.blob_key) == (ExportStatus.READY, ready_at, key)  # built once
+    assert len(session.exec(select(DataExport).where(DataExport.user_id == owner.id)).all()) == 1
