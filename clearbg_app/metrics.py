@@ -1,4 +1,4 @@
-"""Prometheus metrics of this process (`/metrics` serves them): requests, inference, credits, jobs.
+"""Prometheus metrics of this process (`/metrics` serves them): requests, inference, credits, jobs, tasks.
 
 Counters live in the process that counts them (each web or worker process is scraped on its own);
 figures that belong to the whole site (batch items by state) are read from the database at scrape
@@ -69,3 +69,9 @@ def _charges_rolled_back(session: Session) -> None:
 
 batch_items = Gauge("clearbg_batch_items", "Batch items in the database by state (the whole site; read at scrape time).",
                     ["state"], registry=REGISTRY)  # fmt: skip
+task_queue_depth = Gauge("clearbg_task_queue_depth", "Task messages waiting in each queue of the broker, delayed ones included (read at scrape time).",
+                         ["queue"], registry=REGISTRY)  # fmt: skip
+task_dead_letters = Gauge("clearbg_task_dead_letters", "Task messages the queue gave up on after their retries (read at scrape time).",
+                          registry=REGISTRY)  # fmt: skip
+tasks_processed = Counter("clearbg_tasks", "Task messages this process handled, by actor and outcome (done, retried, given_up).",
+                          ["actor", "outcome"], registry=REGISTRY)  # fmt: skip

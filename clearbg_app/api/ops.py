@@ -27,6 +27,7 @@ from clearbg_app.models import BatchItem, ItemStatus
 from clearbg_app.services.removal import default_pool
 from clearbg_app.settings import get_settings
 from clearbg_app.storage import get_blob_store
+from clearbg_app.tasks import broker
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,12 @@ def _may_scrape(request: Request) -> bool:
         return False
 
 
+def _count_tasks() -> None:
+    for queue, depth in broker.depths().items():
+        metrics.task_queue_depth.labels(queue).set(depth)
+    metrics.task_dead_letters.set(broker.dead_letters())
+
+
 async def metrics_route(request: Request) -> Response:
     """The Prometheus text format; batch items are counted from the database now."""
     if not _may_scrape(request):
@@ -136,6 +143,10 @@ async def metrics_route(request: Request) -> Response:
         await asyncio.to_thread(_count_batch_items)
     except Exception:  # noqa: BLE001 - the other figures still matter when the database is down
         log.warning("metrics: batch items could not be counted", exc_info=True)
+    try:
+        await asyncio.to_thread(_count_tasks)
+    except Exception:  # noqa: BLE001 - a broker that is down is /readyz's to report
+        log.warning("metrics: the task queue could not be read", exc_info=True)
     if default_pool.cache_info().currsize:
         metrics.watch_pool(default_pool())
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)

@@ -11,6 +11,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from clearbg_app import metrics
 from clearbg_app.settings import get_settings
 
 NAMESPACE = "clearbg"
@@ -31,7 +32,20 @@ def _make_broker() -> dramatiq.Broker:
     )  # fmt: skip
 
 
+class TaskMetrics(dramatiq.Middleware):
+    """Counts each handled message by actor and outcome: done, retried (it raised and has retries
+    left, so Dramatiq sends it again after its back-off) or given_up (its retries are spent)."""
+
+    def after_process_message(self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None) -> None:
+        outcome = "done"
+        if exception is not None:
+            limit = message.options.get("max_retries", broker.get_actor(message.actor_name).options.get("max_retries", 20))
+            outcome = "retried" if message.options.get("retries", 0) < limit else "given_up"
+        metrics.tasks_processed.labels(message.actor_name, outcome).inc()
+
+
 broker = _make_broker()
+broker.add_middleware(TaskMetrics())
 dramatiq.set_broker(broker)
 embedded = isinstance(broker, StubBroker)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import dramatiq
 import pytest
 from sqlmodel import select
 
@@ -183,3 +184,32 @@ def test_a_requested_export_is_built_by_the_queue_once_and_bad_messages_do_nothi
     again = session.get_one(DataExport, export.id)
     assert (again.status, again.ready_at, again.blob_key) == (ExportStatus.READY, ready_at, key)  # built once
     assert len(session.exec(select(DataExport).where(DataExport.user_id == owner.id)).all()) == 1
+
+
+FAILING_CALLS: list[int] = []
+
+
+@dramatiq.actor(queue_name="default", max_retries=1, min_backoff=10, max_backoff=20)
+def always_fails() -> None:
+    FAILING_CALLS.append(1)
+    raise RuntimeError("a task that keeps failing")
+
+
+def test_task_outcomes_and_queue_depths_are_metrics(db_url, served, client, monkeypatch):
+    from clearbg_app import metrics  # noqa: PLC0415
+
+    def sample(outcome: str) -> float:
+        return metrics.REGISTRY.get_sample_value("clearbg_tasks_total", {"actor": "always_fails", "outcome": outcome}) or 0.0
+
+    FAILING_CALLS.clear()
+    before = sample("retried"), sample("given_up")
+    always_fails.send()
+    deadline = time.monotonic() + 30
+    while sample("given_up") < before[1] + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (len(FAILING_CALLS), sample("retried") - before[0], sample("given_up") - before[1]) == (2, 1, 1)  # tried, retried once, given up
+    monkeypatch.setenv("CLEARBG_METRICS_TOKEN", "scrape-token-for-tests")
+    get_settings.cache_clear()
+    text = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-for-tests"}).text
+    assert 'clearbg_task_queue_depth{queue="batch"}' in text and "clearbg_task_dead_letters" in text
+    assert 'clearbg_tasks_total{actor="always_fails",outcome="given_up"}' in text
