@@ -39,6 +39,7 @@ def test_default_mode_holds_the_bare_models_iou(scored):
     assert scored["default"].mean() >= scored["bare"].mean()  # the pipeline's steps earn their place
 
 
-@pytest.mark.xfail(strict=True, reason="no multi-pass rule measured so far beats the single pass on coco_subjects (bench/README.md)")
 def test_quality_mode_beats_the_default(scored):
+    """Quality mode's three passes fused by the surest pixel (0.8170 against 0.8088 when measured)."""
     assert scored["quality"].mean() > scored["default"].mean(), (scored["quality"].mean(), scored["default"].mean())
+    assert (scored["quality"] > scored["default"]).sum() > len(scored["default"]) / 2  # a broad gain, not one photo
