@@ -13,6 +13,8 @@ from clearbg_app.inference.quality import as_unit, iou
 # The bare u2net's mean IoU on all 56 photos (A in bench/README.md), measured in the same run as C and D.
 BARE_MODEL_IOU = 0.8080
 FLOOR = BARE_MODEL_IOU - 0.005
+# Four u2net passes per photo (quality mode runs three): 56 photos take over pytest.ini's 600 s on 2 busy cores.
+pytestmark = pytest.mark.timeout(1800)
 
 
 @pytest.fixture(scope="module")
