@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from clearbg_app.inference import CutoutOptions, DecodedImage, cut_out, decode_image, remove_background
+from clearbg_app.inference.pipeline import _context_pass, most_confident
 from clearbg_app.inference.quality import as_unit, green_bleed, iou, on_green
 from tests.inference.conftest import BIG_LIMIT, SAMPLE_IMAGES, reference_mask, subject_image
 
@@ -87,10 +88,25 @@ def test_only_mask_of_the_source_alpha_is_respected(model):
     assert cut_out(plain(image, transparent), model).alpha.getbbox() is None
 
 
-@pytest.mark.parametrize("size, colour", [((1, 1), (200, 10, 10)), ((20_000, 50), (90, 90, 200)), ((300, 200), (255, 255, 255))])
-def test_odd_images_give_a_full_size_result(model, size, colour):
-    cutout = cut_out(plain(Image.new("RGB", size, colour)), model)
+@pytest.mark.parametrize("quality", [False, True], ids=["default", "quality"])
+@pytest.mark.parametrize("size, colour", [((1, 1), (200, 10, 10)), ((20_000, 50), (90, 90, 200)), ((300, 200), (255, 255, 255)), ((7, 3_000), (0, 0, 0))])
+def test_odd_images_give_a_full_size_result(model, size, colour, quality):
+    cutout = cut_out(plain(Image.new("RGB", size, colour)), model, CutoutOptions(quality=quality))
     assert cutout.alpha.size == size and cutout.rgb.size == size
+
+
+def test_most_confident_takes_the_surest_pass_per_pixel():
+    masks = [np.array([[0.5, 0.9, 0.2]], np.float32), np.array([[0.3, 0.6, 0.45]], np.float32), np.array([[0.55, 0.05, 0.5]], np.float32)]
+    np.testing.assert_allclose(most_confident(masks), [[0.3, 0.05, 0.2]])
+
+
+def test_context_pass_lands_on_the_photos_own_frame(model):
+    """The padded pass, mapped back, covers the subject where the plain pass does (not shifted or scaled)."""
+    image = subject_image((400, 300))
+    plain_mask = model.predict(image)
+    context = _context_pass(image, model)
+    assert context.shape == plain_mask.shape
+    assert iou(context, plain_mask) > 0.85
 
 
 def test_panorama_finds_its_subject(model):

@@ -13,6 +13,8 @@ from clearbg_app.inference.quality import as_unit, iou
 # The bare u2net's mean IoU on all 56 photos (A in bench/README.md), measured in the same run as C and D.
 BARE_MODEL_IOU = 0.8080
 FLOOR = BARE_MODEL_IOU - 0.005
+# Four u2net passes per photo (quality mode runs three): 56 photos take over pytest.ini's 600 s on 2 busy cores.
+pytestmark = pytest.mark.timeout(1800)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +41,7 @@ def test_default_mode_holds_the_bare_models_iou(scored):
     assert scored["default"].mean() >= scored["bare"].mean()  # the pipeline's steps earn their place
 
 
-@pytest.mark.xfail(strict=True, reason="no multi-pass rule measured so far beats the single pass on coco_subjects (bench/README.md)")
 def test_quality_mode_beats_the_default(scored):
+    """Quality mode's three passes fused by the surest pixel (0.8170 against 0.8088 when measured)."""
     assert scored["quality"].mean() > scored["default"].mean(), (scored["quality"].mean(), scored["default"].mean())
+    assert (scored["quality"] > scored["default"]).sum() > len(scored["default"]) / 2  # a broad gain, not one photo
