@@ -29,8 +29,6 @@ from clearbg_app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 
 WEBHOOK_TIMEOUTS = Timeouts(5, 10, 15)
 WEBHOOK_LEASE = timedelta(minutes=1)  # an attempt in hand: longer than its timeouts add up to

@@ -36,8 +36,6 @@ from clearbg_app.storage import BlobStore, StorageUnavailable, get_blob_store
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 
 DEAD_LETTER = (500, "dead_letter", "Processing kept failing", "This image stopped its worker several times and was given up; nothing was charged.")
 

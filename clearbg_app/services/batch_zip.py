@@ -1,8 +1,8 @@
-"""A batch's results as one ZIP, streamed as it is written: safe, de-duplicated file names, the items done so far."""
+"""A batch's results as one ZIP, streamed as it is written: the items done so far, under the names
+`batches.zip_names` gives them."""
 
 from __future__ import annotations
 
-import logging
 import zipfile
 from collections.abc import Iterator
 
@@ -11,10 +11,6 @@ from sqlmodel import Session
 from clearbg_app.models import Batch, BatchStatus
 from clearbg_app.services.batches import batch_items, zip_names
 from clearbg_app.storage import BlobStore
-
-log = logging.getLogger(__name__)
-
-log = logging.getLogger(__name__)
 
 
 def zip_stream(session: Session, *, store: BlobStore, batch: Batch) -> Iterator[bytes] | None:
