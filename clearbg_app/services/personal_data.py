@@ -376,7 +376,7 @@ STATE_VARS: tuple[StateVars, ...] = (
     StateVars("HistoryState", ("items",), "file names of the kept images"),
     StateVars("BatchState", ("items", "recent"), "file names of the batch, the recent batches"),
     StateVars("CreditsState", ("entries", "orders"), "the credit ledger and orders"),
-    StateVars("AdminState", ("users", "account", "ledger", "query"), "accounts an admin looked up"),
+    StateVars("AdminState", ("users", "account", "ledger", "query", "dead_items"), "accounts an admin looked up, dead-lettered batch items (their file names)"),
     StateVars("AuditLogState", ("events",), "who did what, for admins"),
     StateVars("AdminRequestsState", ("rows", "current", "replies"), "privacy requests (address, message, replies), for admins"),
 )  # fmt: skip

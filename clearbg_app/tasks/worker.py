@@ -34,8 +34,7 @@ class Running:
         self._stop.set()
         self.processor.stop()
         self.worker.stop(timeout=timeout_ms)
-        if broker.embedded:  # in-process messages end with the process; the next start sends again what is open
-            broker.broker.flush_all()
+        broker.empty_embedded()  # in-process messages end with the process; the next start sends again what is open
 
 
 def start(
@@ -46,8 +45,7 @@ def start(
 ) -> Running:
     """Serve every queue with `pool`; send again the batch items left open (a lost message, a restart)."""
     broker.check()
-    if broker.embedded:  # what was announced with nobody serving: the sweep below sends what is still open
-        broker.broker.flush_all()
+    broker.empty_embedded()  # what was announced with nobody serving: the sweep below sends what is still open
     processor = batch_worker.BatchWorker(pool=pool, url_policy=url_policy)
     actors.served.processor, actors.served.pool = processor, pool
     # A thread per inference worker and two more, so a single image is taken while batch items wait for

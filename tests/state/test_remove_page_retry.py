@@ -18,7 +18,7 @@ from clearbg_app.api.middleware.event_socket import scrubbed_headers
 from clearbg_app.http.cookies import SESSION_COOKIE, VISITOR_COOKIE
 from clearbg_app.inference import InferenceConfig, Job
 from clearbg_app.models import EntryKind
-from clearbg_app.services import accounts, credits, images
+from clearbg_app.services import accounts, credits, images, removal
 from clearbg_app.services.security import sha256_hex
 from clearbg_app.state import remove
 from clearbg_app.state.remove import RemoveState
@@ -85,7 +85,7 @@ def countdown(monkeypatch, pool):
         await asyncio.to_thread(lambda: [future.result(60) for future in list(pool.blockers)])
 
     monkeypatch.setattr(remove, "_second", second)
-    monkeypatch.setattr(images, "default_pool", lambda: pool)
+    monkeypatch.setattr(removal, "default_pool", lambda: pool)
     return seconds
 
 
