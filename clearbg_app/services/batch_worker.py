@@ -97,7 +97,8 @@ def _held_here(item_id: uuid.UUID) -> Iterator[bool]:
     """True when no other thread of this process holds the item (then it is ours until the block ends)."""
     with _in_hand_lock:
         free = item_id not in _in_hand
-        _in_hand.add(item_id)
+        if free:
+            _in_hand.add(item_id)
     try:
         yield free
     finally:
