@@ -11,7 +11,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 PORT ?= 3000
 
-.PHONY: setup run worker lint test bench bench-quality bench-api migrate admin clean
+.PHONY: setup run worker lint test bench bench-quality bench-cli bench-api migrate admin clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: setup
 # Cut-out quality against coco_subjects' human masks (and u2net_samples): A..E, both halves, paired
 bench-quality: setup
 	$(PY) bench/quality.py
+
+# The command line against `rembg p` on one folder of 1, 6 and 24 MP photos (same model file).
+bench-cli: setup
+	$(PY) bench/cli.py
 
 # The API under load against rembg's server: make bench-api BENCH_CLIENTS=1,4 BENCH_DURATION=10 BENCH_SOAK=60
 BENCH_CLIENTS ?= 1,4,16,64
