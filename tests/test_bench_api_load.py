@@ -134,3 +134,18 @@ def test_arguments():
     assert args.clients == [1, 8] and args.sizes == ["full"] and args.set == [("inference_workers", "1")]
     with pytest.raises(SystemExit):
         api_load.parse_args(["--set", "inference_workers"])
+
+
+def test_the_benchmark_server_passes_the_production_checks(tmp_path, monkeypatch):
+    """The settings the benchmark starts ClearBG with: production refuses to start on any problem, so a
+    newly required setting must reach the benchmark too (it broke the run once, unnoticed)."""
+    from clearbg_app.settings import Settings
+
+    model = PROJECT_ROOT.parent / "shared" / "models" / "u2net.onnx"
+    env = api_load.clearbg_env(tmp_path, f"sqlite:///{tmp_path / 'bench.db'}", model, api_load.parse_args([]))
+    for name, value in env.items():
+        if name.startswith("CLEARBG_"):
+            monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.is_production
+    assert settings.problems() == []
