@@ -101,14 +101,15 @@ def main() -> None:
             finally:
                 shutil.rmtree(target, ignore_errors=True)
     print(f"{os.cpu_count()} cores; {len(files)} photos ({', '.join(f.stem for f in files)}); model {model.name}\n")
-    print("| round | " + " | ".join(f"{n} s | {n} peak RSS MB" for n in contestants) + (" | ClearBG/rembg |" if len(rows) > 1 else " |"))
-    print("|---|" + "---|---|" * len(contestants) + ("---|" if len(rows) > 1 else ""))
+    compared = "rembg" in contestants
+    print("| round | " + " | ".join(f"{n} s | {n} peak RSS MB" for n in contestants) + (" | ClearBG/rembg |" if compared else " |"))
+    print("|---|" + "---|---|" * len(contestants) + ("---|" if compared else ""))
     for index in range(args.rounds):
         cells = [f"{rows[n][index][0]:.2f} | {rows[n][index][1]:.0f}" for n in contestants]
-        ratio = f" | {rows['ClearBG'][index][0] / rows['rembg'][index][0]:.2f}" if len(rows) > 1 else ""
+        ratio = f" | {rows['ClearBG'][index][0] / rows['rembg'][index][0]:.2f}" if compared else ""
         print(f"| {index + 1} | " + " | ".join(cells) + ratio + " |")
     medians = {n: statistics.median(w for w, _ in rows[n]) for n in contestants}
-    if len(rows) > 1:
+    if compared:
         print(
             f"\nMedian wall time ClearBG/rembg: {medians['ClearBG'] / medians['rembg']:.2f} "
             f"({medians['ClearBG']:.2f} s vs {medians['rembg']:.2f} s)"
